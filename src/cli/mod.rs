@@ -1,0 +1,65 @@
+//! The command line: one file per subcommand.
+
+mod data;
+mod eval;
+mod list;
+mod train;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Dataset;
+
+#[derive(Parser, Debug)]
+#[command(name = "mnist-lab", version, about = "Every network of the 'improving neural networks' lecture, trained on MNIST with Burn")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a preset (see `list`) or a config file; writes a run directory.
+    Train(train::TrainArgs),
+    /// Reload a run's model and print its test accuracy and loss.
+    Eval(eval::EvalArgs),
+    /// List the presets with the lesson each one shows.
+    List,
+    /// Manage the datasets.
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
+}
+
+/// Where the data comes from; shared by every subcommand that reads it.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Dataset (default: the config's, mnist for most presets).
+    #[arg(long, value_enum)]
+    pub dataset: Option<Dataset>,
+    /// Data directory (default: $MNIST_LAB_DATA, else ~/.cache/mnist-lab).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Never download: fail if the data is not already in the data directory.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Auto,
+    Always,
+    Never,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::List => list::run(),
+        Command::Data { command } => data::run(command),
+    }
+}

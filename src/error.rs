@@ -1,0 +1,61 @@
+//! User-facing failures and their exit codes.
+//!
+//! Errors travel as `anyhow::Error`; the root cause may be a [`Fault`], which tells `main` which
+//! exit code to use. Everything else (I/O, Burn) counts as a runtime failure.
+
+use std::fmt;
+
+/// What kind of mistake stopped the program; each kind has its own exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Bad command line, config file or preset name.
+    Config,
+    /// Missing, corrupt or unreachable data.
+    Data,
+    /// Training or I/O failed at run time (divergence, full disk, device errors).
+    Runtime,
+}
+
+impl Kind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::Config => 2,
+            Kind::Data => 3,
+            Kind::Runtime => 4,
+        }
+    }
+}
+
+/// An error with a known [`Kind`] and a message meant for the user.
+#[derive(Debug)]
+pub struct Fault {
+    pub kind: Kind,
+    pub message: String,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Fault {}
+
+pub fn config(message: impl Into<String>) -> anyhow::Error {
+    Fault { kind: Kind::Config, message: message.into() }.into()
+}
+
+pub fn data(message: impl Into<String>) -> anyhow::Error {
+    Fault { kind: Kind::Data, message: message.into() }.into()
+}
+
+pub fn runtime(message: impl Into<String>) -> anyhow::Error {
+    Fault { kind: Kind::Runtime, message: message.into() }.into()
+}
+
+/// The kind of the first [`Fault`] in the error's chain, `Runtime` when there is none.
+pub fn kind_of(err: &anyhow::Error) -> Kind {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Fault>().map(|f| f.kind))
+        .unwrap_or(Kind::Runtime)
+}

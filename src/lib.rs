@@ -1,0 +1,13 @@
+//! mnist-lab: every network of the "improving neural networks" lecture, on MNIST, with Burn.
+//!
+//! Data flows one way: config → data → model → train::fit → artifacts.
+
+pub mod artifacts;
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod presets;
+pub mod train;

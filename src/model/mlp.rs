@@ -1,0 +1,71 @@
+//! The multilayer perceptron of every lecture step, built from [`ModelConfig`].
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::activation;
+use burn::tensor::{Device, Tensor};
+
+use super::init::weight_initializer;
+use crate::config::{Activation, ModelConfig, Output};
+use crate::data::idx::{CLASSES, PIXELS};
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Hidden layers then the output layer. Burn stores weights as [in, out].
+    pub layers: Vec<Linear>,
+    /// One per hidden layer (rate 0 = a no-op).
+    pub dropouts: Vec<Dropout>,
+    #[module(skip)]
+    pub activations: Vec<Activation>,
+    #[module(skip)]
+    pub output: Output,
+}
+
+impl Mlp {
+    pub fn new(cfg: &ModelConfig, device: &Device) -> Self {
+        let mut sizes = vec![PIXELS];
+        sizes.extend(cfg.hidden.iter().map(|l| l.units));
+        sizes.push(CLASSES);
+        let layers = sizes
+            .windows(2)
+            .map(|w| {
+                let mut linear = LinearConfig::new(w[0], w[1])
+                    .with_initializer(weight_initializer(cfg.init, w[0], cfg.init_std))
+                    .init(device);
+                // Keras starts biases at zero.
+                linear.bias = Some(Param::from_tensor(Tensor::zeros([w[1]], device)));
+                linear
+            })
+            .collect();
+        Self {
+            layers,
+            dropouts: cfg.hidden.iter().map(|l| DropoutConfig::new(l.dropout).init()).collect(),
+            activations: cfg.hidden.iter().map(|l| l.activation).collect(),
+            output: cfg.output,
+        }
+    }
+
+    /// The output layer's pre-activations; losses work from these for numerical stability.
+    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+        for ((layer, dropout), act) in self.layers.iter().zip(&self.dropouts).zip(&self.activations) {
+            x = dropout.forward(apply(*act, layer.forward(x)));
+        }
+        self.layers.last().expect("at least the output layer").forward(x)
+    }
+
+    /// Class probabilities (softmax) or per-class sigmoid outputs.
+    pub fn outputs(&self, logits: Tensor<2>) -> Tensor<2> {
+        match self.output {
+            Output::Sigmoid => activation::sigmoid(logits),
+            Output::Softmax => activation::softmax(logits, 1),
+        }
+    }
+}
+
+pub fn apply(act: Activation, x: Tensor<2>) -> Tensor<2> {
+    match act {
+        Activation::Sigmoid => activation::sigmoid(x),
+        Activation::Tanh => activation::tanh(x),
+        Activation::Relu => activation::relu(x),
+    }
+}

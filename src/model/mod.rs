@@ -1,0 +1,6 @@
+//! The network: an MLP described by config, with named initialisers.
+
+pub mod init;
+pub mod mlp;
+
+pub use mlp::Mlp;

@@ -1,0 +1,36 @@
+//! The lecture's presets: the files of `configs/`, embedded at build time (see build.rs).
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::config::ExperimentConfig;
+use crate::error;
+
+include!(concat!(env!("OUT_DIR"), "/presets.rs"));
+
+/// A preset name or a path to a TOML file → (name, config).
+pub fn resolve(arg: &str) -> Result<(String, ExperimentConfig)> {
+    let path = Path::new(arg);
+    if arg.ends_with(".toml") || arg.contains(std::path::MAIN_SEPARATOR) || path.is_file() {
+        let name = path.file_stem().map_or("custom".into(), |s| s.to_string_lossy().into_owned());
+        return Ok((name, ExperimentConfig::from_file(path)?));
+    }
+    match PRESETS.iter().find(|(name, _)| *name == arg) {
+        Some((name, text)) => Ok((name.to_string(), ExperimentConfig::from_toml(text, &format!("preset {name}"))?)),
+        None => {
+            let closest = PRESETS
+                .iter()
+                .map(|(name, _)| (strsim::levenshtein(arg, name), *name))
+                .min()
+                .filter(|(d, _)| *d <= 3);
+            let hint = match closest {
+                Some((_, name)) => format!("did you mean `{name}`? "),
+                None => String::new(),
+            };
+            Err(error::config(format!(
+                "no preset named `{arg}`; {hint}(`mnist-lab list` shows them all, or pass a path to a .toml file)"
+            )))
+        }
+    }
+}

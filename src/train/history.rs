@@ -1,0 +1,62 @@
+//! Per-epoch metrics, Keras' `History`: what `history.csv` holds.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub learning_rate: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub epochs: Vec<EpochMetrics>,
+}
+
+pub const CSV_HEADER: &str = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds";
+
+impl History {
+    /// The contract's CSV; validation columns are empty when there is no validation split.
+    pub fn to_csv(&self) -> String {
+        let opt = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+        let mut out = String::from(CSV_HEADER);
+        out.push('\n');
+        for e in &self.epochs {
+            out.push_str(&format!(
+                "{},{:.6},{:.6},{},{},{},{:.3}\n",
+                e.epoch,
+                e.train_loss,
+                e.train_accuracy,
+                opt(e.val_loss),
+                opt(e.val_accuracy),
+                e.learning_rate,
+                e.seconds
+            ));
+        }
+        out
+    }
+
+    /// The epoch (1-based) with the lowest validation loss, or the lowest training loss when
+    /// there is no validation split.
+    pub fn best_epoch(&self) -> Option<usize> {
+        let key = |e: &EpochMetrics| e.val_loss.unwrap_or(e.train_loss);
+        self.epochs
+            .iter()
+            .min_by(|a, b| key(a).total_cmp(&key(b)))
+            .map(|e| e.epoch)
+    }
+
+    /// Mean seconds per epoch, leaving out the first (warm-up) when there are more.
+    pub fn seconds_per_epoch(&self) -> f64 {
+        let rest = if self.epochs.len() > 1 { &self.epochs[1..] } else { &self.epochs[..] };
+        if rest.is_empty() {
+            return 0.0;
+        }
+        rest.iter().map(|e| e.seconds).sum::<f64>() / rest.len() as f64
+    }
+}

@@ -1,0 +1,9 @@
+//! Training: the loop, the losses, the optimizers, the history.
+
+pub mod history;
+pub mod learner;
+pub mod loss;
+pub mod optim;
+
+pub use history::{EpochMetrics, History};
+pub use learner::{evaluate, fit};
