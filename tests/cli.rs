@@ -1,0 +1,99 @@
+//! Drive the binary as a user would: real training on real MNIST, eval, and user mistakes.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn baseline_one_epoch_trains_and_eval_reproduces_the_summary() {
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("run");
+    let run_dir_s = run_dir.to_str().unwrap();
+    let o = run(&["train", "baseline", "--epochs", "1", "--out", run_dir_s]);
+    assert!(o.status.success(), "train failed:\n{}", stderr(&o));
+
+    for f in ["config.toml", "history.csv", "model.bpk", "summary.json"] {
+        assert!(run_dir.join(f).is_file(), "{f} written");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    let acc = summary["test_accuracy"].as_f64().unwrap();
+    // One epoch of the lecture's baseline (SGD lr 3, batch 10) on real MNIST.
+    assert!(acc >= 0.90, "test accuracy {acc} after one epoch");
+    assert_eq!(summary["epochs_run"], 1);
+    assert_eq!(summary["preset"], "baseline");
+
+    let history = std::fs::read_to_string(run_dir.join("history.csv")).unwrap();
+    let lines: Vec<_> = history.lines().collect();
+    assert_eq!(lines[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds");
+    assert_eq!(lines.len(), 2);
+
+    // The written config re-runs as a config file.
+    let rerun = mnist_lab::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
+    assert_eq!(rerun.train.epochs, 1);
+
+    let e = run(&["eval", run_dir_s]);
+    assert!(e.status.success(), "eval failed:\n{}", stderr(&e));
+    let printed = stdout(&e);
+    assert!(printed.contains(&format!("({acc:.4})")), "eval prints {printed:?}, summary says {acc}");
+}
+
+#[test]
+fn offline_with_a_missing_data_dir_is_a_data_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let o = run(&["train", "baseline", "--epochs", "1", "--offline", "--data-dir", missing.to_str().unwrap()]);
+    assert_user_error(&o, 3, "--offline");
+}
+
+#[test]
+fn truncated_idx_file_is_a_data_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnist = dir.path().join("mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    let real = data_root().join("mnist");
+    // Make sure the real files exist, then copy them with the training images cut short.
+    assert!(run(&["data", "fetch"]).status.success());
+    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        std::fs::copy(real.join(name), mnist.join(name)).unwrap();
+    }
+    let images = mnist.join("train-images-idx3-ubyte");
+    let bytes = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &bytes[..bytes.len() / 2]).unwrap();
+
+    let o = run(&["train", "baseline", "--epochs", "1", "--offline", "--data-dir", dir.path().to_str().unwrap()]);
+    assert_user_error(&o, 3, "train-images-idx3-ubyte");
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+}
+
+#[test]
+fn misspelled_config_key_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("typo.toml");
+    let text = mnist_lab::presets::PRESETS.iter().find(|(n, _)| *n == "baseline").unwrap().1;
+    std::fs::write(&cfg, text.replace("batch_size", "bach_size")).unwrap();
+    let o = run(&["train", cfg.to_str().unwrap(), "--epochs", "1"]);
+    assert_user_error(&o, 2, "bach_size");
+}
+
+#[test]
+fn unknown_preset_and_backend_are_config_errors() {
+    assert_user_error(&run(&["train", "monstr"]), 2, "did you mean `monster`");
+    assert_user_error(&run(&["train", "baseline", "--backend", "cuda"]), 2, "backend `cuda`");
+}
+
+#[test]
+fn eval_of_a_non_run_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_user_error(&run(&["eval", dir.path().to_str().unwrap()]), 2, "not a run directory");
+}
+
+#[test]
+fn list_shows_every_preset_with_its_lesson() {
+    let o = run(&["list"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    for (name, _) in mnist_lab::presets::PRESETS {
+        assert!(text.lines().any(|l| l.starts_with(name) && l.len() > name.len() + 10), "{name} in:\n{text}");
+    }
+}

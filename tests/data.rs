@@ -1,0 +1,97 @@
+//! IDX validation on generated files and checksum handling in a scratch data directory.
+
+use mnist_lab::config::Dataset;
+use mnist_lab::data::fetch;
+use mnist_lab::data::idx::{IdxKind, validate_bytes};
+
+fn idx_images(count: u32, rows: u32, cols: u32, pixels: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [0x803u32, count, rows, cols] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.extend(std::iter::repeat_n(7u8, pixels));
+    b
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x801u32.to_be_bytes());
+    b.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+    b.extend_from_slice(labels);
+    b
+}
+
+fn err(r: anyhow::Result<()>) -> String {
+    format!("{:#}", r.expect_err("must be rejected"))
+}
+
+#[test]
+fn good_files_pass() {
+    validate_bytes(&idx_images(3, 28, 28, 3 * 784), IdxKind::Images, 3, "imgs").unwrap();
+    validate_bytes(&idx_labels(&[0, 9, 5]), IdxKind::Labels, 3, "lbls").unwrap();
+}
+
+#[test]
+fn corrupt_files_are_named_with_their_fault() {
+    let truncated = idx_images(3, 28, 28, 2 * 784 + 100);
+    let e = err(validate_bytes(&truncated, IdxKind::Images, 3, "imgs"));
+    assert!(e.contains("imgs") && e.contains("truncated"), "{e}");
+
+    let e = err(validate_bytes(&[0, 0, 8], IdxKind::Images, 3, "imgs"));
+    assert!(e.contains("truncated") && e.contains("header"), "{e}");
+
+    let e = err(validate_bytes(&idx_labels(&[1; 20]), IdxKind::Images, 3, "imgs"));
+    assert!(e.contains("magic"), "{e}");
+
+    let e = err(validate_bytes(&idx_images(3, 32, 32, 3 * 1024), IdxKind::Images, 3, "imgs"));
+    assert!(e.contains("32×32"), "{e}");
+
+    let e = err(validate_bytes(&idx_labels(&[1, 2]), IdxKind::Labels, 3, "lbls"));
+    assert!(e.contains("holds 2 labels, expected 3"), "{e}");
+
+    let e = err(validate_bytes(&idx_labels(&[1, 12, 3]), IdxKind::Labels, 3, "lbls"));
+    assert!(e.contains("label 1 is 12"), "{e}");
+
+    let mut trailing = idx_labels(&[1, 2, 3]);
+    trailing.push(0);
+    let e = err(validate_bytes(&trailing, IdxKind::Labels, 3, "lbls"));
+    assert!(e.contains("trailing"), "{e}");
+}
+
+#[test]
+fn checksum_mismatch_is_refused_offline_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A well-formed IDX labels file with the right count but the wrong content.
+    let fake = idx_labels(&vec![3u8; 60_000]);
+    std::fs::write(dir.path().join("train-labels-idx1-ubyte"), &fake).unwrap();
+    let spec = Dataset::Mnist.files()[1];
+    assert_ne!(fetch::sha256_hex(&fake), spec.sha256);
+    // The other three files are missing, but the check walks the files in order: images first.
+    let e = format!("{:#}", fetch::ensure(Dataset::Mnist, dir.path(), true).unwrap_err());
+    assert!(e.contains("train-images-idx3-ubyte") && e.contains("--offline"), "{e}");
+
+    // Put the real training images in place (from the shared data dir) so the labels are next.
+    let real = mnist_lab::data::data_dir(None, Dataset::Mnist);
+    mnist_lab::data::load_raw(Dataset::Mnist, &real, false).expect("real MNIST is available");
+    std::fs::copy(real.join("train-images-idx3-ubyte"), dir.path().join("train-images-idx3-ubyte")).unwrap();
+    let e = format!("{:#}", fetch::ensure(Dataset::Mnist, dir.path(), true).unwrap_err());
+    assert!(e.contains("train-labels-idx1-ubyte") && e.contains("SHA-256 mismatch"), "{e}");
+    // The corrupt file is left for the user to inspect, never silently trusted.
+    assert_eq!(std::fs::read(dir.path().join("train-labels-idx1-ubyte")).unwrap(), fake);
+}
+
+#[test]
+fn real_mnist_parses_with_expected_shapes_and_checksums() {
+    let dir = mnist_lab::data::data_dir(None, Dataset::Mnist);
+    let raw = mnist_lab::data::load_raw(Dataset::Mnist, &dir, false).unwrap();
+    assert_eq!(raw.train_images.len(), 60_000 * 784);
+    assert_eq!(raw.train_labels.len(), 60_000);
+    assert_eq!(raw.test_images.len(), 10_000 * 784);
+    assert_eq!(raw.test_labels.len(), 10_000);
+    // Known facts of MNIST: the first training label is 5, the first test label is 7.
+    assert_eq!((raw.train_labels[0], raw.test_labels[0]), (5, 7));
+    for spec in Dataset::Mnist.files() {
+        let bytes = std::fs::read(dir.join(spec.name)).unwrap();
+        assert_eq!(fetch::sha256_hex(&bytes), spec.sha256, "{}", spec.name);
+    }
+}
