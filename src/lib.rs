@@ -10,4 +10,5 @@ pub mod data;
 pub mod error;
 pub mod model;
 pub mod presets;
+pub mod report;
 pub mod train;

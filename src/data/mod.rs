@@ -3,6 +3,7 @@
 pub mod dataset;
 pub mod fetch;
 pub mod idx;
+pub mod image_input;
 
 use std::path::Path;
 

@@ -1,0 +1,3 @@
+//! Pictures and tables of runs.
+
+pub mod plot;

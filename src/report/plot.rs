@@ -1,0 +1,1 @@
+//! Learning-curve and confusion-matrix pictures (plotters).
