@@ -11,9 +11,10 @@ fn main() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    names.sort();
+    names.sort_by_key(|p| p.file_stem().map(|s| s.to_owned()));
     let mut out = String::from("pub const PRESETS: &[(&str, &str)] = &[\n");
     for path in names {
+        println!("cargo:rerun-if-changed={}", path.display());
         let stem = path.file_stem().unwrap().to_string_lossy();
         out.push_str(&format!("    ({stem:?}, include_str!({:?})),\n", path.display().to_string()));
     }

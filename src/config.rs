@@ -21,6 +21,102 @@ pub struct ExperimentConfig {
     pub model: ModelConfig,
     pub train: TrainConfig,
     pub optimizer: OptimizerConfig,
+    /// Learning-rate schedule (none: constant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Random warps of the training images (never validation or test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmentation: Option<AugmentationConfig>,
+}
+
+/// A validation metric to watch (early stopping, reduce-on-plateau), in Keras' names.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    ValLoss,
+    ValAccuracy,
+}
+
+impl Monitor {
+    /// Loss should fall, accuracy rise.
+    pub fn higher_is_better(self) -> bool {
+        self == Monitor::ValAccuracy
+    }
+}
+
+/// Keras' `EarlyStopping` callback.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    #[serde(default = "val_loss")]
+    pub monitor: Monitor,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Smallest change that counts as an improvement.
+    #[serde(default)]
+    pub min_delta: f64,
+    /// Put back the weights of the best epoch when stopping (or at the end).
+    #[serde(default = "yes")]
+    pub restore_best_weights: bool,
+}
+
+fn val_loss() -> Monitor {
+    Monitor::ValLoss
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleKind {
+    /// lr·factor^⌊(epoch−1)/every⌋
+    Step,
+    /// lr·factor^(epoch−1)
+    Exponential,
+    /// lr·factor after `patience` epochs without improvement of `monitor`, not below `min_lr`.
+    ReduceOnPlateau,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub name: ScheduleKind,
+    #[serde(default = "half")]
+    pub factor: f64,
+    /// Step decay: epochs between drops.
+    #[serde(default = "ten")]
+    pub every: usize,
+    /// Reduce-on-plateau: epochs without improvement before a drop.
+    #[serde(default = "ten")]
+    pub patience: usize,
+    #[serde(default = "val_loss")]
+    pub monitor: Monitor,
+    #[serde(default)]
+    pub min_delta: f64,
+    #[serde(default)]
+    pub min_lr: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+fn ten() -> usize {
+    10
+}
+
+/// Random affine warps, drawn per image and per epoch (Keras' ImageDataGenerator ranges).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentationConfig {
+    /// Rotation drawn from ±degrees.
+    pub rotation: f64,
+    /// Horizontal and vertical shift, each drawn from ±pixels.
+    pub shift: f64,
+    /// Scale drawn from 1 ± zoom.
+    pub zoom: f64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -137,6 +233,9 @@ pub struct TrainConfig {
     /// λ of the L1 penalty λΣ|w|.
     #[serde(default)]
     pub l1: f64,
+    /// Record mean |∂L/∂W| per layer per epoch (the vanishing-gradient lesson).
+    #[serde(default)]
+    pub log_gradients: bool,
 }
 
 fn default_seed() -> u64 {
@@ -266,6 +365,31 @@ impl ExperimentConfig {
         }
         if self.data.train_limit == Some(0) {
             return bad("data.train_limit", "must be at least 1".into());
+        }
+        if self.early_stopping.is_some() && self.data.validation == 0 {
+            return bad("early_stopping", "needs a validation split (`data.validation` > 0)".into());
+        }
+        if let Some(s) = &self.schedule {
+            if !(s.factor > 0.0 && s.factor <= 1.0) {
+                return bad("schedule.factor", format!("must be in (0, 1], got {}", s.factor));
+            }
+            if s.every == 0 {
+                return bad("schedule.every", "must be at least 1".into());
+            }
+            if s.name == ScheduleKind::ReduceOnPlateau && self.data.validation == 0 {
+                return bad("schedule", "reduce-on-plateau needs a validation split".into());
+            }
+        }
+        if let Some(a) = &self.augmentation {
+            for (key, v, max) in [
+                ("augmentation.rotation", a.rotation, 180.0),
+                ("augmentation.shift", a.shift, 14.0),
+                ("augmentation.zoom", a.zoom, 0.9),
+            ] {
+                if !(0.0..=max).contains(&v) {
+                    return bad(key, format!("must be in [0, {max}], got {v}"));
+                }
+            }
         }
         let train_size = self.train_size();
         if t.batch_size > train_size {

@@ -61,7 +61,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let load_start = Instant::now();
     let dir = data::data_dir(args.data.data_dir.as_deref(), cfg.data.dataset);
     let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
-    let mnist = data::MnistData::new(&raw, &cfg.data, &device);
+    let mnist = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device);
     drop(raw);
     let load_seconds = load_start.elapsed().as_secs_f64();
 
@@ -97,6 +97,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     })?;
     let train_seconds = start.elapsed().as_secs_f64();
+    if outcome.stopped_early && !args.quiet {
+        println!(
+            "early stopping after epoch {}: no improvement for {} epochs; best epoch {}",
+            outcome.history.epochs.len(),
+            cfg.early_stopping.as_ref().map_or(0, |e| e.patience),
+            outcome.best_epoch
+        );
+    }
     run.write(HISTORY_FILE, outcome.history.to_csv().as_bytes())?;
     run.save_model(&outcome.model)?;
 
@@ -107,8 +115,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         dataset: cfg.data.dataset.name().to_string(),
         backend: backend_name,
         epochs_run: outcome.history.epochs.len(),
-        best_epoch: outcome.history.best_epoch().unwrap_or(0),
-        stopped_early: false,
+        best_epoch: outcome.best_epoch,
+        stopped_early: outcome.stopped_early,
         test_accuracy,
         test_loss,
         train_seconds,

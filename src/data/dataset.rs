@@ -54,13 +54,15 @@ impl Split {
 
 pub struct MnistData {
     pub train: Split,
+    /// The training pixels kept on the host, for augmentation (which warps on the host).
+    pub train_host: Option<Vec<u8>>,
     /// Held out of the end of the training images, as Keras' `validation_split` does.
     pub valid: Option<Split>,
     pub test: Split,
 }
 
 impl MnistData {
-    pub fn new(raw: &RawMnist, cfg: &DataConfig, device: &Device) -> Self {
+    pub fn new(raw: &RawMnist, cfg: &DataConfig, keep_host: bool, device: &Device) -> Self {
         let total = raw.train_labels.len();
         let cut = total - cfg.validation;
         let train_len = cfg.train_limit.map_or(cut, |n| n.min(cut));
@@ -68,6 +70,7 @@ impl MnistData {
         let valid = (cfg.validation > 0)
             .then(|| Split::from_raw(&raw.train_images[cut * PIXELS..], &raw.train_labels[cut..], device));
         let test = Split::from_raw(&raw.test_images, &raw.test_labels, device);
-        Self { train, valid, test }
+        let train_host = keep_host.then(|| raw.train_images[..train_len * PIXELS].to_vec());
+        Self { train, train_host, valid, test }
     }
 }

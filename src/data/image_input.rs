@@ -1,1 +1,271 @@
 //! User images (PNG/JPEG of any size) → MNIST-style 28×28 inputs.
+//!
+//! MNIST digits are white on black, fitted into a 20×20 box (aspect kept, anti-aliased) and
+//! placed in a 28×28 field so that their centre of mass is at the centre. A network trained on
+//! them only works on user images prepared the same way, so this module repeats those steps.
+
+use std::path::Path;
+
+use anyhow::Result;
+use image::imageops::{self, FilterType};
+use image::{DynamicImage, ImageBuffer, Luma};
+
+use super::idx::{COLS, PIXELS, ROWS};
+use crate::error;
+
+/// Longer side of the digit's box inside the 28×28 field, as in MNIST.
+const BOX: f32 = 20.0;
+/// Below this contrast (on a 0–1 scale) there is no ink, only paper and noise.
+const MIN_CONTRAST: f32 = 0.1;
+/// Share of the contrast treated as background noise (paper texture, JPEG artefacts).
+const NOISE: f32 = 0.15;
+
+/// Load a PNG/JPEG of any size or colour and convert it the way MNIST digits were made:
+/// grayscale; white digit on black (inverted when the border is light); cropped to the ink;
+/// scaled so the longer side is 20 px; centred by centre of mass in 28×28. Values in [0,1],
+/// row-major.
+pub fn load_digit(path: &Path) -> Result<[f32; PIXELS]> {
+    let img = image::open(path)
+        .map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+    Ok(mnist_pixels(&img))
+}
+
+/// Same as [`load_digit`] from an already-decoded image. A blank image gives all zeros.
+pub fn mnist_pixels(img: &DynamicImage) -> [f32; PIXELS] {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        return [0.0; PIXELS];
+    }
+    let rgba = img.to_rgba32f();
+    let luma = |p: &image::Rgba<f32>| 0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2];
+
+    // Transparent pixels are background, so the visible pixels are ink: put them on the
+    // opposite shade (dark ink on white, light ink on black) so the stroke stays visible.
+    let backdrop = if img.color().has_alpha() {
+        let (sum, weight) = rgba
+            .pixels()
+            .fold((0.0, 0.0), |(s, n), p| (s + p[3] * luma(p), n + p[3]));
+        if weight > 0.0 && sum / weight > 0.5 {
+            0.0
+        } else {
+            1.0
+        }
+    } else {
+        1.0
+    };
+    let mut gray: Vec<f32> = rgba
+        .pixels()
+        .map(|p| p[3] * luma(p) + (1.0 - p[3]) * backdrop)
+        .collect();
+
+    // The border is mostly background: a light one means dark ink on light paper, so invert.
+    let border: Vec<usize> = (0..w)
+        .flat_map(|x| [x, (h - 1) * w + x])
+        .chain((0..h).flat_map(|y| [y * w, y * w + w - 1]))
+        .collect();
+    let mean = |v: &[f32]| border.iter().map(|&i| v[i]).sum::<f32>() / border.len() as f32;
+    if mean(&gray) > 0.5 {
+        gray.iter_mut().for_each(|v| *v = 1.0 - *v);
+    }
+
+    // Stretch levels so the background becomes exactly 0 and the strongest ink 1, like MNIST;
+    // this also rescues grey paper and faint pencil.
+    let bg = mean(&gray);
+    let peak = gray.iter().copied().fold(0.0f32, f32::max);
+    if peak - bg < MIN_CONTRAST {
+        return [0.0; PIXELS];
+    }
+    let lo = bg + NOISE * (peak - bg);
+    gray.iter_mut()
+        .for_each(|v| *v = ((*v - lo) / (peak - lo)).clamp(0.0, 1.0));
+
+    // Bounding box of the ink.
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (i, _) in gray.iter().enumerate().filter(|(_, v)| **v > 0.0) {
+        let (x, y) = (i % w, i / w);
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+    let crop: Vec<f32> = (y0..=y1)
+        .flat_map(|y| gray[y * w + x0..=y * w + x1].iter().copied())
+        .collect();
+    let crop =
+        ImageBuffer::<Luma<f32>, _>::from_raw(cw as u32, ch as u32, crop).expect("crop size");
+
+    // Longer side to 20 px; Lanczos anti-aliases when shrinking big photos (output is clamped to [0,1]).
+    let scale = BOX / cw.max(ch) as f32;
+    let (sw, sh) = (
+        ((cw as f32 * scale).round() as u32).clamp(1, BOX as u32),
+        ((ch as f32 * scale).round() as u32).clamp(1, BOX as u32),
+    );
+    let small = imageops::resize(&crop, sw, sh, FilterType::Lanczos3);
+
+    // Shift so the centre of mass lands on (14,14), clamped so the digit stays inside.
+    let (mut mass, mut mx, mut my) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y, p) in small.enumerate_pixels() {
+        mass += p[0];
+        mx += p[0] * x as f32;
+        my += p[0] * y as f32;
+    }
+    if mass <= 0.0 {
+        return [0.0; PIXELS];
+    }
+    let offset = |centre: f32, size: u32, field: usize| {
+        ((field / 2) as f32 - centre)
+            .round()
+            .clamp(0.0, (field - size as usize) as f32) as usize
+    };
+    let (ox, oy) = (offset(mx / mass, sw, COLS), offset(my / mass, sh, ROWS));
+
+    let mut out = [0.0; PIXELS];
+    for (x, y, p) in small.enumerate_pixels() {
+        out[(oy + y as usize) * COLS + ox + x as usize] = p[0];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, Rgba, RgbaImage};
+
+    fn centre_of_mass(px: &[f32; PIXELS]) -> (f32, f32) {
+        let mass: f32 = px.iter().sum();
+        let (mut x, mut y) = (0.0, 0.0);
+        for (i, v) in px.iter().enumerate() {
+            x += v * (i % COLS) as f32;
+            y += v * (i / COLS) as f32;
+        }
+        (x / mass, y / mass)
+    }
+
+    /// (min row, max row, min col, max col) of pixels above `t`.
+    fn bbox(px: &[f32; PIXELS], t: f32) -> (usize, usize, usize, usize) {
+        let ink: Vec<usize> = (0..PIXELS).filter(|&i| px[i] > t).collect();
+        let rows = ink.iter().map(|i| i / COLS);
+        let cols = ink.iter().map(|i| i % COLS);
+        (
+            rows.clone().min().unwrap(),
+            rows.max().unwrap(),
+            cols.clone().min().unwrap(),
+            cols.max().unwrap(),
+        )
+    }
+
+    fn in_range(px: &[f32; PIXELS]) -> bool {
+        px.iter().all(|v| (0.0..=1.0).contains(v))
+    }
+
+    #[test]
+    fn dark_bar_on_white_is_inverted_scaled_and_centred() {
+        // 200×120 white page, black bar 16 px wide and 90 px tall, well off-centre.
+        let img = GrayImage::from_fn(200, 120, |x, y| {
+            Luma([if (20..36).contains(&x) && (15..105).contains(&y) {
+                0
+            } else {
+                255
+            }])
+        });
+        let px = mnist_pixels(&DynamicImage::ImageLuma8(img));
+        assert!(in_range(&px));
+        let (cx, cy) = centre_of_mass(&px);
+        assert!(
+            (cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0,
+            "centre ({cx}, {cy})"
+        );
+        let (r0, r1, c0, c1) = bbox(&px, 0.1);
+        assert!((19..=21).contains(&(r1 - r0 + 1)), "height {}", r1 - r0 + 1);
+        assert!((3..=5).contains(&(c1 - c0 + 1)), "width {}", c1 - c0 + 1);
+        assert!(px[0] == 0.0 && px[PIXELS - 1] == 0.0 && px[14 * COLS + 2] == 0.0);
+        assert!(
+            px[14 * COLS + 14] > 0.9,
+            "bar stays bright: {}",
+            px[14 * COLS + 14]
+        );
+    }
+
+    #[test]
+    fn white_on_black_is_not_inverted() {
+        // MNIST-like already: a white blob near the middle of a black 28×28 field.
+        let img = GrayImage::from_fn(28, 28, |x, y| {
+            let d2 = (x as i32 - 13).pow(2) + (y as i32 - 15).pow(2);
+            Luma([if d2 <= 36 { 255 } else { 0 }])
+        });
+        let px = mnist_pixels(&DynamicImage::ImageLuma8(img));
+        assert!(in_range(&px));
+        assert!(px[14 * COLS + 14] > 0.9, "blob stays white");
+        assert_eq!(px[0], 0.0, "background stays black");
+        let mean = px.iter().sum::<f32>() / PIXELS as f32;
+        assert!(mean < 0.5, "mostly black, mean {mean}");
+        let (cx, cy) = centre_of_mass(&px);
+        assert!(
+            (cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0,
+            "centre ({cx}, {cy})"
+        );
+    }
+
+    #[test]
+    fn transparent_background_is_background() {
+        // Common PNG export: transparent black everywhere, opaque ink on the strokes.
+        for ink in [[0, 0, 0, 255], [255, 255, 255, 255], [30, 60, 200, 255]] {
+            let img = RgbaImage::from_fn(100, 80, |x, y| {
+                if (40..60).contains(&x) && (10..70).contains(&y) {
+                    Rgba(ink)
+                } else {
+                    Rgba([0, 0, 0, 0])
+                }
+            });
+            let px = mnist_pixels(&DynamicImage::ImageRgba8(img));
+            assert!(in_range(&px));
+            assert_eq!(px[0], 0.0, "ink {ink:?}: background black");
+            assert!(px[14 * COLS + 14] > 0.9, "ink {ink:?}: stroke white");
+            let (r0, r1, ..) = bbox(&px, 0.1);
+            assert!(
+                (19..=21).contains(&(r1 - r0 + 1)),
+                "ink {ink:?}: height {}",
+                r1 - r0 + 1
+            );
+        }
+    }
+
+    #[test]
+    fn blank_images_give_zeros() {
+        for img in [
+            DynamicImage::ImageLuma8(GrayImage::from_pixel(50, 40, Luma([255]))),
+            DynamicImage::ImageLuma8(GrayImage::from_pixel(50, 40, Luma([0]))),
+            DynamicImage::ImageLuma8(GrayImage::from_pixel(1, 1, Luma([128]))),
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(30, 30, Rgba([0, 0, 0, 0]))),
+            DynamicImage::ImageLuma8(GrayImage::new(0, 0)),
+        ] {
+            assert!(mnist_pixels(&img).iter().all(|&v| v == 0.0));
+        }
+    }
+
+    #[test]
+    fn load_digit_reads_png_and_names_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("digit.png");
+        let img = RgbaImage::from_fn(64, 64, |x, y| {
+            let ink = (28..36).contains(&x) && (8..56).contains(&y);
+            Rgba(if ink {
+                [0, 0, 0, 255]
+            } else {
+                [250, 250, 240, 255]
+            })
+        });
+        img.save(&path).unwrap();
+        let px = load_digit(&path).unwrap();
+        assert_eq!(px, mnist_pixels(&DynamicImage::ImageRgba8(img)));
+        assert!(px[14 * COLS + 14] > 0.9 && px[0] == 0.0);
+
+        let missing = dir.path().join("no-such-digit.png");
+        let err = load_digit(&missing).unwrap_err();
+        assert!(format!("{err:#}").contains("no-such-digit.png"), "{err:#}");
+        assert_eq!(error::kind_of(&err), error::Kind::Data);
+
+        let junk = dir.path().join("junk.png");
+        std::fs::write(&junk, b"not a png").unwrap();
+        let err = load_digit(&junk).unwrap_err();
+        assert!(format!("{err:#}").contains("junk.png"), "{err:#}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Data: fetch → verify → parse → tensors on the device.
 
+pub mod augment;
 pub mod dataset;
 pub mod fetch;
 pub mod idx;

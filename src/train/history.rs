@@ -11,6 +11,9 @@ pub struct EpochMetrics {
     pub val_accuracy: Option<f64>,
     pub learning_rate: f64,
     pub seconds: f64,
+    /// Mean |∂L/∂W| of each layer's weights over the epoch's batches (empty unless logged).
+    #[serde(default)]
+    pub grad_mean_abs: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,11 +27,15 @@ impl History {
     /// The contract's CSV; validation columns are empty when there is no validation split.
     pub fn to_csv(&self) -> String {
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+        let layers = self.epochs.first().map_or(0, |e| e.grad_mean_abs.len());
         let mut out = String::from(CSV_HEADER);
+        for i in 0..layers {
+            out.push_str(&format!(",grad_mean_abs_layer{i}"));
+        }
         out.push('\n');
         for e in &self.epochs {
             out.push_str(&format!(
-                "{},{:.6},{:.6},{},{},{},{:.3}\n",
+                "{},{:.6},{:.6},{},{},{},{:.3}",
                 e.epoch,
                 e.train_loss,
                 e.train_accuracy,
@@ -37,6 +44,10 @@ impl History {
                 e.learning_rate,
                 e.seconds
             ));
+            for g in &e.grad_mean_abs {
+                out.push_str(&format!(",{g:.6e}"));
+            }
+            out.push('\n');
         }
         out
     }

@@ -12,8 +12,12 @@ use rand::seq::SliceRandom;
 
 use super::history::{EpochMetrics, History};
 use super::loss::{loss, penalty};
+use super::monitor::Tracker;
 use super::optim;
+use super::schedule::Schedule;
 use crate::config::{ExperimentConfig, Loss, Output};
+use crate::data::augment::Augmenter;
+use crate::data::idx::PIXELS;
 use crate::data::{MnistData, Split};
 use crate::error;
 use crate::model::Mlp;
@@ -22,9 +26,12 @@ use crate::model::Mlp;
 const EVAL_BATCH: usize = 1000;
 
 pub struct FitOutcome {
-    /// The trained network, without autodiff.
+    /// The trained network (the best epoch's when early stopping restores it), without autodiff.
     pub model: Mlp,
     pub history: History,
+    /// The epoch early stopping judged best, or the lowest validation loss without it.
+    pub best_epoch: usize,
+    pub stopped_early: bool,
 }
 
 /// Train `cfg`'s network on `data` (resident on `device`), calling `on_epoch` after each epoch.
@@ -39,49 +46,62 @@ pub fn fit(
     train_device.seed(cfg.train.seed);
     let mut model = Mlp::new(&cfg.model, &train_device);
     let mut optimizer = optim::build(&cfg.optimizer);
+    let mut schedule = Schedule::new(cfg.schedule.clone(), cfg.optimizer.learning_rate);
     let mut rng = StdRng::seed_from_u64(cfg.train.seed);
+    let mut augmenter = cfg.augmentation.clone().map(|a| Augmenter::new(a, cfg.train.seed.wrapping_add(1)));
+    let mut stopper = cfg.early_stopping.as_ref().map(|es| Tracker::new(es.monitor, es.min_delta));
+    let mut best_model: Option<Mlp> = None;
+    let mut stopped_early = false;
     let (loss_kind, output) = (cfg.train.loss, cfg.model.output);
     let batch_size = cfg.train.batch_size;
     let n = data.train.len;
-    let lr = cfg.optimizer.learning_rate;
     let mut history = History::default();
     let mut order: Vec<i64> = (0..n as i64).collect();
 
     for epoch in 1..=cfg.train.epochs {
         let start = Instant::now();
+        let lr = schedule.lr(epoch);
         order.shuffle(&mut rng);
         // One small upload per epoch; batches are slices of it, gathered on the device.
         let perm: Tensor<1, Int> = Tensor::from_data(TensorData::new(order.clone(), [n]), device);
         let bar = progress_bar(show_progress, n, epoch, cfg.train.epochs);
         // Sums stay on the device and are read back once per epoch: no host sync per batch.
-        let mut loss_sum: Option<Tensor<1>> = None;
-        let mut correct_sum: Option<Tensor<1, Int>> = None;
+        let mut loss_sum = Sum::default();
+        let mut correct_sum = Sum::default();
+        let mut grad_sums: Vec<Sum<Tensor<1>>> = Vec::new();
+        let mut batches = 0usize;
         for batch_start in (0..n).step_by(batch_size) {
             let end = (batch_start + batch_size).min(n);
-            let (x, targets, labels) = data.train.gather(perm.clone().slice(batch_start..end));
+            let (mut x, targets, labels) = data.train.gather(perm.clone().slice(batch_start..end));
+            if let (Some(aug), Some(host)) = (augmenter.as_mut(), data.train_host.as_ref()) {
+                let warped = aug.batch(host, &order[batch_start..end]);
+                x = Tensor::from_data(TensorData::new(warped, [end - batch_start, PIXELS]), device);
+            }
             let logits = model.forward(x);
             let mut objective = loss(loss_kind, output, logits.clone(), targets);
+            // Keras adds the regularisation penalty to the reported loss too.
             if let Some(p) = penalty(&model, cfg.train.l1, cfg.train.l2) {
                 objective = objective.add(p);
             }
-            let weight = (end - batch_start) as f64;
-            let batch_loss = objective.clone().inner().mul_scalar(weight);
-            loss_sum = Some(match loss_sum {
-                Some(s) => s.add(batch_loss),
-                None => batch_loss,
-            });
-            let correct = count_correct(logits.inner(), labels);
-            correct_sum = Some(match correct_sum {
-                Some(s) => s.add(correct),
-                None => correct,
-            });
-            let grads = GradientsParams::from_grads(objective.backward(), &model);
+            loss_sum.add(objective.clone().inner().mul_scalar((end - batch_start) as f64));
+            correct_sum.add(count_correct(logits.inner(), labels));
+            let grads = objective.backward();
+            if cfg.train.log_gradients {
+                grad_sums.resize_with(model.layers.len(), Sum::default);
+                for (sum, layer) in grad_sums.iter_mut().zip(&model.layers) {
+                    if let Some(g) = layer.weight.val().grad(&grads) {
+                        sum.add(g.abs().mean());
+                    }
+                }
+            }
+            batches += 1;
+            let grads = GradientsParams::from_grads(grads, &model);
             model = optimizer.step(lr, model, grads);
             bar.inc((end - batch_start) as u64);
         }
         bar.finish_and_clear();
-        let train_loss = loss_sum.map_or(0.0, |s| s.into_scalar::<f64>()) / n as f64;
-        let train_accuracy = correct_sum.map_or(0, |s| s.into_scalar::<i64>()) as f64 / n as f64;
+        let train_loss = loss_sum.read_f64() / n as f64;
+        let train_accuracy = correct_sum.read_i64() as f64 / n as f64;
         if !train_loss.is_finite() {
             return Err(error::runtime(format!(
                 "training diverged: the loss became {train_loss} in epoch {epoch}; \
@@ -103,11 +123,59 @@ pub fn fit(
             val_accuracy,
             learning_rate: lr,
             seconds: start.elapsed().as_secs_f64(),
+            grad_mean_abs: grad_sums.into_iter().map(|s| s.read_f64() / batches as f64).collect(),
         };
         on_epoch(&metrics);
         history.epochs.push(metrics);
+        schedule.epoch_end(val_loss, val_accuracy);
+
+        // Early stopping: keep the best weights, stop after `patience` epochs without progress.
+        if let (Some(tracker), Some(es)) = (stopper.as_mut(), cfg.early_stopping.as_ref()) {
+            if tracker.update(val_loss, val_accuracy) && es.restore_best_weights {
+                best_model = Some(model.clone());
+            }
+            if tracker.wait >= es.patience && epoch < cfg.train.epochs {
+                stopped_early = true;
+                break;
+            }
+        }
     }
-    Ok(FitOutcome { model: model.valid(), history })
+    let best_epoch = match &stopper {
+        Some(t) => t.best.map_or(history.epochs.len(), |(_, e)| e),
+        None => history.best_epoch().unwrap_or(0),
+    };
+    let model = best_model.unwrap_or(model);
+    Ok(FitOutcome { model: model.valid(), history, best_epoch, stopped_early })
+}
+
+/// A running sum kept on the device.
+struct Sum<T>(Option<T>);
+
+impl<T> Default for Sum<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<K: burn::tensor::kind::Numeric> Sum<Tensor<1, K>> {
+    fn add(&mut self, t: Tensor<1, K>) {
+        self.0 = Some(match self.0.take() {
+            Some(s) => s.add(t),
+            None => t,
+        });
+    }
+}
+
+impl Sum<Tensor<1>> {
+    fn read_f64(self) -> f64 {
+        self.0.map_or(0.0, |s| s.into_scalar::<f64>())
+    }
+}
+
+impl Sum<Tensor<1, Int>> {
+    fn read_i64(self) -> i64 {
+        self.0.map_or(0, |s| s.into_scalar::<i64>())
+    }
 }
 
 fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
@@ -116,28 +184,17 @@ fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
 
 /// Mean loss (without penalties) and accuracy of `model` on `split`.
 pub fn evaluate(model: &Mlp, split: &Split, loss_kind: Loss, output: Output) -> (f64, f64) {
-    let mut loss_sum: Option<Tensor<1>> = None;
-    let mut correct_sum: Option<Tensor<1, Int>> = None;
+    let mut loss_sum = Sum::default();
+    let mut correct_sum = Sum::default();
     for start in (0..split.len).step_by(EVAL_BATCH) {
         let end = (start + EVAL_BATCH).min(split.len);
         let (x, targets, labels) = split.rows(start, end);
         let logits = model.forward(x);
-        let l = loss(loss_kind, output, logits.clone(), targets).mul_scalar((end - start) as f64);
-        loss_sum = Some(match loss_sum {
-            Some(s) => s.add(l),
-            None => l,
-        });
-        let c = count_correct(logits, labels);
-        correct_sum = Some(match correct_sum {
-            Some(s) => s.add(c),
-            None => c,
-        });
+        loss_sum.add(loss(loss_kind, output, logits.clone(), targets).mul_scalar((end - start) as f64));
+        correct_sum.add(count_correct(logits, labels));
     }
     let n = split.len as f64;
-    (
-        loss_sum.map_or(0.0, |s| s.into_scalar::<f64>()) / n,
-        correct_sum.map_or(0, |s| s.into_scalar::<i64>()) as f64 / n,
-    )
+    (loss_sum.read_f64() / n, correct_sum.read_i64() as f64 / n)
 }
 
 fn progress_bar(show: bool, n: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {

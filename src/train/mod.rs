@@ -3,7 +3,9 @@
 pub mod history;
 pub mod learner;
 pub mod loss;
+pub mod monitor;
 pub mod optim;
+pub mod schedule;
 
 pub use history::{EpochMetrics, History};
 pub use learner::{evaluate, fit};
