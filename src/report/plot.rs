@@ -1,1 +1,648 @@
 //! Learning-curve and confusion-matrix pictures (plotters).
+//!
+//! Every figure is drawn once per backend by the same generic code ([`Figure::draw`]), so the
+//! SVG and the PNG always show the same thing. Both are rendered in memory and written with
+//! [`write_atomic`], so a crash never leaves half a picture behind.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use anyhow::{Result, bail};
+use image::{ColorType, ImageEncoder, codecs::png::PngEncoder};
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::artifacts::write_atomic;
+use crate::train::history::{EpochMetrics, History};
+
+/// Two panels side by side: loss (train vs validation) and accuracy (train vs validation) per epoch,
+/// best epoch marked with a vertical line/marker and labelled, title on top. Writes both files.
+pub fn learning_curves(
+    history: &History,
+    best_epoch: Option<usize>,
+    title: &str,
+    svg: &Path,
+    png: &Path,
+) -> Result<()> {
+    render(
+        &Figure::Curves {
+            history,
+            best_epoch,
+            title,
+        },
+        svg,
+        png,
+    )
+}
+
+/// 10×10 confusion matrix heat map (rows = true label, columns = predicted), counts written in the cells, axes labelled.
+pub fn confusion_matrix(
+    matrix: &[[u64; 10]; 10],
+    title: &str,
+    svg: &Path,
+    png: &Path,
+) -> Result<()> {
+    render(&Figure::Confusion { matrix, title }, svg, png)
+}
+
+/// Validation accuracy curves of several runs on one chart (fall back to train accuracy when a run has no validation), legend with run names.
+pub fn overlay(runs: &[(String, History)], title: &str, svg: &Path, png: &Path) -> Result<()> {
+    render(&Figure::Overlay { runs, title }, svg, png)
+}
+
+// With plotters' `ab_glyph` feature there are no system fonts: the bitmap backend can only draw
+// text with a font registered by hand. The SVG backend just names the family ("sans-serif").
+const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+fn font_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY
+        .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok())
+}
+
+const TRAIN: RGBColor = RGBColor(31, 119, 180); // matplotlib's tab10, familiar to readers
+const VALID: RGBColor = RGBColor(255, 127, 14);
+const BEST: RGBColor = RGBColor(90, 90, 90);
+const TAB10: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+enum Figure<'a> {
+    Curves {
+        history: &'a History,
+        best_epoch: Option<usize>,
+        title: &'a str,
+    },
+    Confusion {
+        matrix: &'a [[u64; 10]; 10],
+        title: &'a str,
+    },
+    Overlay {
+        runs: &'a [(String, History)],
+        title: &'a str,
+    },
+}
+
+/// Draws `fig` into an SVG string and an RGB buffer, then writes both files.
+fn render(fig: &Figure, svg: &Path, png: &Path) -> Result<()> {
+    if !font_ready() {
+        bail!("the embedded font could not be loaded");
+    }
+    let (w, h) = fig.size();
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, (w, h)).into_drawing_area();
+        fig.draw(&root)?;
+        root.present()?;
+    }
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        fig.draw(&root)?;
+        root.present()?;
+    }
+    let mut encoded = Vec::new();
+    PngEncoder::new(&mut encoded).write_image(&rgb, w, h, ColorType::Rgb8)?;
+    write_atomic(svg, text.as_bytes())?;
+    write_atomic(png, &encoded)
+}
+
+impl Figure<'_> {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Figure::Curves { .. } => (1280, 540),
+            Figure::Confusion { .. } => (760, 780),
+            Figure::Overlay { .. } => (960, 600),
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        match *self {
+            Figure::Curves {
+                history,
+                best_epoch,
+                title,
+            } => {
+                let panels = root
+                    .margin(10, 0, 0, 0)
+                    .titled(title, (FONT, 28))?
+                    .split_evenly((1, 2));
+                let loss = [
+                    ("train loss", TRAIN, series(history, |e| Some(e.train_loss))),
+                    ("validation loss", VALID, series(history, |e| e.val_loss)),
+                ];
+                let acc = [
+                    (
+                        "train accuracy",
+                        TRAIN,
+                        series(history, |e| Some(e.train_accuracy)),
+                    ),
+                    (
+                        "validation accuracy",
+                        VALID,
+                        series(history, |e| e.val_accuracy),
+                    ),
+                ];
+                let best = best_epoch.map(|b| b as f64);
+                panel(&panels[0], "loss", "loss", &loss, best)?;
+                panel(&panels[1], "accuracy", "accuracy", &acc, best)?;
+            }
+            Figure::Overlay { runs, title } => {
+                let curves: Vec<_> = runs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, h))| {
+                        let val = series(h, |e| e.val_accuracy);
+                        // Say so in the legend when a run had no validation split.
+                        let (label, points) = if val.is_empty() {
+                            (
+                                format!("{name} (train)"),
+                                series(h, |e| Some(e.train_accuracy)),
+                            )
+                        } else {
+                            (name.clone(), val)
+                        };
+                        (label, TAB10[i % TAB10.len()], points)
+                    })
+                    .collect();
+                let area = root.margin(6, 6, 6, 6);
+                panel(&area, title, "accuracy", &curves, None)?;
+            }
+            Figure::Confusion { matrix, title } => heat_map(root, matrix, title)?,
+        }
+        Ok(())
+    }
+}
+
+/// The finite `(epoch, value)` points of one metric; NaN and missing values are left out.
+fn series(history: &History, metric: impl Fn(&EpochMetrics) -> Option<f64>) -> Vec<(f64, f64)> {
+    history
+        .epochs
+        .iter()
+        .filter_map(|e| {
+            metric(e)
+                .filter(|v| v.is_finite())
+                .map(|v| (e.epoch as f64, v))
+        })
+        .collect()
+}
+
+/// Smallest and largest of the values, padded so that markers on the edge are not cut in half;
+/// a single value (one epoch) still gets a range around it.
+fn span(values: impl Iterator<Item = f64>, pad: f64, single: f64) -> Range<f64> {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if lo > hi {
+        0.0..1.0 // no data at all
+    } else if hi - lo < 1e-12 {
+        lo - single..hi + single
+    } else {
+        lo - (hi - lo) * pad..hi + (hi - lo) * pad
+    }
+}
+
+/// A labelled series: its name, its colour and its finite `(epoch, value)` points.
+type Curve<L> = (L, RGBColor, Vec<(f64, f64)>);
+
+/// One line chart with epochs on x: labelled series, an optional "best epoch" line, a legend.
+fn panel<DB: DrawingBackend, L: AsRef<str>>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    y_desc: &str,
+    curves: &[Curve<L>],
+    best_epoch: Option<f64>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let all = || curves.iter().flat_map(|(_, _, p)| p.iter());
+    let x = span(all().map(|p| p.0), 0.03, 0.5);
+    let y = span(all().map(|p| p.1), 0.06, 0.05);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 22))
+        .margin(14)
+        .x_label_area_size(50)
+        .y_label_area_size(76)
+        .build_cartesian_2d(x.clone(), y.clone())?;
+    // Epochs are whole numbers: no more ticks than epochs, and no "2.5" labels.
+    let ticks = ((x.end - x.start).round().min(11.0) as usize + 1).max(2);
+    // Enough decimals that neighbouring ticks differ, even for accuracies a hair apart.
+    let digits = (-((y.end - y.start) / 40.0).log10()).ceil().clamp(0.0, 8.0) as usize;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .x_labels(ticks)
+        .y_labels(8)
+        .x_label_formatter(&|v| {
+            if (v - v.round()).abs() < 1e-6 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| format!("{v:.digits$}"))
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.08))
+        .draw()?;
+
+    let mut labelled = false;
+    for (label, color, points) in curves {
+        if points.is_empty() {
+            continue; // e.g. no validation split: draw only the train series
+        }
+        let color = *color;
+        chart
+            .draw_series(
+                LineSeries::new(points.iter().copied(), color.stroke_width(2)).point_size(3),
+            )?
+            .label(label.as_ref())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
+            });
+        labelled = true;
+    }
+    if let Some(b) = best_epoch.filter(|b| x.contains(b)) {
+        let line = [(b, y.start), (b, y.end)];
+        chart
+            .draw_series(DashedLineSeries::new(line, 6, 4, BEST.stroke_width(2)))?
+            .label(format!("best epoch {b:.0}"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BEST.stroke_width(2)));
+        // Circle the best value of every curve so the eye finds it without reading the axis.
+        let marks = curves
+            .iter()
+            .flat_map(|(_, c, p)| p.iter().filter(|q| q.0 == b).map(move |q| (*q, *c)));
+        chart.draw_series(marks.map(|(q, c)| Circle::new(q, 7, c.stroke_width(2))))?;
+        labelled = true;
+    }
+    if labelled {
+        chart
+            .configure_series_labels()
+            .position(free_corner(curves.iter().map(|c| c.2.as_slice()), &x, &y))
+            .margin(12)
+            .label_font((FONT, 16))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// The legend corner that hides the least of the curves (checked along each segment, not only
+/// at the points), preferring upper right, then lower right: loss falls, accuracy rises.
+fn free_corner<'a>(
+    curves: impl Iterator<Item = &'a [(f64, f64)]>,
+    x: &Range<f64>,
+    y: &Range<f64>,
+) -> SeriesLabelPosition {
+    let mut hidden = [0usize; 4]; // upper right, lower right, upper left, lower left
+    for points in curves {
+        let steps = points.windows(2).flat_map(|w| {
+            (0..8).map(move |i| {
+                let t = i as f64 / 8.0;
+                (
+                    w[0].0 + (w[1].0 - w[0].0) * t,
+                    w[0].1 + (w[1].1 - w[0].1) * t,
+                )
+            })
+        });
+        for (px, py) in steps.chain(points.last().copied()) {
+            let (fx, fy) = (
+                (px - x.start) / (x.end - x.start),
+                (py - y.start) / (y.end - y.start),
+            );
+            let (right, left, top, bottom) = (fx > 0.55, fx < 0.45, fy > 0.7, fy < 0.3);
+            for (n, inside) in
+                hidden
+                    .iter_mut()
+                    .zip([right && top, right && bottom, left && top, left && bottom])
+            {
+                *n += inside as usize;
+            }
+        }
+    }
+    let best = (0..4).min_by_key(|&i| hidden[i]).unwrap_or(0);
+    [
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::LowerRight,
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::LowerLeft,
+    ][best]
+        .clone()
+}
+
+/// Counts on a white-to-blue scale. The diagonal dwarfs the errors, so the scale is
+/// logarithmic: a cell with a handful of mistakes is still visibly tinted.
+fn heat_map<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    m: &[[u64; 10]; 10],
+    title: &str,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    // Row 0 on top, as in a printed matrix: plotters' y grows upwards, so flip it.
+    let flip = |r: i32| 9 - r;
+    let mut chart = ChartBuilder::on(&root.margin(10, 10, 10, 10))
+        .caption(title, (FONT, 26))
+        .margin(10)
+        .x_label_area_size(56)
+        .y_label_area_size(64)
+        .build_cartesian_2d((0..9).into_segmented(), (0..9).into_segmented())?; // 10 segments: 0..=9
+    let digit = |v: &SegmentValue<i32>, f: &dyn Fn(i32) -> i32| match v {
+        SegmentValue::CenterOf(d) if (0..10).contains(d) => f(*d).to_string(),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("predicted label")
+        .y_desc("true label")
+        .x_labels(10)
+        .y_labels(10)
+        .x_label_formatter(&|v| digit(v, &|d| d))
+        .y_label_formatter(&|v| digit(v, &flip))
+        .label_style((FONT, 17))
+        .axis_desc_style((FONT, 18))
+        .draw()?;
+
+    let max = m.iter().flatten().copied().max().unwrap_or(0);
+    let shade = |c: u64| {
+        if max == 0 {
+            0.0
+        } else {
+            (c as f64).ln_1p() / (max as f64).ln_1p()
+        }
+    };
+    let blend = |t: f64, a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
+    let cells = (0..10).flat_map(|r| (0..10).map(move |c| (r, c)));
+    chart.draw_series(cells.clone().map(|(r, c)| {
+        let t = shade(m[r][c]);
+        let fill = RGBColor(blend(t, 247, 8), blend(t, 251, 48), blend(t, 255, 107));
+        let (x, y) = (c as i32, flip(r as i32));
+        Rectangle::new(
+            [
+                (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+            ],
+            fill.filled(),
+        )
+    }))?;
+    chart.draw_series(cells.map(|(r, c)| {
+        let count = m[r][c];
+        let ink: &'static RGBColor = if shade(count) > 0.55 { &WHITE } else { &BLACK };
+        // Shrink long counts so they stay inside their cell.
+        let size = if count >= 100_000 {
+            11
+        } else if count >= 10_000 {
+            13
+        } else {
+            15
+        };
+        let style = TextStyle::from((FONT, size).into_font())
+            .color(ink)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let at = (
+            SegmentValue::CenterOf(c as i32),
+            SegmentValue::CenterOf(flip(r as i32)),
+        );
+        Text::new(count.to_string(), at, style)
+    }))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history(n: usize, validation: bool) -> History {
+        // Through serde, so that fields other code adds later (all `#[serde(default)]`) need no edit here.
+        let epochs = (1..=n)
+            .map(|epoch| {
+                let t = epoch as f64;
+                let metrics = serde_json::json!({
+                    "epoch": epoch,
+                    "train_loss": 0.9 / t,
+                    "train_accuracy": 1.0 - 0.2 / t,
+                    "val_loss": validation.then_some(0.8 / t + 0.02 * t),
+                    "val_accuracy": validation.then_some(1.0 - 0.25 / t),
+                    "learning_rate": 0.1,
+                    "seconds": 1.0,
+                });
+                serde_json::from_value::<EpochMetrics>(metrics).unwrap()
+            })
+            .collect();
+        History { epochs }
+    }
+
+    /// The texts of an SVG: what lies between tags, trimmed.
+    fn texts(svg: &str) -> Vec<&str> {
+        svg.split('>')
+            .filter_map(|t| t.split('<').next())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    /// Both files exist, the SVG shows every text in `names`, the PNG decodes at `size`.
+    fn check(dir: &Path, stem: &str, size: (u32, u32), names: &[&str]) {
+        let svg = std::fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.trim_start().starts_with("<svg"), "{stem}: not an svg");
+        assert!(svg.trim_end().ends_with("</svg>"), "{stem}: svg not closed");
+        assert_eq!(
+            svg.matches("<text").count(),
+            svg.matches("</text>").count(),
+            "{stem}: unbalanced"
+        );
+        let texts = texts(&svg);
+        for name in names {
+            assert!(texts.contains(name), "{stem}: {name:?} not among {texts:?}");
+        }
+        let png = image::open(dir.join(format!("{stem}.png"))).unwrap();
+        assert_eq!((png.width(), png.height()), size, "{stem}");
+    }
+
+    fn paths(dir: &Path, stem: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        (
+            dir.join(format!("{stem}.svg")),
+            dir.join(format!("{stem}.png")),
+        )
+    }
+
+    #[test]
+    fn learning_curves_with_and_without_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = history(12, true);
+        let (s, p) = paths(dir.path(), "full");
+        learning_curves(&h, h.best_epoch(), "mlp <sgd> & friends", &s, &p).unwrap(); // escaped in the SVG
+        let best = format!("best epoch {}", h.best_epoch().unwrap());
+        let all = [
+            "train loss",
+            "validation loss",
+            "train accuracy",
+            "validation accuracy",
+            "epoch",
+            "loss",
+            &best,
+        ];
+        check(dir.path(), "full", (1280, 540), &all);
+        assert!(
+            std::fs::read_to_string(&s)
+                .unwrap()
+                .contains("&lt;sgd&gt; &amp; friends")
+        );
+
+        let h = history(1, false);
+        let (s, p) = paths(dir.path(), "single");
+        learning_curves(&h, h.best_epoch(), "one epoch", &s, &p).unwrap();
+        check(
+            dir.path(),
+            "single",
+            (1280, 540),
+            &["train loss", "train accuracy"],
+        );
+        assert!(!std::fs::read_to_string(&s).unwrap().contains("validation"));
+    }
+
+    #[test]
+    fn learning_curves_survive_odd_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = history(4, true);
+        h.epochs[1].train_loss = f64::NAN;
+        h.epochs[2].val_loss = Some(f64::INFINITY);
+        let (s, p) = paths(dir.path(), "nan");
+        learning_curves(&h, Some(99), "nan", &s, &p).unwrap(); // best epoch out of range: not drawn
+        check(
+            dir.path(),
+            "nan",
+            (1280, 540),
+            &["train loss", "validation loss"],
+        );
+        let (s, p) = paths(dir.path(), "empty");
+        learning_curves(&History::default(), None, "empty", &s, &p).unwrap();
+        check(dir.path(), "empty", (1280, 540), &["loss", "accuracy"]);
+    }
+
+    #[test]
+    fn confusion_matrix_writes_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = [[0u64; 10]; 10];
+        for (r, row) in m.iter_mut().enumerate() {
+            row[r] = 980 + r as u64;
+            row[(r + 3) % 10] = r as u64 * 7;
+        }
+        let (s, p) = paths(dir.path(), "cm");
+        confusion_matrix(&m, "confusion", &s, &p).unwrap();
+        check(
+            dir.path(),
+            "cm",
+            (760, 780),
+            &["predicted label", "true label", "989", "63"],
+        );
+        let (s, p) = paths(dir.path(), "zero");
+        confusion_matrix(&[[0; 10]; 10], "all zero", &s, &p).unwrap();
+        check(dir.path(), "zero", (760, 780), &["predicted label"]);
+    }
+
+    #[test]
+    fn overlay_names_every_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = vec![
+            ("baseline".to_string(), history(10, true)),
+            ("dropout".to_string(), history(6, true)),
+            ("no-split".to_string(), history(8, false)),
+        ];
+        let (s, p) = paths(dir.path(), "overlay");
+        overlay(&runs, "runs", &s, &p).unwrap();
+        check(
+            dir.path(),
+            "overlay",
+            (960, 600),
+            &[
+                "baseline",
+                "dropout",
+                "no-split (train)",
+                "accuracy",
+                "epoch",
+            ],
+        );
+        let (s, p) = paths(dir.path(), "none");
+        overlay(&[], "no runs", &s, &p).unwrap();
+        check(dir.path(), "none", (960, 600), &["accuracy"]);
+    }
+
+    /// Not a check: `PLOT_CHECK_DIR=/tmp/plot-check cargo test --release --lib report::plot`
+    /// renders the pictures there to look at them.
+    #[test]
+    fn render_for_eyes() {
+        let Ok(dir) = std::env::var("PLOT_CHECK_DIR") else {
+            return;
+        };
+        let dir = Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let h = history(20, true);
+        let (s, p) = paths(dir, "curves");
+        learning_curves(&h, h.best_epoch(), "mlp-sgd: learning curves", &s, &p).unwrap();
+        let mut over = h.clone();
+        for e in &mut over.epochs {
+            e.val_loss = Some(0.8 / e.epoch as f64 + 0.06 * e.epoch as f64); // overfits past the start
+        }
+        over.epochs[4].train_loss = f64::NAN;
+        let (s, p) = paths(dir, "curves-overfit");
+        learning_curves(&over, over.best_epoch(), "overfitting, one NaN", &s, &p).unwrap();
+        let mut flat = history(5, true);
+        for e in &mut flat.epochs {
+            e.val_accuracy = Some(0.9901 + e.epoch as f64 * 1e-5); // labels must still differ
+        }
+        let (s, p) = paths(dir, "curves-flat");
+        learning_curves(
+            &flat,
+            flat.best_epoch(),
+            "nearly flat validation accuracy",
+            &s,
+            &p,
+        )
+        .unwrap();
+        let (s, p) = paths(dir, "curves-empty");
+        learning_curves(&History::default(), None, "no epochs", &s, &p).unwrap();
+        let h1 = history(1, false);
+        let (s, p) = paths(dir, "curves-1");
+        learning_curves(&h1, h1.best_epoch(), "one epoch, no validation", &s, &p).unwrap();
+        let mut m = [[0u64; 10]; 10];
+        for (r, row) in m.iter_mut().enumerate() {
+            row[r] = 950 + 13 * r as u64;
+            row[(r + 3) % 10] = r as u64 * 7;
+            row[(r + 7) % 10] = 1;
+        }
+        m[9][9] = 12345;
+        let (s, p) = paths(dir, "confusion");
+        confusion_matrix(&m, "mlp-sgd: confusion matrix (test set)", &s, &p).unwrap();
+        let runs = vec![
+            ("baseline".to_string(), history(20, true)),
+            ("dropout 0.5".to_string(), history(12, true)),
+            ("no validation".to_string(), history(16, false)),
+        ];
+        let (s, p) = paths(dir, "overlay");
+        overlay(&runs, "validation accuracy of three runs", &s, &p).unwrap();
+    }
+}

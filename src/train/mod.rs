@@ -8,4 +8,4 @@ pub mod optim;
 pub mod schedule;
 
 pub use history::{EpochMetrics, History};
-pub use learner::{evaluate, fit};
+pub use learner::{FitOutcome, evaluate, fit};
