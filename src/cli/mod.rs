@@ -2,7 +2,10 @@
 
 mod data;
 mod eval;
+mod export;
 mod list;
+mod predict;
+mod report;
 mod train;
 
 use std::path::PathBuf;
@@ -25,6 +28,12 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Reload a run's model and print its test accuracy and loss.
     Eval(eval::EvalArgs),
+    /// Classify your own digit images (PNG/JPEG) with a trained run.
+    Predict(predict::PredictArgs),
+    /// Write a run's weights as safetensors (PyTorch layout) or Burn's burnpack.
+    Export(export::ExportArgs),
+    /// Compare runs: a Markdown table and an overlay of their validation curves.
+    Report(report::ReportArgs),
     /// List the presets with the lesson each one shows.
     List,
     /// Manage the datasets.
@@ -59,6 +68,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Report(args) => report::run(args),
         Command::List => list::run(),
         Command::Data { command } => data::run(command),
     }

@@ -1,3 +1,4 @@
 //! Pictures and tables of runs.
 
 pub mod plot;
+pub mod table;

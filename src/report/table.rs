@@ -1,0 +1,1 @@
+//! The runs comparison table.
