@@ -125,30 +125,38 @@ impl RunDir {
     }
 
     pub fn save_model(&self, model: &Mlp) -> Result<()> {
-        let mut store = BurnpackStore::from_bytes(None);
-        model.save_into(&mut store).map_err(|e| error::runtime(format!("cannot serialise the model: {e}")))?;
-        let bytes = store.get_bytes().map_err(|e| error::runtime(format!("cannot serialise the model: {e}")))?;
-        self.write(MODEL_FILE, &bytes)
+        self.write(MODEL_FILE, &model_bytes(model)?)
     }
 
     /// Rebuild the network of `cfg` on `device` and load `model.bpk` into it.
     pub fn load_model(&self, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
-        let path = self.file(MODEL_FILE);
-        let bytes = fs::read(&path)
-            .map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
-        let mut model = Mlp::new(&cfg.model, device);
-        let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
-        let result = model
-            .load_from(&mut store)
-            .map_err(|e| error::data(format!("{} is not a valid model file: {e}", path.display())))?;
-        if !result.missing.is_empty() || !result.errors.is_empty() {
-            return Err(error::data(format!(
-                "{} does not match the network in {CONFIG_FILE}: missing {:?}, errors {:?}",
-                path.display(),
-                result.missing,
-                result.errors
-            )));
-        }
-        Ok(model)
+        load_model_file(&self.file(MODEL_FILE), cfg, device)
     }
+}
+
+/// The model as a burnpack record (which also keeps parameter ids, for optimizer state).
+pub fn model_bytes(model: &Mlp) -> Result<Vec<u8>> {
+    let mut store = BurnpackStore::from_bytes(None);
+    model.save_into(&mut store).map_err(|e| error::runtime(format!("cannot serialise the model: {e}")))?;
+    let bytes = store.get_bytes().map_err(|e| error::runtime(format!("cannot serialise the model: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// Rebuild the network of `cfg` on `device` and load the burnpack file `path` into it.
+pub fn load_model_file(path: &Path, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
+    let bytes = fs::read(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+    let mut model = Mlp::new(&cfg.model, device);
+    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| error::data(format!("{} is not a valid model file: {e}", path.display())))?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        return Err(error::data(format!(
+            "{} does not match the network in {CONFIG_FILE}: missing {:?}, errors {:?}",
+            path.display(),
+            result.missing,
+            result.errors
+        )));
+    }
+    Ok(model)
 }

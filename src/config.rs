@@ -13,6 +13,9 @@ use crate::error;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
+    /// The preset a run came from (filled in by `train`; empty in the preset files).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub preset: String,
     /// One line: what this preset shows (printed by `mnist-lab list`).
     #[serde(default)]
     pub lesson: String,

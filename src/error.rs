@@ -14,6 +14,8 @@ pub enum Kind {
     Data,
     /// Training or I/O failed at run time (divergence, full disk, device errors).
     Runtime,
+    /// Stopped by Ctrl-C; the last checkpoint is intact.
+    Interrupted,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
             Kind::Config => 2,
             Kind::Data => 3,
             Kind::Runtime => 4,
+            Kind::Interrupted => 130,
         }
     }
 }
@@ -51,6 +54,10 @@ pub fn data(message: impl Into<String>) -> anyhow::Error {
 
 pub fn runtime(message: impl Into<String>) -> anyhow::Error {
     Fault { kind: Kind::Runtime, message: message.into() }.into()
+}
+
+pub fn interrupted(message: impl Into<String>) -> anyhow::Error {
+    Fault { kind: Kind::Interrupted, message: message.into() }.into()
 }
 
 /// The kind of the first [`Fault`] in the error's chain, `Runtime` when there is none.

@@ -13,11 +13,19 @@ include!(concat!(env!("OUT_DIR"), "/presets.rs"));
 pub fn resolve(arg: &str) -> Result<(String, ExperimentConfig)> {
     let path = Path::new(arg);
     if arg.ends_with(".toml") || arg.contains(std::path::MAIN_SEPARATOR) || path.is_file() {
-        let name = path.file_stem().map_or("custom".into(), |s| s.to_string_lossy().into_owned());
-        return Ok((name, ExperimentConfig::from_file(path)?));
+        let mut cfg = ExperimentConfig::from_file(path)?;
+        // A run's config.toml remembers its preset; any other file is named by its stem.
+        if cfg.preset.is_empty() {
+            cfg.preset = path.file_stem().map_or("custom".into(), |s| s.to_string_lossy().into_owned());
+        }
+        return Ok((cfg.preset.clone(), cfg));
     }
     match PRESETS.iter().find(|(name, _)| *name == arg) {
-        Some((name, text)) => Ok((name.to_string(), ExperimentConfig::from_toml(text, &format!("preset {name}"))?)),
+        Some((name, text)) => {
+            let mut cfg = ExperimentConfig::from_toml(text, &format!("preset {name}"))?;
+            cfg.preset = name.to_string();
+            Ok((name.to_string(), cfg))
+        }
         None => {
             let closest = PRESETS
                 .iter()

@@ -12,7 +12,7 @@ use mnist_lab::data::{MnistData, Split};
 use mnist_lab::model::Mlp;
 use mnist_lab::presets::{PRESETS, resolve};
 use mnist_lab::train::learner::FitOutcome;
-use mnist_lab::train::{fit, loss::loss, optim};
+use mnist_lab::train::{FitOptions, fit, loss::loss, optim};
 
 fn raw() -> &'static RawMnist {
     static RAW: OnceLock<RawMnist> = OnceLock::new();
@@ -32,7 +32,7 @@ fn preset(name: &str, tweak: impl FnOnce(&mut ExperimentConfig)) -> ExperimentCo
 fn train(cfg: &ExperimentConfig) -> (FitOutcome, MnistData) {
     let device = Device::default();
     let data = MnistData::new(raw(), &cfg.data, cfg.augmentation.is_some(), &device);
-    let outcome = fit(cfg, &data, &device, false, |_| {}).unwrap();
+    let outcome = fit(cfg, &data, &device, &FitOptions::default(), |_| {}).unwrap();
     (outcome, data)
 }
 

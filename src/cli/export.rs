@@ -1,9 +1,66 @@
+use std::path::{Path, PathBuf};
+
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
+
+use crate::artifacts::{MODEL_FILE, RunDir, write_atomic};
+use crate::export::{SAFETENSORS_FILE, safetensors_bytes};
+use crate::{backend, error};
 
 #[derive(Args, Debug)]
-pub struct ExportArgs {}
+pub struct ExportArgs {
+    /// A run directory written by `train`.
+    pub run_dir: PathBuf,
+    /// safetensors: PyTorch layout (`layers.{i}.weight` [out, in]); burnpack: Burn's own file.
+    #[arg(long, value_enum, default_value = "safetensors")]
+    pub format: Format,
+    /// Destination file, or a directory to write into (default: inside RUN_DIR).
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
+    /// flex, ndarray or wgpu (default: BURN_DEVICE, else the first compiled in).
+    #[arg(long)]
+    pub backend: Option<String>,
+}
 
-pub fn run(_args: ExportArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Safetensors,
+    Burnpack,
+}
+
+pub fn run(args: ExportArgs) -> Result<()> {
+    let run = RunDir::open(&args.run_dir)?;
+    let cfg = run.config()?;
+    let (device, _) = backend::select(args.backend.as_deref())?;
+    // Loading first checks model.bpk matches config.toml, for burnpack too: never export junk.
+    let model = run.load_model(&cfg, &device)?;
+    let default_name = match args.format {
+        Format::Safetensors => SAFETENSORS_FILE,
+        Format::Burnpack => MODEL_FILE,
+    };
+    let dest = match args.to {
+        Some(to) if to.is_dir() => to.join(default_name),
+        Some(to) => to,
+        None => run.file(default_name),
+    };
+    let bytes = match args.format {
+        Format::Safetensors => safetensors_bytes(&model, &cfg)?,
+        // A byte-for-byte copy: the file `train` wrote is already Burn's format.
+        Format::Burnpack => {
+            let src = run.file(MODEL_FILE);
+            if same_file(&src, &dest) {
+                println!("{}", dest.display());
+                return Ok(());
+            }
+            std::fs::read(&src).map_err(|e| error::data(format!("cannot read {}: {e}", src.display())))?
+        }
+    };
+    write_atomic(&dest, &bytes).map_err(|e| error::runtime(format!("{e:#}")))?;
+    println!("{}", dest.display());
+    Ok(())
+}
+
+/// Copying model.bpk onto itself would be a pointless rewrite of the run's only model.
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }

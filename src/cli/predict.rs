@@ -1,9 +1,60 @@
+use std::path::PathBuf;
+
 use anyhow::Result;
+use burn::tensor::{Tensor, TensorData};
 use clap::Args;
 
-#[derive(Args, Debug)]
-pub struct PredictArgs {}
+use crate::artifacts::RunDir;
+use crate::config::Output;
+use crate::data::idx::PIXELS;
+use crate::data::image_input::load_digit;
+use crate::backend;
 
-pub fn run(_args: PredictArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A run directory written by `train`.
+    pub run_dir: PathBuf,
+    /// PNG or JPEG images of single digits, any size or colour.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// How many of the most likely digits to show.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    /// flex, ndarray or wgpu (default: BURN_DEVICE, else the first compiled in).
+    #[arg(long)]
+    pub backend: Option<String>,
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let run = RunDir::open(&args.run_dir)?;
+    let cfg = run.config()?;
+    let (device, _) = backend::select(args.backend.as_deref())?;
+    let model = run.load_model(&cfg, &device)?;
+    let mut pixels = Vec::with_capacity(args.images.len() * PIXELS);
+    for path in &args.images {
+        pixels.extend_from_slice(&load_digit(path)?);
+    }
+    let x = Tensor::<2>::from_data(TensorData::new(pixels, [args.images.len(), PIXELS]), &device);
+    let mut scores = model.outputs(model.forward(x));
+    // Sigmoid outputs are ten independent yes/no scores: normalise them to read as probabilities.
+    if cfg.model.output == Output::Sigmoid {
+        scores = scores.clone().div(scores.sum_dim(1));
+    }
+    let scores: Vec<f32> = scores.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    for (path, p) in args.images.iter().zip(scores.chunks_exact(10)) {
+        let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let digit = ranked[0].0;
+        if args.json {
+            let line = serde_json::json!({ "image": path.display().to_string(), "digit": digit, "probabilities": p });
+            println!("{line}");
+        } else {
+            let top: Vec<String> = ranked.iter().take(args.top.max(1)).map(|(d, q)| format!("{d}: {:.1} %", q * 100.0)).collect();
+            println!("{}: {digit}  ({})", path.display(), top.join(", "));
+        }
+    }
+    Ok(())
 }

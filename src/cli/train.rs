@@ -1,5 +1,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -7,13 +9,16 @@ use clap::Args;
 
 use super::{DataArgs, Progress};
 use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, Summary};
-use crate::train::{EpochMetrics, History};
-use crate::{backend, data, presets, train};
+use crate::config::ExperimentConfig;
+use crate::report::plot;
+use crate::train::{EpochMetrics, FitOptions, History};
+use crate::{backend, data, error, presets, train};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// A preset name (`mnist-lab list`) or a path to a config .toml.
-    pub preset: String,
+    #[arg(required_unless_present = "resume")]
+    pub preset: Option<String>,
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
@@ -25,8 +30,11 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Run directory (default: artifacts/<preset>-<UTC timestamp>).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
+    /// Continue an interrupted run from its last checkpoint (`--epochs` may extend it).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "batch_size", "learning_rate", "seed"])]
+    pub resume: Option<PathBuf>,
     /// flex, ndarray or wgpu (default: BURN_DEVICE, else the first compiled in).
     #[arg(long)]
     pub backend: Option<String>,
@@ -39,7 +47,130 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let (preset, mut cfg) = presets::resolve(&args.preset)?;
+    let (run, cfg) = match &args.resume {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            let mut cfg = run.config()?;
+            if let Some(v) = args.epochs {
+                cfg.train.epochs = v;
+            }
+            cfg.validate()?;
+            (Some(run), cfg)
+        }
+        None => (None, resolve(&args)?),
+    };
+    let (device, backend_name) = backend::select(args.backend.as_deref())?;
+
+    let load_start = Instant::now();
+    let dir = data::data_dir(args.data.data_dir.as_deref(), cfg.data.dataset);
+    let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
+    let mnist = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device);
+    drop(raw);
+    let load_seconds = load_start.elapsed().as_secs_f64();
+
+    let resuming = run.is_some();
+    let run = match run {
+        Some(run) => run,
+        None => RunDir::create(args.out.as_deref(), &cfg.preset)?,
+    };
+    // Written first (and again on resume, for a changed --epochs): the run is re-runnable.
+    run.write(CONFIG_FILE, format!("# mnist-lab run, fully resolved\n{}", cfg.to_toml()).as_bytes())?;
+    let show_bar = !args.quiet
+        && match args.progress {
+            Progress::Always => true,
+            Progress::Never => false,
+            Progress::Auto => std::io::stderr().is_terminal(),
+        };
+    if !args.quiet {
+        println!(
+            "{}: {} on {backend_name}, {} training / {} validation / {} test images (loaded in {load_seconds:.2} s)",
+            cfg.preset,
+            cfg.data.dataset.name(),
+            mnist.train.len,
+            mnist.valid.as_ref().map_or(0, |v| v.len),
+            mnist.test.len
+        );
+    }
+
+    // Ctrl-C: finish the current batch, keep the last checkpoint, exit; a second one exits now.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+
+    let start = Instant::now();
+    let mut history = History::default();
+    let epochs = cfg.train.epochs;
+    let opts = FitOptions {
+        show_progress: show_bar,
+        checkpoint_run: Some(&run.path),
+        resume: resuming,
+        interrupt: Some(&interrupt),
+    };
+    let outcome = train::fit(&cfg, &mnist, &device, &opts, |m: &EpochMetrics| {
+        history.epochs.push(m.clone());
+        if !args.quiet {
+            println!("{}", epoch_line(m, epochs));
+        }
+        // Written every epoch so an interrupted run still shows its curve.
+        if let Err(e) = run.write(HISTORY_FILE, history.to_csv().as_bytes()) {
+            eprintln!("warning: {e:#}");
+        }
+    })?;
+    if outcome.interrupted {
+        return Err(error::interrupted(format!(
+            "interrupted during epoch {}; {} complete epochs are checkpointed — continue with \
+             `mnist-lab train --resume {}`",
+            outcome.history.epochs.len() + 1,
+            outcome.history.epochs.len(),
+            run.path.display()
+        )));
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    if outcome.stopped_early && !args.quiet {
+        println!(
+            "early stopping after epoch {}: no improvement for {} epochs; restored epoch {}",
+            outcome.history.epochs.len(),
+            cfg.early_stopping.as_ref().map_or(0, |e| e.patience),
+            outcome.best_epoch
+        );
+    }
+    run.write(HISTORY_FILE, outcome.history.to_csv().as_bytes())?;
+    run.save_model(&outcome.model)?;
+    run.write(crate::export::SAFETENSORS_FILE, &crate::export::safetensors_bytes(&outcome.model, &cfg)?)?;
+
+    let (test_loss, test_accuracy) =
+        train::evaluate(&outcome.model, &mnist.test, cfg.train.loss, cfg.model.output);
+    let title = format!("{} ({}, {backend_name})", cfg.preset, cfg.data.dataset.name());
+    plot::learning_curves(&outcome.history, Some(outcome.best_epoch), &title, &run.file("curves.svg"), &run.file("curves.png"))?;
+    let matrix = train::learner::confusion_matrix(&outcome.model, &mnist.test);
+    run.write("confusion.csv", confusion_csv(&matrix).as_bytes())?;
+    plot::confusion_matrix(&matrix, &format!("{title}: test set"), &run.file("confusion.svg"), &run.file("confusion.png"))?;
+    let summary = Summary {
+        preset: cfg.preset.clone(),
+        dataset: cfg.data.dataset.name().to_string(),
+        backend: backend_name,
+        epochs_run: outcome.history.epochs.len(),
+        best_epoch: outcome.best_epoch,
+        stopped_early: outcome.stopped_early,
+        test_accuracy,
+        test_loss,
+        // A resumed run counts the time of all its sessions, from the history.
+        train_seconds: if resuming { outcome.history.epochs.iter().map(|e| e.seconds).sum() } else { train_seconds },
+        seconds_per_epoch: outcome.history.seconds_per_epoch(),
+    };
+    run.write_summary(&summary)?;
+    println!("test accuracy: {:.2} % ({test_accuracy:.4})  test loss: {test_loss:.6}", test_accuracy * 100.0);
+    println!("run directory: {}", run.path.display());
+    Ok(())
+}
+
+/// The preset or config file with the command line's overrides applied.
+fn resolve(args: &TrainArgs) -> Result<ExperimentConfig> {
+    let (_, mut cfg) = presets::resolve(args.preset.as_deref().unwrap_or_default())?;
     if let Some(v) = args.epochs {
         cfg.train.epochs = v;
     }
@@ -56,76 +187,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cfg.data.dataset = v;
     }
     cfg.validate()?;
-    let (device, backend_name) = backend::select(args.backend.as_deref())?;
+    Ok(cfg)
+}
 
-    let load_start = Instant::now();
-    let dir = data::data_dir(args.data.data_dir.as_deref(), cfg.data.dataset);
-    let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
-    let mnist = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device);
-    drop(raw);
-    let load_seconds = load_start.elapsed().as_secs_f64();
-
-    let run = RunDir::create(args.out.as_deref(), &preset)?;
-    run.write(CONFIG_FILE, format!("# mnist-lab run of `{preset}`, fully resolved\n{}", cfg.to_toml()).as_bytes())?;
-    let show_bar = !args.quiet
-        && match args.progress {
-            Progress::Always => true,
-            Progress::Never => false,
-            Progress::Auto => std::io::stderr().is_terminal(),
-        };
-    if !args.quiet {
-        println!(
-            "{preset}: {} on {backend_name}, {} training / {} validation / {} test images (loaded in {load_seconds:.2} s)",
-            cfg.data.dataset.name(),
-            mnist.train.len,
-            mnist.valid.as_ref().map_or(0, |v| v.len),
-            mnist.test.len
-        );
+/// Rows are true labels, columns predicted ones.
+fn confusion_csv(m: &[[u64; 10]; 10]) -> String {
+    let mut out = String::from("true\\predicted,0,1,2,3,4,5,6,7,8,9\n");
+    for (t, row) in m.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(u64::to_string).collect();
+        out.push_str(&format!("{t},{}\n", cells.join(",")));
     }
-
-    let start = Instant::now();
-    let mut history = History::default();
-    let epochs = cfg.train.epochs;
-    let outcome = train::fit(&cfg, &mnist, &device, show_bar, |m: &EpochMetrics| {
-        history.epochs.push(m.clone());
-        if !args.quiet {
-            println!("{}", epoch_line(m, epochs));
-        }
-        // Written every epoch so an interrupted run still shows its curve.
-        if let Err(e) = run.write(HISTORY_FILE, history.to_csv().as_bytes()) {
-            eprintln!("warning: {e:#}");
-        }
-    })?;
-    let train_seconds = start.elapsed().as_secs_f64();
-    if outcome.stopped_early && !args.quiet {
-        println!(
-            "early stopping after epoch {}: no improvement for {} epochs; best epoch {}",
-            outcome.history.epochs.len(),
-            cfg.early_stopping.as_ref().map_or(0, |e| e.patience),
-            outcome.best_epoch
-        );
-    }
-    run.write(HISTORY_FILE, outcome.history.to_csv().as_bytes())?;
-    run.save_model(&outcome.model)?;
-
-    let (test_loss, test_accuracy) =
-        train::evaluate(&outcome.model, &mnist.test, cfg.train.loss, cfg.model.output);
-    let summary = Summary {
-        preset,
-        dataset: cfg.data.dataset.name().to_string(),
-        backend: backend_name,
-        epochs_run: outcome.history.epochs.len(),
-        best_epoch: outcome.best_epoch,
-        stopped_early: outcome.stopped_early,
-        test_accuracy,
-        test_loss,
-        train_seconds,
-        seconds_per_epoch: outcome.history.seconds_per_epoch(),
-    };
-    run.write_summary(&summary)?;
-    println!("test accuracy: {:.2} % ({test_accuracy:.4})  test loss: {test_loss:.6}", test_accuracy * 100.0);
-    println!("run directory: {}", run.path.display());
-    Ok(())
+    out
 }
 
 /// Keras' one-line epoch summary.

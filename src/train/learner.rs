@@ -1,5 +1,7 @@
 //! `fit`: the epoch loop, readable top to bottom like the lecture.
 
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -10,6 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use super::checkpoint::{self, Progress};
 use super::history::{EpochMetrics, History};
 use super::loss::{loss, penalty};
 use super::monitor::Tracker;
@@ -32,6 +35,24 @@ pub struct FitOutcome {
     /// The epoch early stopping judged best, or the lowest validation loss without it.
     pub best_epoch: usize,
     pub stopped_early: bool,
+    /// Stopped by the user (Ctrl-C) after a batch; the last checkpoint holds the last full epoch.
+    pub interrupted: bool,
+}
+
+#[derive(Default)]
+pub struct FitOptions<'a> {
+    pub show_progress: bool,
+    /// Write a checkpoint into this run directory after every epoch.
+    pub checkpoint_run: Option<&'a Path>,
+    /// Carry on from the latest checkpoint of `checkpoint_run`.
+    pub resume: bool,
+    /// Set (by a Ctrl-C handler) to stop after the current batch.
+    pub interrupt: Option<&'a AtomicBool>,
+}
+
+/// Per-epoch seeds, so shuffling, augmentation and dropout need no saved generator state.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Train `cfg`'s network on `data` (resident on `device`), calling `on_epoch` after each epoch.
@@ -39,7 +60,7 @@ pub fn fit(
     cfg: &ExperimentConfig,
     data: &MnistData,
     device: &Device,
-    show_progress: bool,
+    opts: &FitOptions,
     mut on_epoch: impl FnMut(&EpochMetrics),
 ) -> Result<FitOutcome> {
     let train_device = device.clone().autodiff();
@@ -47,24 +68,40 @@ pub fn fit(
     let mut model = Mlp::new(&cfg.model, &train_device);
     let mut optimizer = optim::build(&cfg.optimizer);
     let mut schedule = Schedule::new(cfg.schedule.clone(), cfg.optimizer.learning_rate);
-    let mut rng = StdRng::seed_from_u64(cfg.train.seed);
-    let mut augmenter = cfg.augmentation.clone().map(|a| Augmenter::new(a, cfg.train.seed.wrapping_add(1)));
     let mut stopper = cfg.early_stopping.as_ref().map(|es| Tracker::new(es.monitor, es.min_delta));
     let mut best_model: Option<Mlp> = None;
     let mut stopped_early = false;
+    let mut history = History::default();
+    if let (true, Some(run)) = (opts.resume, opts.checkpoint_run) {
+        let ck = checkpoint::load(run, cfg, &train_device, optimizer)?;
+        (model, optimizer, best_model) = (ck.model, ck.optimizer, ck.best);
+        history = ck.progress.history;
+        schedule.state = ck.progress.schedule;
+        stopper = ck.progress.early_stopping;
+        stopped_early = ck.progress.stopped_early;
+        for m in &history.epochs {
+            on_epoch(m);
+        }
+    }
     let (loss_kind, output) = (cfg.train.loss, cfg.model.output);
     let batch_size = cfg.train.batch_size;
     let n = data.train.len;
-    let mut history = History::default();
-    let mut order: Vec<i64> = (0..n as i64).collect();
+    let mut interrupted = false;
 
-    for epoch in 1..=cfg.train.epochs {
+    for epoch in history.epochs.len() + 1..=cfg.train.epochs {
+        if stopped_early {
+            break;
+        }
         let start = Instant::now();
         let lr = schedule.lr(epoch);
-        order.shuffle(&mut rng);
+        let seed = epoch_seed(cfg.train.seed, epoch);
+        train_device.seed(seed);
+        let mut order: Vec<i64> = (0..n as i64).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        let mut augmenter = cfg.augmentation.clone().map(|a| Augmenter::new(a, seed.wrapping_add(1)));
         // One small upload per epoch; batches are slices of it, gathered on the device.
         let perm: Tensor<1, Int> = Tensor::from_data(TensorData::new(order.clone(), [n]), device);
-        let bar = progress_bar(show_progress, n, epoch, cfg.train.epochs);
+        let bar = progress_bar(opts.show_progress, n, epoch, cfg.train.epochs);
         // Sums stay on the device and are read back once per epoch: no host sync per batch.
         let mut loss_sum = Sum::default();
         let mut correct_sum = Sum::default();
@@ -98,8 +135,15 @@ pub fn fit(
             let grads = GradientsParams::from_grads(grads, &model);
             model = optimizer.step(lr, model, grads);
             bar.inc((end - batch_start) as u64);
+            if opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
+                interrupted = true;
+                break;
+            }
         }
         bar.finish_and_clear();
+        if interrupted {
+            break;
+        }
         let train_loss = loss_sum.read_f64() / n as f64;
         let train_accuracy = correct_sum.read_i64() as f64 / n as f64;
         if !train_loss.is_finite() {
@@ -134,10 +178,11 @@ pub fn fit(
             if tracker.update(val_loss, val_accuracy) && es.restore_best_weights {
                 best_model = Some(model.clone());
             }
-            if tracker.wait >= es.patience && epoch < cfg.train.epochs {
-                stopped_early = true;
-                break;
-            }
+            stopped_early = tracker.wait >= es.patience && epoch < cfg.train.epochs;
+        }
+        if let Some(run) = opts.checkpoint_run {
+            let progress = Progress::new(epoch, history.clone(), schedule.state.clone(), stopper.clone(), stopped_early);
+            checkpoint::save(run, &model, &optimizer, best_model.as_ref(), &progress)?;
         }
     }
     let best_epoch = match &stopper {
@@ -145,7 +190,7 @@ pub fn fit(
         None => history.best_epoch().unwrap_or(0),
     };
     let model = best_model.unwrap_or(model);
-    Ok(FitOutcome { model: model.valid(), history, best_epoch, stopped_early })
+    Ok(FitOutcome { model: model.valid(), history, best_epoch, stopped_early, interrupted })
 }
 
 /// A running sum kept on the device.
@@ -195,6 +240,22 @@ pub fn evaluate(model: &Mlp, split: &Split, loss_kind: Loss, output: Output) -> 
     }
     let n = split.len as f64;
     (loss_sum.read_f64() / n, correct_sum.read_i64() as f64 / n)
+}
+
+/// Counts of (true label, predicted label) on `split`.
+pub fn confusion_matrix(model: &Mlp, split: &Split) -> [[u64; 10]; 10] {
+    let mut matrix = [[0u64; 10]; 10];
+    for start in (0..split.len).step_by(EVAL_BATCH) {
+        let end = (start + EVAL_BATCH).min(split.len);
+        let (x, _, labels) = split.rows(start, end);
+        let pred = model.forward(x).argmax(1).squeeze_dim::<1>(1);
+        let pred: Vec<i64> = pred.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
+        let truth: Vec<i64> = labels.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
+        for (t, p) in truth.iter().zip(&pred) {
+            matrix[*t as usize][*p as usize] += 1;
+        }
+    }
+    matrix
 }
 
 fn progress_bar(show: bool, n: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {

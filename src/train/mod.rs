@@ -1,5 +1,6 @@
 //! Training: the loop, the losses, the optimizers, the history.
 
+pub mod checkpoint;
 pub mod history;
 pub mod learner;
 pub mod loss;
@@ -8,4 +9,4 @@ pub mod optim;
 pub mod schedule;
 
 pub use history::{EpochMetrics, History};
-pub use learner::{FitOutcome, evaluate, fit};
+pub use learner::{FitOptions, FitOutcome, evaluate, fit};

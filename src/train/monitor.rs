@@ -1,9 +1,11 @@
 //! Watching a validation metric for improvement, as Keras' callbacks do (shared by early
 //! stopping and reduce-on-plateau).
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::Monitor;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tracker {
     pub monitor: Monitor,
     pub min_delta: f64,
@@ -11,7 +13,7 @@ pub struct Tracker {
     pub best: Option<(f64, usize)>,
     /// Epochs since the last improvement.
     pub wait: usize,
-    epochs_seen: usize,
+    pub epochs_seen: usize,
 }
 
 impl Default for Tracker {

@@ -1,0 +1,50 @@
+//! `predict` on digits rendered from the MNIST test set the way a user would draw them:
+//! scaled up, dark ink on a light background, saved as PNG.
+
+mod common;
+
+use common::*;
+use mnist_lab::config::Dataset;
+
+#[test]
+fn predict_reads_rendered_test_digits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let o = run(&["train", "monster", "--epochs", "2", "--out", run_dir.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let dir = mnist_lab::data::data_dir(None, Dataset::Mnist);
+    let raw = mnist_lab::data::load_raw(Dataset::Mnist, &dir, false).unwrap();
+    let n = 40;
+    let mut paths = Vec::new();
+    for i in 0..n {
+        let pixels: Vec<u8> = raw.test_images[i * 784..(i + 1) * 784].iter().map(|p| 255 - p).collect();
+        let img = image::GrayImage::from_raw(28, 28, pixels).unwrap();
+        let big = image::imageops::resize(&img, 140, 140, image::imageops::FilterType::Triangle);
+        let path = tmp.path().join(format!("digit-{i}.png"));
+        big.save(&path).unwrap();
+        paths.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["predict", run_dir.to_str().unwrap(), "--json"];
+    args.extend(paths.iter().map(String::as_str));
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), n);
+    let mut right = 0;
+    for (i, v) in lines.iter().enumerate() {
+        let probs: Vec<f64> = v["probabilities"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-3, "probabilities sum to one");
+        if v["digit"].as_u64().unwrap() == raw.test_labels[i] as u64 {
+            right += 1;
+        }
+    }
+    assert!(right >= n * 8 / 10, "{right} of {n} rendered digits recognised");
+
+    // Plain text output names the file and the digit.
+    let o = run(&["predict", run_dir.to_str().unwrap(), &paths[0]]);
+    assert!(stdout(&o).starts_with(&paths[0]), "{}", stdout(&o));
+
+    let missing = tmp.path().join("nope.png");
+    assert_user_error(&run(&["predict", run_dir.to_str().unwrap(), missing.to_str().unwrap()]), 3, "nope.png");
+}

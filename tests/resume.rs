@@ -1,0 +1,79 @@
+//! Checkpoints: a run killed with SIGKILL resumes and ends exactly like an uninterrupted one.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// history.csv without the wall-clock column, which legitimately differs.
+fn history_without_seconds(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("history.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut cols: Vec<&str> = l.split(',').collect();
+            cols.remove(6);
+            cols.join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn sigkilled_run_resumes_to_the_same_history_as_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let killed = tmp.path().join("killed");
+    let epochs = "5";
+    let o = run(&["train", "softmax", "--epochs", epochs, "--out", whole.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut child = bin()
+        .args(["train", "softmax", "--epochs", epochs, "--out", killed.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = killed.join("checkpoints/latest");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(&latest).map_or(true, |s| s.trim() < "epoch-0002") {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!killed.join("summary.json").exists(), "killed before the end");
+
+    let o = run(&["train", "--resume", killed.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "resume failed: {}", stderr(&o));
+    assert_eq!(history_without_seconds(&killed), history_without_seconds(&whole));
+    let summary = |p: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(p.join("summary.json")).unwrap()).unwrap() };
+    assert_eq!(summary(&killed)["test_accuracy"], summary(&whole)["test_accuracy"]);
+    assert_eq!(summary(&killed)["epochs_run"], 5);
+}
+
+#[test]
+fn truncated_or_foreign_checkpoints_are_refused_with_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let o = run(&["train", "softmax", "--epochs", "1", "--out", run_dir.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ck = run_dir.join("checkpoints/epoch-0001");
+
+    // Truncated optimizer state.
+    let opt = ck.join("optimizer.bpk");
+    let bytes = std::fs::read(&opt).unwrap();
+    std::fs::write(&opt, &bytes[..bytes.len() / 3]).unwrap();
+    assert_user_error(&run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "2"]), 3, "optimizer.bpk");
+    std::fs::write(&opt, &bytes).unwrap();
+
+    // A foreign state file.
+    std::fs::write(ck.join("state.json"), "{\"hello\": 1}").unwrap();
+    assert_user_error(&run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "2"]), 3, "not a mnist-lab checkpoint");
+
+    // No checkpoint at all.
+    std::fs::remove_dir_all(run_dir.join("checkpoints")).unwrap();
+    assert_user_error(&run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "2"]), 3, "no checkpoint");
+}
