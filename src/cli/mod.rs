@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand.
 
+mod bench;
 mod data;
 mod eval;
 mod export;
@@ -36,6 +37,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// List the presets with the lesson each one shows.
     List,
+    /// Time data loading and epochs of `baseline` and `monster` on each backend.
+    Bench(bench::BenchArgs),
     /// Manage the datasets.
     Data {
         #[command(subcommand)]
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export::run(args),
         Command::Report(args) => report::run(args),
         Command::List => list::run(),
+        Command::Bench(args) => bench::run(args),
         Command::Data { command } => data::run(command),
     }
 }
