@@ -1,9 +1,205 @@
+//! `mnist-lab report`: compare runs in a table and one overlay of their validation curves.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
 use anyhow::Result;
 use clap::Args;
 
-#[derive(Args, Debug)]
-pub struct ReportArgs {}
+use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, write_atomic};
+use crate::error;
+use crate::report::{plot, table};
+use crate::train::history::History;
 
-pub fn run(_args: ReportArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+/// Runs are given one by one (a directory with `config.toml`) or by a parent folder, whose
+/// immediate subdirectories holding a `summary.json` are taken as runs. A run directory named
+/// directly but without `summary.json` (training was interrupted) is still listed, with its
+/// history, and marked "unfinished" in the table; a parent folder only yields finished runs.
+/// The table goes to stdout as Markdown; files are written only with `--out` or `--plot`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Run directories, or folders of run directories (e.g. `artifacts/`).
+    #[arg(required = true, value_name = "RUN_DIR|PARENT_DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Write the report: FILE.html (self-contained page) or FILE.md (table and a link to the
+    /// PNG); the overlay plot goes next to it as <stem>.svg and <stem>.png unless --plot is given.
+    #[arg(long, value_name = "FILE.html|FILE.md")]
+    pub out: Option<PathBuf>,
+    /// Write the overlay plot here (and a PNG beside it with the same stem).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Html,
+    Markdown,
+}
+
+pub fn run(args: ReportArgs) -> Result<()> {
+    // Check the flags before reading anything, so a typo fails fast.
+    let format = match &args.out {
+        None => None,
+        Some(out) => match extension(out).as_deref() {
+            Some("html" | "htm") => Some(Format::Html),
+            Some("md" | "markdown") => Some(Format::Markdown),
+            _ => {
+                return Err(error::config(format!(
+                    "--out {}: expected a .html or .md file",
+                    out.display()
+                )));
+            }
+        },
+    };
+    if let Some(p) = &args.plot
+        && extension(p).as_deref() != Some("svg")
+    {
+        return Err(error::config(format!(
+            "--plot {}: expected a .svg file",
+            p.display()
+        )));
+    }
+
+    let rows = load_rows(&args.paths)?;
+    print!("{}", table::markdown(&rows));
+
+    let svg = match (&args.plot, &args.out) {
+        (Some(p), _) => p.clone(),
+        (None, Some(out)) => out.with_extension("svg"),
+        (None, None) => return Ok(()),
+    };
+    let png = svg.with_extension("png");
+    // `--out reports/today.html` should not need a mkdir first.
+    for f in args.out.iter().chain([&svg]) {
+        if let Some(dir) = f.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)
+                .map_err(|e| error::runtime(format!("cannot create {}: {e}", dir.display())))?;
+        }
+    }
+    let runs: Vec<(String, History)> = rows
+        .iter()
+        .map(|r| (r.name.clone(), r.history.clone()))
+        .collect();
+    plot::overlay(&runs, "validation accuracy", &svg, &png)?;
+    eprintln!("wrote {} and {}", svg.display(), png.display());
+
+    let (Some(out), Some(format)) = (&args.out, format) else {
+        return Ok(());
+    };
+    let text = match format {
+        Format::Html => {
+            let picture = fs::read_to_string(&svg)
+                .map_err(|e| error::runtime(format!("cannot read back {}: {e}", svg.display())))?;
+            html_page(&table::html(&rows), &picture)
+        }
+        Format::Markdown => {
+            format!(
+                "# Runs\n\n{}\n![validation accuracy]({})\n",
+                table::markdown(&rows),
+                relative_to(&png, out)
+            )
+        }
+    };
+    write_atomic(out, text.as_bytes())?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+fn extension(p: &Path) -> Option<String> {
+    p.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+/// Expand the arguments into run directories, sorted by path, each read once.
+fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
+    let mut dirs = Vec::new();
+    for p in paths {
+        if p.join(CONFIG_FILE).is_file() {
+            dirs.push(p.clone());
+            continue;
+        }
+        let found: Vec<PathBuf> = fs::read_dir(p)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|d| d.join(SUMMARY_FILE).is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if found.is_empty() {
+            return Err(error::config(format!(
+                "{} is neither a run directory (no {CONFIG_FILE}) nor a folder of finished runs",
+                p.display()
+            )));
+        }
+        dirs.extend(found);
+    }
+    dirs.sort();
+    dirs.dedup();
+
+    // Directory names, unless two runs share one (e.g. from two parents): then whole paths.
+    let mut seen = HashMap::new();
+    for d in &dirs {
+        *seen
+            .entry(d.file_name().map(|n| n.to_os_string()))
+            .or_insert(0) += 1;
+    }
+    dirs.iter()
+        .map(|d| {
+            let run = RunDir::open(d)?;
+            let base = d.file_name().map(|n| n.to_os_string());
+            let name = match &base {
+                Some(n) if seen[&base] == 1 => n.to_string_lossy().into_owned(),
+                _ => d.display().to_string(),
+            };
+            let summary = if run.file(SUMMARY_FILE).is_file() {
+                Some(run.summary().map_err(|e| error::data(format!("{e:#}")))?)
+            } else {
+                None
+            };
+            // No history yet (stopped before the first epoch ended) is an empty curve, not an error.
+            let history_path = run.file(HISTORY_FILE);
+            let history = if history_path.is_file() {
+                table::read_history_csv(&history_path)?
+            } else {
+                History::default()
+            };
+            Ok(table::RunRow {
+                name,
+                summary,
+                history,
+            })
+        })
+        .collect()
+}
+
+/// `target` as a link from the file `from`: bare file name when both share a folder.
+fn relative_to(target: &Path, from: &Path) -> String {
+    let dir = from.parent().unwrap_or(Path::new(""));
+    target
+        .strip_prefix(dir)
+        .unwrap_or(target)
+        .display()
+        .to_string()
+}
+
+/// One file, nothing fetched: styles inline and the SVG text itself in the page.
+fn html_page(table: &str, svg: &str) -> String {
+    // An XML prolog is not allowed in the middle of an HTML document.
+    let svg = svg.trim_start();
+    let svg = match svg.strip_prefix("<?xml") {
+        Some(rest) => rest
+            .split_once("?>")
+            .map_or(rest, |(_, body)| body)
+            .trim_start(),
+        None => svg,
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>mnist-lab report</title>\n\
+<style>\nbody {{ font-family: sans-serif; margin: 2em; }}\n\
+table {{ border-collapse: collapse; }}\nth, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; }}\n\
+td.num {{ text-align: right; }}\nsvg {{ max-width: 100%; height: auto; }}\n</style>\n</head>\n<body>\n\
+<h1>mnist-lab report</h1>\n{table}<h2>Validation accuracy</h2>\n{svg}\n</body>\n</html>\n"
+    )
 }
