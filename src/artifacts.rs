@@ -70,6 +70,11 @@ impl RunDir {
             }
             fs::create_dir_all(out)
                 .map_err(|e| error::config(format!("cannot create run directory {}: {e}", out.display())))?;
+            // Claim the directory with an exclusive create: of two runs started with the same
+            // --out, exactly one gets it.
+            fs::OpenOptions::new().write(true).create_new(true).open(out.join(CONFIG_FILE)).map_err(|e| {
+                error::config(format!("{} is already in use by another run ({e}); choose another --out", out.display()))
+            })?;
             return Ok(Self { path: out.to_path_buf() });
         }
         let stamp = time::OffsetDateTime::now_utc()

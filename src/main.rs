@@ -1,6 +1,17 @@
 use clap::Parser;
 
 fn main() {
+    // A bug or a device failure deep in a dependency still ends as one `error:` line.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown failure".into());
+        let at = info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error: {what}{at}; please report it with the command you ran");
+    }));
     let cli = mnist_lab::cli::Cli::parse();
     if let Err(err) = mnist_lab::cli::run(cli) {
         eprintln!("error: {err:#}");

@@ -161,9 +161,13 @@ pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<()> {
         .map_err(|e| error::data(format!("cannot create data dir {}: {e}", dir.display())))?;
     let mut failures = Vec::new();
     for source in dataset.sources() {
-        match fetch_from(&source, &wanted, dir) {
-            Ok(()) => return Ok(()),
-            Err(e) => failures.push(format!("{:#}", e)),
+        // A second try for flaky networks; a source that is plainly absent fails fast both times.
+        for attempt in 1..=2 {
+            match fetch_from(&source, &wanted, dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt == 2 => failures.push(format!("{e:#}")),
+                Err(_) => {}
+            }
         }
     }
     Err(error::data(format!(
