@@ -97,3 +97,35 @@ fn list_shows_every_preset_with_its_lesson() {
         assert!(text.lines().any(|l| l.starts_with(name) && l.len() > name.len() + 10), "{name} in:\n{text}");
     }
 }
+
+#[test]
+fn fashion_mnist_trains_with_any_preset() {
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("run");
+    let o = run(&["train", "baseline", "--dataset", "fashion-mnist", "--epochs", "1", "--out", run_dir.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["dataset"], "fashion-mnist");
+    let acc = summary["test_accuracy"].as_f64().unwrap();
+    // One epoch of the MNIST baseline on clothes: far above chance, below digits.
+    assert!((0.6..0.95).contains(&acc), "fashion-mnist test accuracy {acc}");
+}
+
+#[test]
+fn every_run_writes_its_pictures() {
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("run");
+    let o = run(&["train", "softmax", "--epochs", "2", "--out", run_dir.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(run_dir.join("curves.svg")).unwrap();
+    assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for series in ["train loss", "validation loss", "train accuracy", "validation accuracy", "best epoch"] {
+        assert!(svg.contains(series), "curves.svg names {series}");
+    }
+    assert!(image::open(run_dir.join("curves.png")).is_ok());
+    let confusion = std::fs::read_to_string(run_dir.join("confusion.csv")).unwrap();
+    let total: u64 = confusion.lines().skip(1).flat_map(|l| l.split(',').skip(1)).map(|c| c.parse::<u64>().unwrap()).sum();
+    assert_eq!(total, 10_000, "every test image is counted once");
+    assert!(run_dir.join("confusion.png").is_file() && run_dir.join("model.safetensors").is_file());
+}

@@ -72,3 +72,47 @@ fn bad_paths_and_values_on_the_command_line_are_errors() {
     assert_user_error(&run(&["train", "/no/such/config.toml"]), 2, "/no/such/config.toml");
     assert_user_error(&run(&["predict", "/no/such/run", "x.png"]), 2, "not a run directory");
 }
+
+#[test]
+fn a_download_cut_off_midway_leaves_no_file_and_falls_back_to_the_next_source() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A mirror that promises 100 kB and hangs up after 1 kB.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+            let _ = s.write_all(&[0x1f; 1000]);
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["data", "fetch", "--dataset", "fashion-mnist", "--data-dir", tmp.path().to_str().unwrap()])
+        .env("MNIST_LAB_MIRROR", format!("http://127.0.0.1:{port}/"))
+        .output()
+        .unwrap();
+    assert!(hits.load(Ordering::SeqCst) >= 2, "the cut-off mirror was tried, twice");
+    // Fashion-MNIST then comes from Debian's dataset-fashion-mnist package (CI installs it).
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<String> = std::fs::read_dir(tmp.path().join("fashion-mnist"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "exactly the four verified files, no leftovers: {names:?}");
+}
+
+#[test]
+fn an_unwritable_data_dir_is_a_data_error() {
+    // /proc refuses new directories even to root.
+    let o = run(&["data", "fetch", "--data-dir", "/proc/mnist-lab-test"]);
+    assert_user_error(&o, 3, "/proc/mnist-lab-test");
+}

@@ -2,9 +2,14 @@ use anyhow::Result;
 
 use crate::presets::{PRESETS, resolve};
 
-pub fn run() -> Result<()> {
+/// `names`: one preset name per line, for shell loops.
+pub fn run(names: bool) -> Result<()> {
     let width = PRESETS.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     for (name, _) in PRESETS {
+        if names {
+            println!("{name}");
+            continue;
+        }
         let (_, cfg) = resolve(name)?;
         println!("{name:width$}  {}", cfg.lesson);
     }

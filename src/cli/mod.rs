@@ -36,7 +36,11 @@ pub enum Command {
     /// Compare runs: a Markdown table and an overlay of their validation curves.
     Report(report::ReportArgs),
     /// List the presets with the lesson each one shows.
-    List,
+    List {
+        /// Only the names, one per line (for `for p in $(mnist-lab list --names)`).
+        #[arg(long)]
+        names: bool,
+    },
     /// Time data loading and epochs of `baseline` and `monster` on each backend.
     Bench(bench::BenchArgs),
     /// Manage the datasets.
@@ -74,7 +78,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Export(args) => export::run(args),
         Command::Report(args) => report::run(args),
-        Command::List => list::run(),
+        Command::List { names } => list::run(names),
         Command::Bench(args) => bench::run(args),
         Command::Data { command } => data::run(command),
     }

