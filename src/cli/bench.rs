@@ -269,7 +269,7 @@ fn machine() -> serde_json::Value {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let field = |text: &str, key: &str| {
         text.lines()
-            .find_map(|l| l.split_once(|c| c == ':' || c == '=').filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().trim_matches('"').to_string()))
+            .find_map(|l| l.split_once([':', '=']).filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().trim_matches('"').to_string()))
     };
     let cpuinfo = read("/proc/cpuinfo");
     let cpu = field(&cpuinfo, "model name").or_else(|| field(&cpuinfo, "Hardware")).unwrap_or_else(|| "unknown".into());

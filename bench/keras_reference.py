@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Keras 3 / TensorFlow reference for `mnist-lab bench`: the same two networks, the same data.
+
+Reads the four raw IDX files mnist-lab downloads (no Keras dataset download), holds out the last
+10 000 training images for validation exactly as mnist-lab does, trains `baseline` and/or
+`monster` with the hyper-parameters of configs/baseline.toml and configs/monster.toml, and times
+every epoch with a callback. See bench/README.md for how the numbers are defined.
+
+    pip install tensorflow-cpu==2.21.0
+    python bench/keras_reference.py --epochs 4 --json keras.json
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import struct
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the table
+
+import numpy as np  # noqa: E402
+
+FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+VALIDATION = 10_000
+
+
+def default_data_dir():
+    root = os.environ.get("MNIST_LAB_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist-lab")
+    return os.path.join(root, "mnist")
+
+
+def read_idx(path):
+    """An IDX file as a uint8 array of its declared shape (header checked, as mnist-lab does)."""
+    data = Path(path).read_bytes()
+    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype != 0x08:
+        sys.exit(f"error: {path}: not an unsigned-byte IDX file")
+    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        sys.exit(f"error: {path}: {body.size} bytes of data, header says {dims}")
+    return body.reshape(dims)
+
+
+def load(data_dir):
+    """Pixels scaled to [0, 1] and one-hot targets, split train / validation / test like mnist-lab."""
+    missing = [f for f in FILES if not os.path.isfile(os.path.join(data_dir, f))]
+    if missing:
+        sys.exit(f"error: {data_dir} lacks {', '.join(missing)}; run `mnist-lab data fetch` first")
+    xtr, ytr, xte, yte = (read_idx(os.path.join(data_dir, f)) for f in FILES)
+    prep = lambda x: x.reshape(len(x), 784).astype("float32") / 255.0  # noqa: E731
+    onehot = lambda y: np.eye(10, dtype="float32")[y]  # noqa: E731
+    cut = len(xtr) - VALIDATION
+    return {
+        "train": (prep(xtr[:cut]), onehot(ytr[:cut])),
+        "valid": (prep(xtr[cut:]), onehot(ytr[cut:])),
+        "test": (prep(xte), onehot(yte)),
+    }
+
+
+def build(keras, model, optimizer):
+    """The network, loss, optimizer and batch size of the mnist-lab preset."""
+    dense = lambda units, act: keras.layers.Dense(  # noqa: E731
+        units, activation=act, kernel_initializer="glorot_uniform", bias_initializer="zeros")
+    if model == "baseline":  # configs/baseline.toml
+        net = keras.Sequential([keras.Input((784,)), dense(30, "sigmoid"), dense(10, "sigmoid")])
+        opt, loss, batch = keras.optimizers.SGD(learning_rate=3.0), "mean_squared_error", 10
+    else:  # configs/monster.toml
+        net = keras.Sequential([
+            keras.Input((784,)),
+            dense(512, "relu"), keras.layers.Dropout(0.2),
+            dense(512, "relu"), keras.layers.Dropout(0.2),
+            dense(10, "softmax"),
+        ])
+        loss, batch = "categorical_crossentropy", 128
+        opt = (keras.optimizers.Adam(learning_rate=0.001) if optimizer == "adam"
+               else keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-7))
+    net.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
+    return net, batch
+
+
+def make_timer(keras):
+    class EpochTimer(keras.callbacks.Callback):
+        """Wall time of each epoch and, inside it, of its validation pass (fit calls on_test_*)."""
+
+        def __init__(self):
+            super().__init__()
+            self.epochs, self.validation = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start, self.val = time.perf_counter(), 0.0
+
+        def on_test_begin(self, logs=None):
+            self.val_start = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            self.val += time.perf_counter() - self.val_start
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append(time.perf_counter() - self.start)
+            self.validation.append(self.val)
+            print(f"  epoch {epoch + 1}: {self.epochs[-1]:.2f} s (validation {self.val:.3f} s)"
+                  f" - loss {logs['loss']:.4f} - val_accuracy {logs['val_accuracy']:.4f}", file=sys.stderr)
+
+    return EpochTimer()
+
+
+def run(keras, data, model, optimizer, epochs, load_seconds):
+    keras.utils.set_random_seed(42)  # mnist-lab's default seed; the streams differ anyway
+    net, batch = build(keras, model, optimizer)
+    timer = make_timer(keras)
+    print(f"keras: {model} ({optimizer}): {epochs} epochs…", file=sys.stderr)
+    # Validation in batches of 1000, as mnist-lab evaluates (Keras would reuse the training batch).
+    net.fit(*data["train"], batch_size=batch, epochs=epochs, validation_data=data["valid"],
+            validation_batch_size=1000, shuffle=True, verbose=0, callbacks=[timer])
+    _, test_accuracy = net.evaluate(*data["test"], batch_size=1000, verbose=0)
+    steady = timer.epochs[1:] or timer.epochs  # the first epoch traces and compiles the graph
+    steady_val = timer.validation[1:] or timer.validation
+    epoch_s, val_s = statistics.median(steady), statistics.median(steady_val)
+    train_s = max(epoch_s - val_s, 1e-9)
+    return {
+        "model": model, "optimizer": optimizer, "batch_size": batch,
+        "train_images": len(data["train"][0]), "validation_images": len(data["valid"][0]),
+        "load_seconds": load_seconds, "first_epoch_seconds": timer.epochs[0],
+        "epoch_seconds": epoch_s, "train_seconds": train_s, "validation_seconds": val_s,
+        "samples_per_second": len(data["train"][0]) / train_s,
+        # ru_maxrss is kB on Linux and process-wide: with several models it is the peak so far.
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "test_accuracy": float(test_accuracy),
+        "epoch_seconds_all": timer.epochs, "validation_seconds_all": timer.validation,
+    }
+
+
+def machine(tf, keras):
+    cpu = "unknown"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or cpu
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
+        "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=default_data_dir(),
+                   help="folder with the four raw IDX files (default: $MNIST_LAB_DATA/mnist or ~/.cache/mnist-lab/mnist)")
+    p.add_argument("--epochs", type=int, default=4, help="epochs per model, the first is warm-up (default 4 = "
+                   "mnist-lab bench's 1 warm-up + 3 runs)")
+    p.add_argument("--model", choices=["baseline", "monster", "all"], default="all")
+    p.add_argument("--optimizer", choices=["adadelta", "adam"], default="adadelta",
+                   help="monster's optimizer: adadelta (as configs/monster.toml) or adam (lr 0.001)")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: TF's default)")
+    p.add_argument("--json", help="also write the results and a machine description here")
+    args = p.parse_args()
+    if args.epochs < 1:
+        p.error("--epochs must be at least 1")
+
+    import tensorflow as tf
+    import keras
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    start = time.perf_counter()
+    data = load(args.data_dir)
+    load_seconds = time.perf_counter() - start
+
+    models = ["baseline", "monster"] if args.model == "all" else [args.model]
+    results = [run(keras, data, m, "sgd" if m == "baseline" else args.optimizer, args.epochs, load_seconds)
+               for m in models]
+
+    info = machine(tf, keras)
+    print(f"keras {info['keras']} / tensorflow {info['tensorflow']} on {info['cpu']}, {info['cores']} cores, "
+          f"{info['os']}; {info['date']}\n")
+    print("| model | optimizer | load s | first epoch s | epoch s (train) | validation s | samples/s "
+          "| peak MB | test accuracy |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['model']} | {r['optimizer']} | {r['load_seconds']:.2f} | {r['first_epoch_seconds']:.2f} "
+              f"| {r['train_seconds']:.2f} | {r['validation_seconds']:.3f} | {r['samples_per_second']:.0f} "
+              f"| {r['peak_rss_mb']:.0f} | {r['test_accuracy'] * 100:.2f} % |")
+    if args.json:
+        tmp = f"{args.json}.tmp-{os.getpid()}"  # write then rename, as mnist-lab does
+        with open(tmp, "w") as f:
+            json.dump({"machine": info, "settings": {"epochs": args.epochs}, "results": results}, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+//! `mnist-lab bench`: the table and the JSON carry every field, with positive numbers. No timing
+//! thresholds: the numbers depend on the machine and its load.
+
+mod common;
+
+use common::*;
+
+/// A CPU backend compiled into this build (a GPU one may have no device on the test machine).
+fn cpu_backend() -> &'static str {
+    let compiled = mnist_lab::backend::compiled();
+    compiled.iter().copied().find(|b| *b != "wgpu").unwrap_or(compiled[0])
+}
+
+#[test]
+fn bench_baseline_prints_a_table_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("b.json");
+    let backend = cpu_backend();
+    let o = run(&["bench", "--preset", "baseline", "--backend", backend, "--runs", "1", "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "bench failed:\n{}", stderr(&o));
+
+    let out = stdout(&o);
+    let header = "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB |";
+    assert!(out.contains(header), "table header missing:\n{out}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&format!("| {backend} | baseline |")))
+        .unwrap_or_else(|| panic!("no {backend}/baseline row:\n{out}"));
+    let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+    assert_eq!(cells.len(), 8, "row {row:?}");
+    for (i, cell) in cells[2..7].iter().enumerate() {
+        let v: f64 = cell.parse().unwrap_or_else(|_| panic!("column {} is not a number: {row:?}", i + 2));
+        assert!(v > 0.0, "column {} must be positive: {row:?}", i + 2);
+    }
+    if cfg!(target_os = "linux") {
+        assert!(cells[7].parse::<f64>().is_ok_and(|mb| mb > 0.0), "peak MB on Linux: {row:?}");
+    } else {
+        assert_eq!(cells[7], "n/a");
+    }
+
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let machine = &doc["machine"];
+    for key in ["cpu", "os", "date"] {
+        assert!(machine[key].as_str().is_some_and(|s| !s.is_empty()), "machine.{key}: {machine}");
+    }
+    assert!(machine["cores"].as_u64().is_some_and(|n| n > 0), "machine.cores: {machine}");
+    assert_eq!(machine["mnist_lab_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(doc["settings"]["runs"], 1);
+    assert_eq!(doc["failures"].as_array().map(Vec::len), Some(0));
+    let results = doc["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    assert_eq!(r["backend"], backend);
+    assert_eq!(r["preset"], "baseline");
+    assert_eq!(r["train_images"], 50_000);
+    assert_eq!(r["validation_images"], 10_000);
+    for key in [
+        "load_seconds",
+        "first_epoch_seconds",
+        "epoch_seconds",
+        "train_seconds",
+        "validation_seconds",
+        "samples_per_second",
+        "test_accuracy",
+    ] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key} must be positive: {r}");
+    }
+    // Training time excludes the separately timed validation pass.
+    assert!(r["train_seconds"].as_f64() < r["epoch_seconds"].as_f64(), "{r}");
+    if cfg!(target_os = "linux") {
+        assert!(r["peak_rss_mb"].as_f64().is_some_and(|v| v > 0.0), "peak_rss_mb: {r}");
+    }
+}
+
+#[test]
+fn bench_rejects_unknown_names_before_measuring() {
+    assert_user_error(&run(&["bench", "--backend", "tpu", "--runs", "1"]), 2, "tpu");
+    assert_user_error(&run(&["bench", "--preset", "basline", "--runs", "1"]), 2, "baseline");
+}
