@@ -372,6 +372,19 @@ impl ExperimentConfig {
         if self.early_stopping.is_some() && self.data.validation == 0 {
             return bad("early_stopping", "needs a validation split (`data.validation` > 0)".into());
         }
+        // NaN or ∞ here would make every epoch "no improvement" (or the learning rate infinite).
+        let mut non_negative: Vec<(&str, f64)> = Vec::new();
+        if let Some(es) = &self.early_stopping {
+            non_negative.push(("early_stopping.min_delta", es.min_delta));
+        }
+        if let Some(s) = &self.schedule {
+            non_negative.extend([("schedule.min_delta", s.min_delta), ("schedule.min_lr", s.min_lr)]);
+        }
+        for (key, v) in non_negative {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(key, format!("must be zero or positive, got {v}"));
+            }
+        }
         if let Some(s) = &self.schedule {
             if !(s.factor > 0.0 && s.factor <= 1.0) {
                 return bad("schedule.factor", format!("must be in (0, 1], got {}", s.factor));

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Fuzz the IDX parser and the config loader for a bounded time (cargo-fuzz / libFuzzer).
+#
+#   bash fuzz/run.sh [SECONDS per target, default 60]
+#
+# Works with stable Rust only: cargo-fuzz needs nightly flags (-Zsanitizer, -Cpasses=sancov…),
+# which RUSTC_BOOTSTRAP=1 lets stable rustc accept. AddressSanitizer is used by default;
+# FUZZ_SANITIZER=none (or address, leak, memory, thread) overrides it. FUZZ_TARGETS="idx"
+# picks targets. The fuzz crate includes src/error.rs, src/data/idx.rs and src/config.rs by
+# path and never builds the main crate (nor Burn); it builds into fuzz/target.
+#
+# Exit status: 0 when no target crashed, 1 when one did (the crashing inputs are printed, with
+# the command that replays each one), 2 on a setup or build failure.
+set -uo pipefail
+
+secs="${1:-60}"
+case "$secs" in
+    '' | *[!0-9]*) echo "usage: $0 [SECONDS per target]" >&2; exit 2 ;;
+esac
+sanitizer="${FUZZ_SANITIZER:-address}"
+targets="${FUZZ_TARGETS:-idx config}"
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+cd "$here" || exit 2
+export RUSTC_BOOTSTRAP=1
+# cargo-fuzz sets RUST_BACKTRACE=1, which makes anyhow capture a backtrace for every rejected
+# input (10x slower); panics still print theirs.
+export RUST_LIB_BACKTRACE=0
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "== installing cargo-fuzz"
+    cargo install cargo-fuzz --locked || exit 2
+fi
+
+# ---- seed corpora (regenerated each run; only the working corpus in corpus/ is kept) ----
+be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+rm -rf seeds
+mkdir -p seeds/idx seeds/config corpus/idx corpus/config
+{ be32 0x803; be32 0; be32 28; be32 28; } >seeds/idx/images-0           # header only, 0 images
+{ be32 0x803; be32 1; be32 28; be32 28; head -c 784 /dev/zero; } >seeds/idx/images-1
+{ be32 0x801; be32 0; } >seeds/idx/labels-0
+{ be32 0x801; be32 3; printf '\x00\x07\x09'; } >seeds/idx/labels-3
+{ be32 0x803; be32 60000; be32 28; be32 28; } >seeds/idx/images-train-header   # truncated
+{ be32 0x801; be32 4294967295; } >seeds/idx/labels-huge-count
+cp "$root"/configs/*.toml seeds/config/
+# No preset uses every section and optional key; one seed that does.
+cat >seeds/config/every-key.toml <<'TOML'
+preset = "every-key"
+lesson = "every section, every optional key"
+[data]
+dataset = "fashion-mnist"
+validation = 5000
+train_limit = 1000
+[model]
+output = "sigmoid"
+init = "normal"
+init_std = 0.5
+hidden = [{ units = 8, activation = "tanh", dropout = 0.25 }, { units = 4, activation = "relu" }]
+[train]
+epochs = 2
+batch_size = 16
+loss = "binary-crossentropy"
+seed = 7
+l2 = 0.0001
+l1 = 0.0
+log_gradients = true
+[optimizer]
+name = "rmsprop"
+learning_rate = 0.001
+momentum = 0.5
+nesterov = true
+rho = 0.9
+beta_1 = 0.9
+beta_2 = 0.999
+epsilon = 1e-7
+[schedule]
+name = "reduce-on-plateau"
+factor = 0.5
+every = 3
+patience = 2
+monitor = "val_accuracy"
+min_delta = 0.001
+min_lr = 0.00001
+[early_stopping]
+monitor = "val_accuracy"
+patience = 3
+min_delta = 0.0
+restore_best_weights = false
+[augmentation]
+rotation = 10.0
+shift = 2.0
+zoom = 0.1
+TOML
+
+# ---- build once, then run each target ----
+echo "== building fuzz targets (sanitizer: $sanitizer)"
+cargo fuzz build --sanitizer "$sanitizer" || exit 2
+
+status=0
+for t in $targets; do
+    echo "== fuzzing $t for ${secs}s"
+    stamp="$(mktemp)"
+    mkdir -p "artifacts/$t"
+    # corpus/$t is the working corpus (new inputs land there); seeds/$t is read only.
+    dict=(); [ -f "$t.dict" ] && dict=(-dict="$here/$t.dict")
+    cargo fuzz run --sanitizer "$sanitizer" "$t" "corpus/$t" "seeds/$t" -- "${dict[@]}" \
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1
+    rc=$?
+    found="$(find "artifacts/$t" -type f -newer "$stamp" 2>/dev/null)"
+    rm -f "$stamp"
+    if [ "$rc" -ne 0 ] || [ -n "$found" ]; then
+        status=1
+        echo "!! fuzz target '$t' failed (exit $rc)" >&2
+        for f in $found; do
+            echo "!! crashing input: $here/$f" >&2
+            echo "!!   replay:   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer $sanitizer $t $f)" >&2
+            echo "!!   minimise: (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz tmin --sanitizer $sanitizer $t $f)" >&2
+            echo "!!   bytes (hex): $(od -An -v -tx1 "$f" | tr -s " \n" " " | head -c 3000)" >&2
+        done
+        echo "!! turn it into a test in tests/fuzz_regressions.rs" >&2
+    fi
+done
+[ "$status" -eq 0 ] && echo "== no crashes (${secs}s per target)"
+exit "$status"
