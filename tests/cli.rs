@@ -51,7 +51,7 @@ fn truncated_idx_file_is_a_data_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let mnist = dir.path().join("mnist");
     std::fs::create_dir_all(&mnist).unwrap();
-    let real = data_root().join("mnist");
+    let real = mnist_dir();
     // Make sure the real files exist, then copy them with the training images cut short.
     assert!(run(&["data", "fetch"]).status.success());
     for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {

@@ -66,7 +66,7 @@ fn safetensors_has_pytorch_layout_and_numpy_reproduces_the_test_accuracy() {
     }
 
     // The documented NumPy path: the test accuracy matches what training reported.
-    let data = data_root().join("mnist");
+    let data = mnist_dir();
     let py = python(&["scripts/numpy_forward.py", out.to_str().unwrap(), data.to_str().unwrap()]);
     let printed = py.lines().find_map(|l| l.strip_prefix("accuracy: ")).unwrap_or_else(|| panic!("no accuracy line in {py:?}"));
     let numpy_acc: f64 = printed.trim().parse().unwrap();

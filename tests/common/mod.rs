@@ -21,13 +21,10 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The data directory root the tests share (MNIST_LAB_DATA or the user cache), fetched on
-/// first use: tests train on real MNIST, never on a stand-in.
-pub fn data_root() -> PathBuf {
-    match std::env::var_os("MNIST_LAB_DATA") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => dirs::cache_dir().expect("a cache dir").join("mnist-lab"),
-    }
+/// The MNIST directory the tests share ($MNIST_LAB_DATA or the user cache), as the binary finds
+/// it: tests train on real MNIST, never on a stand-in.
+pub fn mnist_dir() -> PathBuf {
+    mnist_lab::data::data_dir(None, mnist_lab::config::Dataset::Mnist)
 }
 
 /// Assert a user mistake was reported as `error:` with `code` and no panic.
