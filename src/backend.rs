@@ -47,6 +47,20 @@ pub fn select(requested: Option<&str>) -> Result<(Device, String)> {
     Ok((device(&name), name))
 }
 
+/// Whether `device`'s tensors live in host memory (flex, ndarray). There a hand-written loop
+/// (one pass over the data) beats a chain of tensor ops (one pass and one buffer each), and
+/// reading a tensor back costs no device sync.
+pub fn is_host(device: &Device) -> bool {
+    use burn::backend::DispatchDevice;
+    match device.clone().inner().as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => true,
+        _ => false,
+    }
+}
+
 fn device(name: &str) -> Device {
     match name {
         #[cfg(feature = "wgpu")]

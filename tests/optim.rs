@@ -2,7 +2,12 @@
 
 use burn::optim::Optimizer;
 use burn::tensor::{Device, Tensor, TensorData, Tolerance};
-use mnist_lab::train::optim::Adadelta;
+use mnist_lab::train::optim::{Adadelta, AdadeltaState};
+
+type Step = fn(&Adadelta, f64, Tensor<1>, Tensor<1>, AdadeltaState<1>) -> (Tensor<1>, Option<AdadeltaState<1>>);
+
+/// Both implementations: the trait's `step` picks the host loop on CPU backends.
+const PATHS: [(&str, Step); 2] = [("tensor ops", Adadelta::step_tensors), ("host loop", Adadelta::step_host)];
 
 #[test]
 fn adadelta_matches_hand_computed_steps() {
@@ -17,16 +22,44 @@ fn adadelta_matches_hand_computed_steps() {
         [0.997672926, -1.999174135],
         [0.998073488, -1.999580607],
     ];
-    let mut w = Tensor::<1>::from_floats([1.0, -2.0], &device);
-    let mut state = None;
-    for (g, want) in grads.iter().zip(expected) {
-        let g = Tensor::<1>::from_floats(*g, &device);
-        let (next, s) = opt.step(1.0, w, g, state);
-        next.to_data()
-            .assert_approx_eq::<f32>(&TensorData::from(want), Tolerance::absolute(1e-6));
-        w = next;
-        state = s;
+    for (name, step) in PATHS {
+        let mut w = Tensor::<1>::from_floats([1.0, -2.0], &device);
+        let mut state = AdadeltaState { accum_grad: w.zeros_like(), accum_delta: w.zeros_like() };
+        for (i, (g, want)) in grads.iter().zip(expected).enumerate() {
+            let g = Tensor::<1>::from_floats(*g, &device);
+            let (next, s) = step(&opt, 1.0, w, g, state);
+            let got = next.to_data();
+            assert!(
+                got.as_slice::<f32>().unwrap().iter().zip(want).all(|(a, b)| (*a as f64 - b).abs() < 1e-6),
+                "{name}, step {}: {got:?} vs {want:?}",
+                i + 1
+            );
+            (w, state) = (next, s.expect("state"));
+        }
     }
+}
+
+#[test]
+fn adadelta_paths_agree_on_many_steps() {
+    // The host loop and the tensor ops on 1 000 parameters over 50 steps of varied gradients.
+    let device = Device::default();
+    let opt = Adadelta { rho: 0.9, epsilon: 1e-6 };
+    let n = 1000;
+    let w0: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin()).collect();
+    let mut runs = Vec::new();
+    for (_, step) in PATHS {
+        let mut w = Tensor::<1>::from_floats(w0.as_slice(), &device);
+        let mut state = AdadeltaState { accum_grad: w.zeros_like(), accum_delta: w.zeros_like() };
+        for t in 0..50 {
+            let g: Vec<f32> = (0..n).map(|i| ((i * 7 + t * 13) as f32 * 0.11).cos() * (1.0 + t as f32 / 10.0)).collect();
+            let (next, s) = step(&opt, 0.5, w, Tensor::from_floats(g.as_slice(), &device), state);
+            (w, state) = (next, s.expect("state"));
+        }
+        runs.push(w.to_data());
+    }
+    let moved = runs[0].as_slice::<f32>().unwrap().iter().zip(&w0).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(moved > 1e-3, "the parameters moved ({moved})");
+    runs[0].assert_approx_eq::<f32>(&runs[1], Tolerance::absolute(1e-6));
 }
 
 #[test]

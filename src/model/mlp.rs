@@ -48,7 +48,7 @@ impl Mlp {
     /// The output layer's pre-activations; losses work from these for numerical stability.
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         for ((layer, dropout), act) in self.layers.iter().zip(&self.dropouts).zip(&self.activations) {
-            x = dropout.forward(apply(*act, layer.forward(x)));
+            x = super::dropout::forward(dropout, apply(*act, layer.forward(x)));
         }
         self.layers.last().expect("at least the output layer").forward(x)
     }

@@ -96,6 +96,7 @@ pub fn fit(
         let lr = schedule.lr(epoch);
         let seed = epoch_seed(cfg.train.seed, epoch);
         train_device.seed(seed);
+        crate::model::dropout::seed(seed);
         let mut order: Vec<i64> = (0..n as i64).collect();
         order.shuffle(&mut StdRng::seed_from_u64(seed));
         let mut augmenter = cfg.augmentation.clone().map(|a| Augmenter::new(a, seed.wrapping_add(1)));

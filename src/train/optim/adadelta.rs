@@ -8,7 +8,9 @@
 //! ```
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use crate::backend;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Adadelta {
@@ -40,11 +42,36 @@ impl Optimizer for Adadelta {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let (rho, eps) = (self.rho, self.epsilon);
         let (accum_grad, accum_delta) = match state {
             Some(s) => (s.accum_grad, s.accum_delta),
             None => (grad.zeros_like(), grad.zeros_like()),
         };
+        let state = AdadeltaState { accum_grad, accum_delta };
+        if backend::is_host(&tensor.device()) && tensor.dtype() == DType::F32 && grad.dtype() == DType::F32 {
+            return self.step_host(lr, tensor, grad, state);
+        }
+        self.step_tensors(lr, tensor, grad, state)
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        AdadeltaState {
+            accum_grad: state.accum_grad.to_device(device),
+            accum_delta: state.accum_delta.to_device(device),
+        }
+    }
+}
+
+impl Adadelta {
+    /// The update as tensor ops: what accelerators run (they fuse or parallelise the chain).
+    pub fn step_tensors<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: AdadeltaState<D>,
+    ) -> (Tensor<D>, Option<AdadeltaState<D>>) {
+        let (rho, eps) = (self.rho, self.epsilon);
+        let AdadeltaState { accum_grad, accum_delta } = state;
         let accum_grad = accum_grad.mul_scalar(rho).add(grad.clone().square().mul_scalar(1.0 - rho));
         let delta = accum_delta
             .clone()
@@ -56,11 +83,52 @@ impl Optimizer for Adadelta {
         (tensor.sub(delta.mul_scalar(lr)), Some(AdadeltaState { accum_grad, accum_delta }))
     }
 
-    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
-        AdadeltaState {
-            accum_grad: state.accum_grad.to_device(device),
-            accum_delta: state.accum_delta.to_device(device),
+    /// The same update as one pass over host memory, in place: on a CPU backend the chain of
+    /// tensor ops above reads and writes every parameter ~14 times, one buffer per op.
+    pub fn step_host<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: AdadeltaState<D>,
+    ) -> (Tensor<D>, Option<AdadeltaState<D>>) {
+        let device = tensor.device();
+        // Moving a uniquely held CPU tensor into `TensorData` and back copies nothing.
+        let mut w = tensor.into_data();
+        let g = grad.into_data();
+        let mut eg = state.accum_grad.into_data();
+        let mut ed = state.accum_delta.into_data();
+        let updated = self.update_slices(lr, &mut w, &g, &mut eg, &mut ed);
+        let (tensor, grad, state) = (
+            Tensor::from_data(w, &device),
+            Tensor::from_data(g, &device),
+            AdadeltaState { accum_grad: Tensor::from_data(eg, &device), accum_delta: Tensor::from_data(ed, &device) },
+        );
+        match updated {
+            Ok(()) => (tensor, Some(state)),
+            // Not f32 after all: the tensor ops handle every dtype.
+            Err(_) => self.step_tensors(lr, tensor, grad, state),
         }
+    }
+
+    fn update_slices(
+        &self,
+        lr: LearningRate,
+        w: &mut TensorData,
+        g: &TensorData,
+        eg: &mut TensorData,
+        ed: &mut TensorData,
+    ) -> Result<(), burn::tensor::DataError> {
+        let (w, g) = (w.as_mut_slice::<f32>()?, g.as_slice::<f32>()?);
+        let (eg, ed) = (eg.as_mut_slice::<f32>()?, ed.as_mut_slice::<f32>()?);
+        let (rho, eps, lr) = (self.rho as f32, self.epsilon as f32, lr as f32);
+        for (((w, &g), eg), ed) in w.iter_mut().zip(g).zip(eg.iter_mut()).zip(ed.iter_mut()) {
+            *eg = rho * *eg + (1.0 - rho) * g * g;
+            let delta = (*ed + eps).sqrt() / (*eg + eps).sqrt() * g;
+            *ed = rho * *ed + (1.0 - rho) * delta * delta;
+            *w -= lr * delta;
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ pub mod adadelta;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdaGradConfig, AdamConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
 
-pub use adadelta::Adadelta;
+pub use adadelta::{Adadelta, AdadeltaState};
 
 use crate::config::{OptimizerConfig, OptimizerKind};
 

@@ -1,0 +1,57 @@
+//! Dropout's mask: rate, scaling, reproducibility, and what the layer does to values and gradients.
+
+use burn::nn::DropoutConfig;
+use burn::tensor::{Device, Tensor};
+use mnist_lab::model::dropout;
+
+/// The mask generator is process-wide; tests in this binary run in parallel threads.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn host_mask_keeps_the_right_share_scaled() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    dropout::seed(7);
+    let keep = 0.8;
+    let mask = dropout::host_mask(100_001, keep);
+    assert_eq!(mask.len(), 100_001);
+    let scale = (1.0 / keep) as f32;
+    assert!(mask.iter().all(|&v| v == 0.0 || v == scale), "only 0 and 1/keep");
+    let kept = mask.iter().filter(|&&v| v != 0.0).count() as f64 / mask.len() as f64;
+    // 4.7 standard deviations of a binomial share of 100 001 draws.
+    assert!((kept - keep).abs() < 0.006, "kept share {kept}");
+    let mean = mask.iter().map(|&v| v as f64).sum::<f64>() / mask.len() as f64;
+    assert!((mean - 1.0).abs() < 0.008, "expectation preserved: {mean}");
+}
+
+#[test]
+fn host_mask_repeats_after_reseeding() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    dropout::seed(42);
+    let a = dropout::host_mask(1000, 0.5);
+    let b = dropout::host_mask(1000, 0.5);
+    dropout::seed(42);
+    let c = dropout::host_mask(1000, 0.5);
+    assert_eq!(a, c, "same seed, same mask");
+    assert_ne!(a, b, "the generator moves on between batches");
+}
+
+#[test]
+fn layer_masks_values_and_gradients_alike_and_is_identity_without_autodiff() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let layer = DropoutConfig::new(0.5).init();
+    let device = Device::default().autodiff();
+    let x = Tensor::<2>::ones([64, 64], &device).require_grad();
+    let y = dropout::forward(&layer, x.clone());
+    let grads = (y.clone() * 3.0).sum().backward();
+    let dx = x.grad(&grads).expect("gradient").to_data().to_vec::<f32>().unwrap();
+    let y = y.inner().to_data().to_vec::<f32>().unwrap();
+    assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
+    let dropped = y.iter().filter(|&&v| v == 0.0).count();
+    assert!((1700..2400).contains(&dropped), "about half of 4096 dropped: {dropped}");
+    for (v, d) in y.iter().zip(&dx) {
+        assert_eq!(*d, *v * 3.0, "a dropped unit gets no gradient, a kept one 3·(1/keep)");
+    }
+    let plain = Tensor::<2>::ones([4, 4], &Device::default());
+    let out = dropout::forward(&layer, plain).to_data().to_vec::<f32>().unwrap();
+    assert!(out.iter().all(|&v| v == 1.0), "evaluation leaves values alone");
+}
