@@ -4,12 +4,8 @@ use burn::nn::DropoutConfig;
 use burn::tensor::{Device, Tensor};
 use mnist_lab::model::dropout;
 
-/// The mask generator is process-wide; tests in this binary run in parallel threads.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn host_mask_keeps_the_right_share_scaled() {
-    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     dropout::seed(7);
     let keep = 0.8;
     let mask = dropout::host_mask(100_001, keep);
@@ -25,7 +21,6 @@ fn host_mask_keeps_the_right_share_scaled() {
 
 #[test]
 fn host_mask_repeats_after_reseeding() {
-    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     dropout::seed(42);
     let a = dropout::host_mask(1000, 0.5);
     let b = dropout::host_mask(1000, 0.5);
@@ -37,7 +32,6 @@ fn host_mask_repeats_after_reseeding() {
 
 #[test]
 fn layer_masks_values_and_gradients_alike_and_is_identity_without_autodiff() {
-    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let layer = DropoutConfig::new(0.5).init();
     let device = Device::default().autodiff();
     let x = Tensor::<2>::ones([64, 64], &device).require_grad();

@@ -6,7 +6,7 @@
 //! small fast generator, already scaled, and applied with one multiplication. Accelerators keep
 //! drawing it on the device.
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 use burn::nn::Dropout;
 use burn::tensor::{Distribution, Tensor, TensorData};
@@ -15,12 +15,15 @@ use rand::{RngCore, SeedableRng};
 
 use crate::backend;
 
-/// The host generator, reseeded every epoch (see [`seed`]) so runs and resumed runs repeat.
-static HOST_RNG: Mutex<Option<SmallRng>> = Mutex::new(None);
+thread_local! {
+    /// The host generator, reseeded every epoch (see [`seed`]) so runs and resumed runs repeat.
+    /// Per thread, so two trainings in one process (tests) do not draw from each other's stream.
+    static HOST_RNG: RefCell<SmallRng> = RefCell::new(SmallRng::seed_from_u64(0));
+}
 
-/// Reseeds the host mask generator; the learner calls it with each epoch's seed.
+/// Reseeds this thread's mask generator; the learner calls it with each epoch's seed.
 pub fn seed(seed: u64) {
-    *HOST_RNG.lock().unwrap_or_else(|e| e.into_inner()) = Some(SmallRng::seed_from_u64(seed));
+    HOST_RNG.with(|rng| *rng.borrow_mut() = SmallRng::seed_from_u64(seed));
 }
 
 /// `layer` applied to `x`: the identity outside training (no autodiff, or a frozen layer).
@@ -43,19 +46,20 @@ pub fn forward<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
 
 /// `n` values, each 1/keep with probability `keep`, else 0.
 pub fn host_mask(n: usize, keep: f64) -> Vec<f32> {
-    let mut guard = HOST_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let rng = guard.get_or_insert_with(|| SmallRng::seed_from_u64(0));
     // Compare 32 random bits with keep·2³²: two draws per 64-bit output.
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
     let mut out = vec![0.0f32; n];
-    for pair in out.chunks_mut(2) {
-        let bits = rng.next_u64();
-        for (v, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
-            if half < threshold {
-                *v = scale;
+    HOST_RNG.with(|rng| {
+        let rng = &mut *rng.borrow_mut();
+        for pair in out.chunks_mut(2) {
+            let bits = rng.next_u64();
+            for (v, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
+                if half < threshold {
+                    *v = scale;
+                }
             }
         }
-    }
+    });
     out
 }
