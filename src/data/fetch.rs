@@ -111,7 +111,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// State of one file on disk.
 enum Status {
     Missing,
-    Good,
+    Good(Vec<u8>),
     Corrupt(String),
 }
 
@@ -123,7 +123,7 @@ fn status(path: &Path, spec: &FileSpec) -> Result<Status> {
     };
     let got = sha256_hex(&bytes);
     if got == spec.sha256 {
-        return Ok(Status::Good);
+        return Ok(Status::Good(bytes));
     }
     // Say what is wrong in IDX terms when we can (truncated, wrong magic…), else the checksum.
     let (kind, count) = spec.layout();
@@ -134,13 +134,14 @@ fn status(path: &Path, spec: &FileSpec) -> Result<Status> {
 }
 
 /// Check that every file of `dataset` is in `dir` with the right checksum; download what is
-/// missing or corrupt unless `offline`.
-pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<()> {
+/// missing or corrupt unless `offline`. Returns the verified bytes of the four files.
+pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<[Vec<u8>; 4]> {
     let mut wanted = Vec::new();
+    let mut verified: Vec<Option<Vec<u8>>> = Vec::new();
     for spec in dataset.files() {
         let path = dir.join(spec.name);
-        match status(&path, spec)? {
-            Status::Good => {}
+        let bytes = match status(&path, spec)? {
+            Status::Good(bytes) => Some(bytes),
             Status::Missing if offline => {
                 return Err(error::data(format!(
                     "{} is missing and --offline forbids downloading it \
@@ -155,23 +156,42 @@ pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<()> {
                     path.display()
                 )));
             }
-            Status::Missing => wanted.push(*spec),
+            Status::Missing => {
+                wanted.push(*spec);
+                None
+            }
             Status::Corrupt(why) => {
                 eprintln!("warning: {} is corrupt ({why}); downloading it again", path.display());
                 wanted.push(*spec);
+                None
             }
-        }
+        };
+        verified.push(bytes);
     }
-    if wanted.is_empty() {
-        return Ok(());
+    if !wanted.is_empty() {
+        download_into(dataset, &wanted, dir)?;
     }
+    // Files just downloaded were verified before they were stored; read them back once.
+    let mut files = Vec::with_capacity(4);
+    for (spec, bytes) in dataset.files().iter().zip(verified) {
+        let path = dir.join(spec.name);
+        files.push(match bytes {
+            Some(bytes) => bytes,
+            None => fs::read(&path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?,
+        });
+    }
+    files.try_into().map_err(|_| error::data("expected four IDX files"))
+}
+
+/// Try each source in turn (twice each) for the `wanted` files.
+fn download_into(dataset: Dataset, wanted: &[FileSpec], dir: &Path) -> Result<()> {
     fs::create_dir_all(dir)
         .map_err(|e| error::data(format!("cannot create data dir {}: {e}", dir.display())))?;
     let mut failures = Vec::new();
     for source in dataset.sources() {
         // A second try for flaky networks; a source that is plainly absent fails fast both times.
         for attempt in 1..=2 {
-            match fetch_from(&source, &wanted, dir) {
+            match fetch_from(&source, wanted, dir) {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt == 2 => failures.push(format!("{e:#}")),
                 Err(_) => {}

@@ -1,9 +1,6 @@
-//! IDX files: validate every header field ourselves, then let the `mnist` crate parse them.
-//!
-//! The `mnist` crate panics on a missing or malformed file, so nothing reaches it that has not
-//! passed [`validate`]: a bad file becomes an `error:` naming the file and the field.
-
-use std::path::Path;
+//! IDX files: every header field validated, then the payload after the header is the data
+//! (pixels 0–255 row by row, or labels 0–9). A bad file becomes an `error:` naming the file
+//! and the field, never a panic.
 
 use anyhow::Result;
 
@@ -28,13 +25,17 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 
+fn header_len(kind: IdxKind) -> usize {
+    match kind {
+        IdxKind::Images => 16,
+        IdxKind::Labels => 8,
+    }
+}
+
 /// Check an IDX file's magic number, dimensions, item count and size (and label values).
 pub fn validate_bytes(bytes: &[u8], kind: IdxKind, expected_count: usize, name: &str) -> Result<()> {
     let fail = |why: String| Err(error::data(format!("{name}: {why}")));
-    let header = match kind {
-        IdxKind::Images => 16,
-        IdxKind::Labels => 8,
-    };
+    let header = header_len(kind);
     if bytes.len() < header {
         return fail(format!("truncated: {} bytes, shorter than the {header}-byte IDX header", bytes.len()));
     }
@@ -75,13 +76,7 @@ pub fn validate_bytes(bytes: &[u8], kind: IdxKind, expected_count: usize, name: 
     Ok(())
 }
 
-pub fn validate(path: &Path, kind: IdxKind, expected_count: usize) -> Result<()> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
-    validate_bytes(&bytes, kind, expected_count, &path.display().to_string())
-}
-
-/// The four IDX files as the `mnist` crate returns them: pixels (0–255) and labels (0–9).
+/// The four IDX files' payloads: pixels (0–255) and labels (0–9).
 pub struct RawMnist {
     pub train_images: Vec<u8>,
     pub train_labels: Vec<u8>,
@@ -89,36 +84,22 @@ pub struct RawMnist {
     pub test_labels: Vec<u8>,
 }
 
-/// Validate, then parse the four files `names` (train images, train labels, test images, test
-/// labels) in `dir`.
-pub fn load(dir: &Path, names: [&str; 4]) -> Result<RawMnist> {
+/// Validate the four files' bytes (train images, train labels, test images, test labels, named
+/// `names` in errors) and keep what follows each header.
+pub fn parse(files: [Vec<u8>; 4], names: [&str; 4]) -> Result<RawMnist> {
     let plan = [
         (IdxKind::Images, TRAIN_LEN),
         (IdxKind::Labels, TRAIN_LEN),
         (IdxKind::Images, TEST_LEN),
         (IdxKind::Labels, TEST_LEN),
     ];
-    for (name, (kind, count)) in names.iter().zip(plan) {
-        validate(&dir.join(name), kind, count)?;
+    let mut payloads = Vec::with_capacity(4);
+    for ((mut bytes, name), (kind, count)) in files.into_iter().zip(names).zip(plan) {
+        validate_bytes(&bytes, kind, count, name)?;
+        bytes.drain(..header_len(kind));
+        payloads.push(bytes);
     }
-    let base = dir
-        .to_str()
-        .ok_or_else(|| error::data(format!("data dir {} is not valid UTF-8", dir.display())))?;
-    let m = mnist::MnistBuilder::new()
-        .base_path(base)
-        .training_images_filename(names[0])
-        .training_labels_filename(names[1])
-        .test_images_filename(names[2])
-        .test_labels_filename(names[3])
-        .label_format_digit()
-        .training_set_length(TRAIN_LEN as u32)
-        .validation_set_length(0)
-        .test_set_length(TEST_LEN as u32)
-        .finalize();
-    Ok(RawMnist {
-        train_images: m.trn_img,
-        train_labels: m.trn_lbl,
-        test_images: m.tst_img,
-        test_labels: m.tst_lbl,
-    })
+    let [train_images, train_labels, test_images, test_labels]: [Vec<u8>; 4] =
+        payloads.try_into().map_err(|_| error::data("expected four IDX files"))?;
+    Ok(RawMnist { train_images, train_labels, test_images, test_labels })
 }

@@ -17,7 +17,8 @@ use crate::config::Dataset;
 
 /// Make sure the dataset is in `dir` (downloading unless `offline`), then parse it.
 pub fn load_raw(dataset: Dataset, dir: &Path, offline: bool) -> Result<idx::RawMnist> {
-    fetch::ensure(dataset, dir, offline)?;
+    // Each file is read once: the bytes whose SHA-256 matched are the bytes parsed.
+    let bytes = fetch::ensure(dataset, dir, offline)?;
     let files = dataset.files();
-    idx::load(dir, [files[0].name, files[1].name, files[2].name, files[3].name])
+    idx::parse(bytes, [files[0].name, files[1].name, files[2].name, files[3].name])
 }
