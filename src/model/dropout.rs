@@ -46,13 +46,21 @@ pub fn forward<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
 
 /// `n` values, each 1/keep with probability `keep`, else 0.
 pub fn host_mask(n: usize, keep: f64) -> Vec<f32> {
+    use rayon::prelude::*;
+    // Chunks drawn in parallel, each from its own generator seeded from this thread's: the
+    // mask depends on the epoch's seed only, not on how the chunks were scheduled.
+    const CHUNK: usize = 1 << 14;
+    let seeds: Vec<u64> = HOST_RNG.with(|rng| {
+        let rng = &mut *rng.borrow_mut();
+        (0..n.div_ceil(CHUNK)).map(|_| rng.next_u64()).collect()
+    });
     // Compare 32 random bits with keep·2³²: two draws per 64-bit output.
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
     let mut out = vec![0.0f32; n];
-    HOST_RNG.with(|rng| {
-        let rng = &mut *rng.borrow_mut();
-        for pair in out.chunks_mut(2) {
+    out.par_chunks_mut(CHUNK).zip(seeds).for_each(|(chunk, seed)| {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for pair in chunk.chunks_mut(2) {
             let bits = rng.next_u64();
             for (v, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
                 // Branch-free: a 20 % drop rate would mispredict a branch every few elements.
