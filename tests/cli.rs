@@ -15,8 +15,7 @@ fn baseline_one_epoch_trains_and_eval_reproduces_the_summary() {
     for f in ["config.toml", "history.csv", "model.bpk", "summary.json"] {
         assert!(run_dir.join(f).is_file(), "{f} written");
     }
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    let summary = summary(&run_dir);
     let acc = summary["test_accuracy"].as_f64().unwrap();
     // One epoch of the lecture's baseline (SGD lr 3, batch 10) on real MNIST.
     assert!(acc >= 0.90, "test accuracy {acc} after one epoch");
@@ -100,12 +99,8 @@ fn list_shows_every_preset_with_its_lesson() {
 
 #[test]
 fn fashion_mnist_trains_with_any_preset() {
-    let out = tempfile::tempdir().unwrap();
-    let run_dir = out.path().join("run");
-    let o = run(&["train", "baseline", "--dataset", "fashion-mnist", "--epochs", "1", "--out", run_dir.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    let (_tmp, run_dir) = train_run(&["baseline", "--dataset", "fashion-mnist", "--epochs", "1"]);
+    let summary = summary(&run_dir);
     assert_eq!(summary["dataset"], "fashion-mnist");
     let acc = summary["test_accuracy"].as_f64().unwrap();
     // One epoch of the MNIST baseline on clothes: far above chance, below digits.
@@ -114,10 +109,7 @@ fn fashion_mnist_trains_with_any_preset() {
 
 #[test]
 fn every_run_writes_its_pictures() {
-    let out = tempfile::tempdir().unwrap();
-    let run_dir = out.path().join("run");
-    let o = run(&["train", "softmax", "--epochs", "2", "--out", run_dir.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (_tmp, run_dir) = train_run(&["softmax", "--epochs", "2"]);
     let svg = std::fs::read_to_string(run_dir.join("curves.svg")).unwrap();
     assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     for series in ["train loss", "validation loss", "train accuracy", "validation accuracy", "best epoch"] {

@@ -70,9 +70,7 @@ fn safetensors_has_pytorch_layout_and_numpy_reproduces_the_test_accuracy() {
     let py = python(&["scripts/numpy_forward.py", out.to_str().unwrap(), data.to_str().unwrap()]);
     let printed = py.lines().find_map(|l| l.strip_prefix("accuracy: ")).unwrap_or_else(|| panic!("no accuracy line in {py:?}"));
     let numpy_acc: f64 = printed.trim().parse().unwrap();
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
-    let burn_acc = summary["test_accuracy"].as_f64().unwrap();
+    let burn_acc = summary(&run_dir)["test_accuracy"].as_f64().unwrap();
     assert!((numpy_acc - burn_acc).abs() <= 0.001, "NumPy {numpy_acc} vs Burn {burn_acc}");
 }
 

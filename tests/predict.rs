@@ -8,13 +8,9 @@ use mnist_lab::config::Dataset;
 
 #[test]
 fn predict_reads_rendered_test_digits() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run_dir = tmp.path().join("run");
-    let o = run(&["train", "monster", "--epochs", "2", "--out", run_dir.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (tmp, run_dir) = train_run(&["monster", "--epochs", "2"]);
 
-    let dir = mnist_lab::data::data_dir(None, Dataset::Mnist);
-    let raw = mnist_lab::data::load_raw(Dataset::Mnist, &dir, false).unwrap();
+    let raw = mnist_lab::data::load_raw(Dataset::Mnist, &mnist_dir(), false).unwrap();
     let n = 40;
     let mut paths = Vec::new();
     for i in 0..n {

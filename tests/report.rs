@@ -1,13 +1,17 @@
 //! `mnist-lab report` on fake run directories: no training, so it runs in a blink.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{assert_user_error, bin};
 
 use mnist_lab::artifacts::Summary;
 use mnist_lab::train::history::{EpochMetrics, History};
 
 fn report(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnist-lab"))
+    bin()
         .arg("report")
         .args(args)
         .output()
@@ -138,12 +142,7 @@ fn user_mistakes_are_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-run");
     let o = report(&[missing.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.starts_with("error:") && stderr.contains("no-such-run"),
-        "{stderr}"
-    );
+    assert_user_error(&o, 2, "no-such-run");
 
     // A broken history.csv is a data error naming the file and line.
     let run = tmp.path().join("run");
@@ -154,12 +153,7 @@ fn user_mistakes_are_errors() {
     )
     .unwrap();
     let o = report(&[run.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.starts_with("error:") && stderr.contains("history.csv:2"),
-        "{stderr}"
-    );
+    assert_user_error(&o, 3, "history.csv:2");
 
     let o = report(&[
         run.to_str().unwrap(),

@@ -49,17 +49,13 @@ fn sigkilled_run_resumes_to_the_same_history_as_an_uninterrupted_one() {
     let o = run(&["train", "--resume", killed.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "resume failed: {}", stderr(&o));
     assert_eq!(history_without_seconds(&killed), history_without_seconds(&whole));
-    let summary = |p: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(p.join("summary.json")).unwrap()).unwrap() };
     assert_eq!(summary(&killed)["test_accuracy"], summary(&whole)["test_accuracy"]);
     assert_eq!(summary(&killed)["epochs_run"], 5);
 }
 
 #[test]
 fn truncated_or_foreign_checkpoints_are_refused_with_an_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run_dir = tmp.path().join("run");
-    let o = run(&["train", "softmax", "--epochs", "1", "--out", run_dir.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (_tmp, run_dir) = train_run(&["softmax", "--epochs", "1"]);
     let ck = run_dir.join("checkpoints/epoch-0001");
 
     // Truncated optimizer state.

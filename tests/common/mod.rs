@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The mnist-lab binary built for these tests.
@@ -34,4 +34,22 @@ pub fn assert_user_error(o: &Output, code: i32, needle: &str) {
     assert!(err.starts_with("error:"), "stderr must start with `error:`:\n{err}");
     assert!(!err.contains("panicked"), "no panic:\n{err}");
     assert!(err.contains(needle), "stderr should mention {needle:?}:\n{err}");
+}
+
+/// `mnist-lab train ARGS… --out <tmp>/run --quiet`, asserted to succeed; returns the temporary
+/// folder (keep it alive) and the run directory.
+pub fn train_run(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let mut all = vec!["train"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", run_dir.to_str().unwrap(), "--quiet"]);
+    let o = run(&all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (tmp, run_dir)
+}
+
+/// A run directory's summary.json.
+pub fn summary(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap()
 }
