@@ -8,7 +8,7 @@
 //! ```
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::backend;
 
@@ -47,7 +47,7 @@ impl Optimizer for Adadelta {
             None => (grad.zeros_like(), grad.zeros_like()),
         };
         let state = AdadeltaState { accum_grad, accum_delta };
-        if backend::is_host(&tensor.device()) && tensor.dtype() == DType::F32 && grad.dtype() == DType::F32 {
+        if backend::is_host(&tensor.device()) {
             return self.step_host(lr, tensor, grad, state);
         }
         self.step_tensors(lr, tensor, grad, state)
@@ -99,15 +99,12 @@ impl Adadelta {
         let mut eg = state.accum_grad.into_data();
         let mut ed = state.accum_delta.into_data();
         let updated = self.update_slices(lr, &mut w, &g, &mut eg, &mut ed);
-        let (tensor, grad, state) = (
-            Tensor::from_data(w, &device),
-            Tensor::from_data(g, &device),
-            AdadeltaState { accum_grad: Tensor::from_data(eg, &device), accum_delta: Tensor::from_data(ed, &device) },
-        );
+        let (tensor, eg, ed) = (Tensor::from_data(w, &device), Tensor::from_data(eg, &device), Tensor::from_data(ed, &device));
+        let state = AdadeltaState { accum_grad: eg, accum_delta: ed };
         match updated {
             Ok(()) => (tensor, Some(state)),
-            // Not f32 after all: the tensor ops handle every dtype.
-            Err(_) => self.step_tensors(lr, tensor, grad, state),
+            // Not f32: the tensor ops handle every dtype.
+            Err(_) => self.step_tensors(lr, tensor, Tensor::from_data(g, &device), state),
         }
     }
 
