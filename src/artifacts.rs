@@ -150,6 +150,11 @@ pub fn model_bytes(model: &Mlp) -> Result<Vec<u8>> {
 /// Rebuild the network of `cfg` on `device` and load the burnpack file `path` into it.
 pub fn load_model_file(path: &Path, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
     let bytes = fs::read(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+    load_model_bytes(bytes, path, cfg, device)
+}
+
+/// Rebuild the network of `cfg` on `device` and load burnpack `bytes` (read from `path`) into it.
+pub fn load_model_bytes(bytes: Vec<u8>, path: &Path, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
     let mut model = Mlp::new(&cfg.model, device);
     let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
     let result = model

@@ -2,18 +2,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
-
-/// One epoch of the baseline (784-30σ-10σ) into `dir/run`; seconds on real MNIST.
-fn trained_run(dir: &Path) -> PathBuf {
-    let run_dir = dir.join("run");
-    let o = run(&["train", "baseline", "--epochs", "1", "--progress", "never", "--out", run_dir.to_str().unwrap()]);
-    assert!(o.status.success(), "train failed:\n{}", stderr(&o));
-    run_dir
-}
 
 /// A safetensors header: 8-byte little-endian length, then that much JSON.
 fn header(path: &Path) -> serde_json::Value {
@@ -24,8 +16,8 @@ fn header(path: &Path) -> serde_json::Value {
 
 #[test]
 fn safetensors_has_pytorch_layout_and_numpy_reproduces_the_test_accuracy() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run_dir = trained_run(tmp.path());
+    // One epoch of the baseline (784-30σ-10σ); seconds on real MNIST.
+    let (tmp, run_dir) = train_run(&["baseline", "--epochs", "1"]);
     let out = tmp.path().join("m.safetensors");
     let o = run(&["export", run_dir.to_str().unwrap(), "--format", "safetensors", "--to", out.to_str().unwrap()]);
     assert!(o.status.success(), "export failed:\n{}", stderr(&o));
@@ -92,8 +84,7 @@ fn python(args: &[&str]) -> String {
 
 #[test]
 fn burnpack_export_copies_model_bpk() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run_dir = trained_run(tmp.path());
+    let (tmp, run_dir) = train_run(&["baseline", "--epochs", "1"]);
     let original = std::fs::read(run_dir.join("model.bpk")).unwrap();
 
     let to = tmp.path().join("copy.bpk");
@@ -122,10 +113,17 @@ fn export_mistakes_are_error_lines() {
     assert_user_error(&o, 2, "not a run directory");
 
     // Unwritable destination (its directory does not exist): a runtime error (exit 4).
-    let run_dir = trained_run(tmp.path());
+    let (_run_tmp, run_dir) = train_run(&["baseline", "--epochs", "1"]);
     let to = tmp.path().join("no-such-dir").join("m.safetensors");
     let o = run(&["export", run_dir.to_str().unwrap(), "--to", to.to_str().unwrap()]);
     assert_user_error(&o, 4, "cannot write");
+
+    // Safetensors onto the run's own model.bpk would destroy it: refused, the model untouched.
+    let model = run_dir.join("model.bpk");
+    let original = std::fs::read(&model).unwrap();
+    let o = run(&["export", run_dir.to_str().unwrap(), "--to", model.to_str().unwrap()]);
+    assert_user_error(&o, 2, "would replace it");
+    assert_eq!(std::fs::read(&model).unwrap(), original);
 
     // Unknown format: clap's usage error, also exit 2.
     let o = run(&["export", run_dir.to_str().unwrap(), "--format", "onnx"]);

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use crate::artifacts::{MODEL_FILE, RunDir, write_atomic};
+use crate::artifacts::{MODEL_FILE, RunDir, load_model_bytes, write_atomic};
 use crate::export::{SAFETENSORS_FILE, safetensors_bytes};
 use crate::{backend, error};
 
@@ -32,8 +32,6 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let run = RunDir::open(&args.run_dir)?;
     let cfg = run.config()?;
     let (device, _) = backend::select(args.backend.as_deref())?;
-    // Loading first checks model.bpk matches config.toml, for burnpack too: never export junk.
-    let model = run.load_model(&cfg, &device)?;
     let default_name = match args.format {
         Format::Safetensors => SAFETENSORS_FILE,
         Format::Burnpack => MODEL_FILE,
@@ -43,19 +41,28 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Some(to) => to,
         None => run.file(default_name),
     };
+    let src = run.file(MODEL_FILE);
+    let onto_model = same_file(&src, &dest);
+    if onto_model && args.format == Format::Safetensors {
+        return Err(error::config(format!(
+            "--to {} is the run's own model.bpk; exporting there would replace it (pick another path)",
+            dest.display()
+        )));
+    }
+    let model_bpk = std::fs::read(&src).map_err(|e| error::data(format!("cannot read {}: {e}", src.display())))?;
+    // Loading first checks model.bpk matches config.toml, for burnpack too: never export junk.
+    let model = load_model_bytes(model_bpk.clone(), &src, &cfg, &device)?;
     let bytes = match args.format {
         Format::Safetensors => safetensors_bytes(&model, &cfg)?,
-        // A byte-for-byte copy: the file `train` wrote is already Burn's format.
-        Format::Burnpack => {
-            let src = run.file(MODEL_FILE);
-            if same_file(&src, &dest) {
-                println!("{}", dest.display());
-                return Ok(());
-            }
-            std::fs::read(&src).map_err(|e| error::data(format!("cannot read {}: {e}", src.display())))?
+        // Onto itself: nothing to rewrite.
+        Format::Burnpack if onto_model => {
+            println!("{}", dest.display());
+            return Ok(());
         }
+        // A byte-for-byte copy: the file `train` wrote is already Burn's format.
+        Format::Burnpack => model_bpk,
     };
-    write_atomic(&dest, &bytes).map_err(|e| error::runtime(format!("{e:#}")))?;
+    write_atomic(&dest, &bytes)?;
     println!("{}", dest.display());
     Ok(())
 }
