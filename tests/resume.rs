@@ -57,6 +57,13 @@ fn sigkilled_run_resumes_to_the_same_history_as_an_uninterrupted_one() {
 fn truncated_or_foreign_checkpoints_are_refused_with_an_error() {
     let (_tmp, run_dir) = train_run(&["softmax", "--epochs", "1"]);
     let ck = run_dir.join("checkpoints/epoch-0001");
+    let config = std::fs::read(run_dir.join("config.toml")).unwrap();
+
+    // Fewer epochs than already trained, or another dataset: refused before anything is rewritten.
+    assert_user_error(&run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "0"]), 2, "fewer than the 1 epochs");
+    let o = run(&["train", "--resume", run_dir.to_str().unwrap(), "--dataset", "fashion-mnist"]);
+    assert_user_error(&o, 2, "--dataset");
+    assert_eq!(std::fs::read(run_dir.join("config.toml")).unwrap(), config);
 
     // Truncated optimizer state.
     let opt = ck.join("optimizer.bpk");

@@ -6,9 +6,9 @@ use clap::Args;
 
 use crate::artifacts::RunDir;
 use crate::config::Output;
-use crate::data::idx::PIXELS;
+use crate::data::idx::{CLASSES, PIXELS};
 use crate::data::image_input::load_digit;
-use crate::backend;
+use crate::{backend, error};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -43,8 +43,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
     if cfg.model.output == Output::Sigmoid {
         scores = scores.clone().div(scores.sum_dim(1));
     }
-    let scores: Vec<f32> = scores.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
-    for (path, p) in args.images.iter().zip(scores.chunks_exact(10)) {
+    let scores: Vec<f32> = scores
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| error::runtime(format!("cannot read the predictions back: {e:?}")))?;
+    for (path, p) in args.images.iter().zip(scores.chunks_exact(CLASSES)) {
         let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let digit = ranked[0].0;

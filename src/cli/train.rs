@@ -33,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// Continue an interrupted run from its last checkpoint (`--epochs` may extend it).
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "batch_size", "learning_rate", "seed"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "batch_size", "learning_rate", "seed", "dataset"])]
     pub resume: Option<PathBuf>,
     /// flex, ndarray or wgpu (default: BURN_DEVICE, else the first compiled in).
     #[arg(long)]
@@ -50,15 +50,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (run, cfg) = match &args.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
-            let mut cfg = run.config()?;
-            if let Some(v) = args.epochs {
-                cfg.train.epochs = v;
+            let done = train::checkpoint::completed_epochs(dir)?;
+            if let Some(epochs) = args.epochs.filter(|&e| e < done) {
+                return Err(error::config(format!(
+                    "--epochs {epochs} is fewer than the {done} epochs {} has already trained",
+                    dir.display()
+                )));
             }
-            cfg.validate()?;
+            let cfg = run.config()?;
             (Some(run), cfg)
         }
-        None => (None, resolve(&args)?),
+        None => (None, presets::resolve(args.preset.as_deref().unwrap_or_default())?.1),
     };
+    let cfg = with_overrides(cfg, &args)?;
     let (device, backend_name) = backend::select(args.backend.as_deref())?;
 
     let load_start = Instant::now();
@@ -168,9 +172,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The preset or config file with the command line's overrides applied.
-fn resolve(args: &TrainArgs) -> Result<ExperimentConfig> {
-    let (_, mut cfg) = presets::resolve(args.preset.as_deref().unwrap_or_default())?;
+/// `cfg` with the command line's overrides applied (with --resume only --epochs is allowed).
+fn with_overrides(mut cfg: ExperimentConfig, args: &TrainArgs) -> Result<ExperimentConfig> {
     if let Some(v) = args.epochs {
         cfg.train.epochs = v;
     }

@@ -95,6 +95,15 @@ pub fn latest(run: &Path) -> Result<PathBuf> {
     Ok(run.join(DIR).join(name))
 }
 
+/// How many epochs the newest checkpoint of `run` holds (from its folder name, `epoch-NNNN`).
+pub fn completed_epochs(run: &Path) -> Result<usize> {
+    let dir = latest(run)?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.trim_start_matches("epoch-")
+        .parse()
+        .map_err(|_| error::data(format!("{} is not a checkpoint folder name", dir.display())))
+}
+
 /// Read the newest checkpoint of `run` for the network of `cfg`, onto `device` (autodiff).
 pub fn load(run: &Path, cfg: &ExperimentConfig, device: &Device, fresh_optimizer: ModuleOptimizer) -> Result<Checkpoint> {
     let dir = latest(run)?;
