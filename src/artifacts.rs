@@ -62,18 +62,16 @@ impl RunDir {
     /// `artifacts/<preset>-<UTC timestamp>` (with a suffix if two runs start the same second).
     pub fn create(out: Option<&Path>, preset: &str) -> Result<Self> {
         if let Some(out) = out {
-            if out.join(CONFIG_FILE).exists() {
-                return Err(error::config(format!(
-                    "{} already holds a run; choose another --out",
-                    out.display()
-                )));
-            }
             fs::create_dir_all(out)
                 .map_err(|e| error::config(format!("cannot create run directory {}: {e}", out.display())))?;
             // Claim the directory with an exclusive create: of two runs started with the same
-            // --out, exactly one gets it.
-            fs::OpenOptions::new().write(true).create_new(true).open(out.join(CONFIG_FILE)).map_err(|e| {
-                error::config(format!("{} is already in use by another run ({e}); choose another --out", out.display()))
+            // --out, exactly one gets it; a finished run is refused the same way.
+            let config = out.join(CONFIG_FILE);
+            fs::OpenOptions::new().write(true).create_new(true).open(&config).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    error::config(format!("{} already holds a run; choose another --out", out.display()))
+                }
+                _ => error::config(format!("cannot create {}: {e}", config.display())),
             })?;
             return Ok(Self { path: out.to_path_buf() });
         }

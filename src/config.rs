@@ -296,6 +296,10 @@ impl ExperimentConfig {
     /// Range checks that serde cannot express. Each error names the key.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, why: String| Err(error::config(format!("`{key}` {why}")));
+        // NaN or ∞ in these would poison the loss, or make every epoch "no improvement".
+        let non_negative = |key: &str, v: f64| {
+            if v >= 0.0 && v.is_finite() { Ok(()) } else { bad(key, format!("must be zero or positive, got {v}")) }
+        };
         let m = &self.model;
         if m.hidden.is_empty() {
             return bad("model.hidden", "must list at least one hidden layer".into());
@@ -321,11 +325,8 @@ impl ExperimentConfig {
         if t.batch_size == 0 {
             return bad("train.batch_size", "must be at least 1".into());
         }
-        for (key, v) in [("train.l2", t.l2), ("train.l1", t.l1)] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return bad(key, format!("must be zero or positive, got {v}"));
-            }
-        }
+        non_negative("train.l2", t.l2)?;
+        non_negative("train.l1", t.l1)?;
         match (t.loss, m.output) {
             (Loss::CategoricalCrossentropy, Output::Sigmoid) => {
                 return bad(
@@ -372,20 +373,12 @@ impl ExperimentConfig {
         if self.early_stopping.is_some() && self.data.validation == 0 {
             return bad("early_stopping", "needs a validation split (`data.validation` > 0)".into());
         }
-        // NaN or ∞ here would make every epoch "no improvement" (or the learning rate infinite).
-        let mut non_negative: Vec<(&str, f64)> = Vec::new();
         if let Some(es) = &self.early_stopping {
-            non_negative.push(("early_stopping.min_delta", es.min_delta));
+            non_negative("early_stopping.min_delta", es.min_delta)?;
         }
         if let Some(s) = &self.schedule {
-            non_negative.extend([("schedule.min_delta", s.min_delta), ("schedule.min_lr", s.min_lr)]);
-        }
-        for (key, v) in non_negative {
-            if !(v >= 0.0 && v.is_finite()) {
-                return bad(key, format!("must be zero or positive, got {v}"));
-            }
-        }
-        if let Some(s) = &self.schedule {
+            non_negative("schedule.min_delta", s.min_delta)?;
+            non_negative("schedule.min_lr", s.min_lr)?;
             if !(s.factor > 0.0 && s.factor <= 1.0) {
                 return bad("schedule.factor", format!("must be in (0, 1], got {}", s.factor));
             }
