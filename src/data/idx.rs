@@ -84,22 +84,9 @@ pub struct RawMnist {
     pub test_labels: Vec<u8>,
 }
 
-/// Validate the four files' bytes (train images, train labels, test images, test labels, named
-/// `names` in errors) and keep what follows each header.
-pub fn parse(files: [Vec<u8>; 4], names: [&str; 4]) -> Result<RawMnist> {
-    let plan = [
-        (IdxKind::Images, TRAIN_LEN),
-        (IdxKind::Labels, TRAIN_LEN),
-        (IdxKind::Images, TEST_LEN),
-        (IdxKind::Labels, TEST_LEN),
-    ];
-    let mut payloads = Vec::with_capacity(4);
-    for ((mut bytes, name), (kind, count)) in files.into_iter().zip(names).zip(plan) {
-        validate_bytes(&bytes, kind, count, name)?;
-        bytes.drain(..header_len(kind));
-        payloads.push(bytes);
-    }
-    let [train_images, train_labels, test_images, test_labels]: [Vec<u8>; 4] =
-        payloads.try_into().map_err(|_| error::data("expected four IDX files"))?;
-    Ok(RawMnist { train_images, train_labels, test_images, test_labels })
+/// Validate one file's bytes (`name` in errors) and keep what follows its header.
+pub fn payload(mut bytes: Vec<u8>, kind: IdxKind, expected_count: usize, name: &str) -> Result<Vec<u8>> {
+    validate_bytes(&bytes, kind, expected_count, name)?;
+    bytes.drain(..header_len(kind));
+    Ok(bytes)
 }

@@ -18,7 +18,16 @@ use crate::config::Dataset;
 /// Make sure the dataset is in `dir` (downloading unless `offline`), then parse it.
 pub fn load_raw(dataset: Dataset, dir: &Path, offline: bool) -> Result<idx::RawMnist> {
     // Each file is read once: the bytes whose SHA-256 matched are the bytes parsed.
-    let bytes = fetch::ensure(dataset, dir, offline)?;
-    let files = dataset.files();
-    idx::parse(bytes, [files[0].name, files[1].name, files[2].name, files[3].name])
+    let [train_images, train_labels, test_images, test_labels] = fetch::ensure(dataset, dir, offline)?;
+    let [a, b, c, d] = dataset.files();
+    let payload = |bytes, spec: &fetch::FileSpec| {
+        let (kind, count) = spec.layout();
+        idx::payload(bytes, kind, count, spec.name)
+    };
+    Ok(idx::RawMnist {
+        train_images: payload(train_images, a)?,
+        train_labels: payload(train_labels, b)?,
+        test_images: payload(test_images, c)?,
+        test_labels: payload(test_labels, d)?,
+    })
 }
