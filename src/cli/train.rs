@@ -146,11 +146,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     run.save_model(&outcome.model)?;
     run.write(crate::export::SAFETENSORS_FILE, &crate::export::safetensors_bytes(&outcome.model, &cfg)?)?;
 
-    let (test_loss, test_accuracy) =
-        train::evaluate(&outcome.model, &mnist.test, cfg.train.loss, cfg.model.output);
+    let (test_loss, test_accuracy, matrix) =
+        train::learner::evaluate_with_confusion(&outcome.model, &mnist.test, cfg.train.loss, cfg.model.output);
     let title = format!("{} ({}, {backend_name})", cfg.preset, cfg.data.dataset.name());
     plot::learning_curves(&outcome.history, Some(outcome.best_epoch), &title, &run.file("curves.svg"), &run.file("curves.png"))?;
-    let matrix = train::learner::confusion_matrix(&outcome.model, &mnist.test);
     run.write("confusion.csv", confusion_csv(&matrix).as_bytes())?;
     plot::confusion_matrix(&matrix, &format!("{title}: test set"), &run.file("confusion.svg"), &run.file("confusion.png"))?;
     let summary = Summary {

@@ -20,7 +20,7 @@ use super::optim;
 use super::schedule::Schedule;
 use crate::config::{ExperimentConfig, Loss, Output};
 use crate::data::augment::Augmenter;
-use crate::data::idx::PIXELS;
+use crate::data::idx::{CLASSES, PIXELS};
 use crate::data::{MnistData, Split};
 use crate::error;
 use crate::model::Mlp;
@@ -86,6 +86,8 @@ pub fn fit(
     let (loss_kind, output) = (cfg.train.loss, cfg.model.output);
     let batch_size = cfg.train.batch_size;
     let n = data.train.len;
+    // Show the running loss about 20 times an epoch: each read is a device sync.
+    let progress_every = (n / cfg.train.batch_size / 20).max(1);
     let mut interrupted = false;
 
     for epoch in history.epochs.len() + 1..=cfg.train.epochs {
@@ -136,11 +138,10 @@ pub fn fit(
             let grads = GradientsParams::from_grads(grads, &model);
             model = optimizer.step(lr, model, grads);
             bar.inc((end - batch_start) as u64);
-            // Show the running loss about 20 times an epoch: each read is a device sync.
-            if !bar.is_hidden() && batches % (n / batch_size / 20).max(1) == 0 {
+            if !bar.is_hidden() && batches % progress_every == 0 {
                 let seen = end as f64;
-                let l = loss_sum.peek_f64() / seen;
-                let a = correct_sum.peek_i64() as f64 / seen;
+                let l = loss_sum.get_f64() / seen;
+                let a = correct_sum.get_i64() as f64 / seen;
                 bar.set_message(format!("loss: {l:.4} - accuracy: {a:.4}"));
             }
             if opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
@@ -152,8 +153,8 @@ pub fn fit(
         if interrupted {
             break;
         }
-        let train_loss = loss_sum.read_f64() / n as f64;
-        let train_accuracy = correct_sum.read_i64() as f64 / n as f64;
+        let train_loss = loss_sum.get_f64() / n as f64;
+        let train_accuracy = correct_sum.get_i64() as f64 / n as f64;
         if !train_loss.is_finite() {
             return Err(error::runtime(format!(
                 "training diverged: the loss became {train_loss} in epoch {epoch}; \
@@ -175,7 +176,7 @@ pub fn fit(
             val_accuracy,
             learning_rate: lr,
             seconds: start.elapsed().as_secs_f64(),
-            grad_mean_abs: grad_sums.into_iter().map(|s| s.read_f64() / batches as f64).collect(),
+            grad_mean_abs: grad_sums.into_iter().map(|s| s.get_f64() / batches as f64).collect(),
         };
         on_epoch(&metrics);
         history.epochs.push(metrics);
@@ -219,22 +220,15 @@ impl<K: burn::tensor::kind::Numeric> Sum<Tensor<1, K>> {
     }
 }
 
+/// Reading a sum back is a device sync: done once per epoch (and for the progress bar).
 impl Sum<Tensor<1>> {
-    fn read_f64(self) -> f64 {
-        self.0.map_or(0.0, |s| s.into_scalar::<f64>())
-    }
-
-    fn peek_f64(&self) -> f64 {
+    fn get_f64(&self) -> f64 {
         self.0.clone().map_or(0.0, |s| s.into_scalar::<f64>())
     }
 }
 
 impl Sum<Tensor<1, Int>> {
-    fn read_i64(self) -> i64 {
-        self.0.map_or(0, |s| s.into_scalar::<i64>())
-    }
-
-    fn peek_i64(&self) -> i64 {
+    fn get_i64(&self) -> i64 {
         self.0.clone().map_or(0, |s| s.into_scalar::<i64>())
     }
 }
@@ -245,6 +239,30 @@ fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
 
 /// Mean loss (without penalties) and accuracy of `model` on `split`.
 pub fn evaluate(model: &Mlp, split: &Split, loss_kind: Loss, output: Output) -> (f64, f64) {
+    evaluation_pass(model, split, loss_kind, output, None)
+}
+
+/// [`evaluate`] plus the counts of (true label, predicted label), in the same forward pass.
+pub fn evaluate_with_confusion(
+    model: &Mlp,
+    split: &Split,
+    loss_kind: Loss,
+    output: Output,
+) -> (f64, f64, [[u64; CLASSES]; CLASSES]) {
+    let mut matrix = [[0u64; CLASSES]; CLASSES];
+    let (loss, accuracy) = evaluation_pass(model, split, loss_kind, output, Some(&mut matrix));
+    (loss, accuracy, matrix)
+}
+
+/// One forward pass over `split`; filling `matrix` reads predictions back every batch, so
+/// per-epoch validation leaves it out.
+fn evaluation_pass(
+    model: &Mlp,
+    split: &Split,
+    loss_kind: Loss,
+    output: Output,
+    mut matrix: Option<&mut [[u64; CLASSES]; CLASSES]>,
+) -> (f64, f64) {
     let mut loss_sum = Sum::default();
     let mut correct_sum = Sum::default();
     for start in (0..split.len).step_by(EVAL_BATCH) {
@@ -252,26 +270,17 @@ pub fn evaluate(model: &Mlp, split: &Split, loss_kind: Loss, output: Output) -> 
         let (x, targets, labels) = split.rows(start, end);
         let logits = model.forward(x);
         loss_sum.add(loss(loss_kind, output, logits.clone(), targets).mul_scalar((end - start) as f64));
+        if let Some(matrix) = matrix.as_deref_mut() {
+            let read = |t: Tensor<1, Int>| t.into_data().convert::<i64>().try_into_vec::<i64>().expect("labels read back");
+            let pred = read(logits.clone().argmax(1).squeeze_dim::<1>(1));
+            for (t, p) in read(labels.clone()).iter().zip(&pred) {
+                matrix[*t as usize][*p as usize] += 1;
+            }
+        }
         correct_sum.add(count_correct(logits, labels));
     }
     let n = split.len as f64;
-    (loss_sum.read_f64() / n, correct_sum.read_i64() as f64 / n)
-}
-
-/// Counts of (true label, predicted label) on `split`.
-pub fn confusion_matrix(model: &Mlp, split: &Split) -> [[u64; 10]; 10] {
-    let mut matrix = [[0u64; 10]; 10];
-    for start in (0..split.len).step_by(EVAL_BATCH) {
-        let end = (start + EVAL_BATCH).min(split.len);
-        let (x, _, labels) = split.rows(start, end);
-        let pred = model.forward(x).argmax(1).squeeze_dim::<1>(1);
-        let pred: Vec<i64> = pred.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
-        let truth: Vec<i64> = labels.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
-        for (t, p) in truth.iter().zip(&pred) {
-            matrix[*t as usize][*p as usize] += 1;
-        }
-    }
-    matrix
+    (loss_sum.get_f64() / n, correct_sum.get_i64() as f64 / n)
 }
 
 fn progress_bar(show: bool, n: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
