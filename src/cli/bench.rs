@@ -85,14 +85,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
     for b in &backends {
         backend::select(Some(b))?;
     }
+    let mut datasets = Vec::new();
     for p in &presets {
         let (_, cfg) = presets::resolve(p)?;
-        let dataset = cfg.data.dataset;
+        if !datasets.contains(&cfg.data.dataset) {
+            datasets.push(cfg.data.dataset);
+        }
+    }
+    for dataset in datasets {
         data::fetch::ensure(dataset, &data::data_dir(args.data_dir.as_deref(), dataset), false)?;
     }
 
     let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find my own executable: {e}")))?;
-    let (mut results, mut failures) = (Vec::new(), Vec::new());
+    let (mut results, mut failures) = (Vec::new(), Vec::<Failure>::new());
     for b in &backends {
         for p in &presets {
             eprintln!("bench: {b} / {p}: {} + {} epochs…", args.epochs_warmup, args.runs);
@@ -100,7 +105,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 Ok(m) => results.push(m),
                 Err(why) => {
                     eprintln!("bench: {b} / {p} failed: {why}");
-                    failures.push(serde_json::json!({ "backend": b, "preset": p, "error": why }));
+                    failures.push(Failure { backend: b.clone(), preset: p.clone(), error: why });
                 }
             }
         }
@@ -120,11 +125,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
         write_atomic(path, format!("{}\n", serde_json::to_string_pretty(&doc)?).as_bytes())?;
     }
     if !failures.is_empty() {
-        let names: Vec<String> =
-            failures.iter().map(|f| format!("{}/{}", f["backend"].as_str().unwrap_or(""), f["preset"].as_str().unwrap_or(""))).collect();
+        let names: Vec<String> = failures.iter().map(|f| format!("{}/{}", f.backend, f.preset)).collect();
         return Err(error::runtime(format!("bench failed for {}", names.join(", "))));
     }
     Ok(())
+}
+
+/// A backend × preset pair that did not finish.
+#[derive(serde::Serialize)]
+struct Failure {
+    backend: String,
+    preset: String,
+    error: String,
 }
 
 /// Run one pair in a child; its stderr is forwarded live (epoch lines, errors), its last stdout

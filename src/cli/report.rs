@@ -62,7 +62,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
     }
 
     let rows = load_rows(&args.paths)?;
-    print!("{}", table::markdown(&rows));
+    let markdown = table::markdown(&rows);
+    print!("{markdown}");
 
     let svg = match (&args.plot, &args.out) {
         (Some(p), _) => p.clone(),
@@ -94,11 +95,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
             html_page(&table::html(&rows), &picture)
         }
         Format::Markdown => {
-            format!(
-                "# Runs\n\n{}\n![validation accuracy]({})\n",
-                table::markdown(&rows),
-                relative_to(&png, out)
-            )
+            format!("# Runs\n\n{markdown}\n![validation accuracy]({})\n", relative_to(&png, out))
         }
     };
     write_atomic(out, text.as_bytes())?;
@@ -115,7 +112,7 @@ fn extension(p: &Path) -> Option<String> {
 fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
     let mut dirs = Vec::new();
     for p in paths {
-        if p.join(CONFIG_FILE).is_file() {
+        if RunDir::open(p).is_ok() {
             dirs.push(p.clone());
             continue;
         }
