@@ -105,7 +105,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     });
 
-    let start = Instant::now();
     let mut history = History::default();
     let epochs = cfg.train.epochs;
     let opts = FitOptions {
@@ -133,7 +132,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
             run.path.display()
         )));
     }
-    let train_seconds = start.elapsed().as_secs_f64();
     if outcome.stopped_early && !args.quiet {
         println!(
             "early stopping after epoch {}: no improvement for {} epochs; restored epoch {}",
@@ -161,8 +159,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         stopped_early: outcome.stopped_early,
         test_accuracy,
         test_loss,
-        // A resumed run counts the time of all its sessions, from the history.
-        train_seconds: if resuming { outcome.history.epochs.iter().map(|e| e.seconds).sum() } else { train_seconds },
+        // From the history, so a resumed run counts the time of all its sessions alike.
+        train_seconds: outcome.history.epochs.iter().map(|e| e.seconds).sum(),
         seconds_per_epoch: outcome.history.seconds_per_epoch(),
     };
     run.write_summary(&summary)?;
