@@ -153,22 +153,16 @@ pub fn parse_history_csv(text: &str, origin: &str) -> Result<History> {
         let epoch: usize = cells[0]
             .parse()
             .map_err(|_| error::data(format!("{at}: `{}` is not an epoch number", cells[0])))?;
-        // A zeroed skeleton through serde rather than a struct literal, so fields added later with
-        // `#[serde(default)]` need no edit here; the real values (NaN included, which JSON
-        // cannot carry) are set afterwards.
-        let skeleton = serde_json::json!({
-            "epoch": epoch, "train_loss": 0.0, "train_accuracy": 0.0, "val_loss": null,
-            "val_accuracy": null, "learning_rate": 0.0, "seconds": 0.0,
-        });
-        let mut e: EpochMetrics =
-            serde_json::from_value(skeleton).expect("EpochMetrics from its fields");
-        e.train_loss = num(1)?;
-        e.train_accuracy = num(2)?;
-        e.val_loss = opt(3)?;
-        e.val_accuracy = opt(4)?;
-        e.learning_rate = num(5)?;
-        e.seconds = num(6)?;
-        e.grad_mean_abs = grads.iter().map(|&c| num(c)).collect::<Result<_>>()?;
+        let e = EpochMetrics {
+            epoch,
+            train_loss: num(1)?,
+            train_accuracy: num(2)?,
+            val_loss: opt(3)?,
+            val_accuracy: opt(4)?,
+            learning_rate: num(5)?,
+            seconds: num(6)?,
+            grad_mean_abs: grads.iter().map(|&c| num(c)).collect::<Result<_>>()?,
+        };
         epochs.push(e);
     }
     Ok(History { epochs })
