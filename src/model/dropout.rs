@@ -61,7 +61,8 @@ pub fn host_mask(n: usize, keep: f64) -> Vec<f32> {
     out
 }
 
-/// `out[j]` = scale if draw(key, first + j) < threshold, else 0; 16- or 8-wide where the CPU can.
+/// `out[j]` = scale if draw(key, first + j) < threshold, else 0; with AVX-512 (8 draws per
+/// instruction) or AVX2 (4) where the CPU has them.
 fn fill(out: &mut [f32], key: u64, first: u64, threshold: u64, scale: f32) {
     #[cfg(target_arch = "x86_64")]
     {
