@@ -1,50 +1,153 @@
-//! Cargo feature + `--backend` / `BURN_DEVICE` → a Burn `Device`.
+//! Cargo features + `--backend` / `BURN_DEVICE` → a Burn `Device`, without panics.
+//!
+//! Burn's lazy `Device::wgpu` panics on the first tensor when no adapter exists, so wgpu is brought
+//! up through its fallible `wgpu_options().init_with_setup()`, once per process. Without an
+//! explicit choice, a machine whose only adapter is missing or a software renderer trains on the
+//! CPU after one `warning:` line; an explicit `wgpu` there is an `error:`.
+
+use std::sync::OnceLock;
 
 use anyhow::Result;
 use burn::tensor::Device;
+use clap::ValueEnum;
 
 use crate::error;
 
+/// The backends mnist-lab knows; which of them this binary has depends on its cargo features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendName {
+    /// Burn's pure-Rust CPU backend (the default build).
+    Flex,
+    /// Burn's ndarray CPU backend (`--features ndarray`).
+    Ndarray,
+    /// GPUs through Vulkan, Metal, DX12 or OpenGL (`--features wgpu`).
+    Wgpu,
+}
+
+impl BackendName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendName::Flex => "flex",
+            BackendName::Ndarray => "ndarray",
+            BackendName::Wgpu => "wgpu",
+        }
+    }
+
+    pub fn is_compiled(self) -> bool {
+        compiled().contains(&self)
+    }
+}
+
+impl std::fmt::Display for BackendName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Backends compiled into this binary, in order of preference (GPU first, as Burn does).
-pub fn compiled() -> Vec<&'static str> {
+pub fn compiled() -> Vec<BackendName> {
     let mut names = Vec::new();
     if cfg!(feature = "wgpu") {
-        names.push("wgpu");
+        names.push(BackendName::Wgpu);
     }
     if cfg!(feature = "flex") {
-        names.push("flex");
+        names.push(BackendName::Flex);
     }
     if cfg!(feature = "ndarray") {
-        names.push("ndarray");
+        names.push(BackendName::Ndarray);
     }
     names
 }
 
-/// The backend named by `--backend`, else by `BURN_DEVICE`, else the first compiled one.
-/// Checked here so an unknown or not-compiled name is an `error:`, not Burn's panic.
-pub fn select(requested: Option<&str>) -> Result<(Device, String)> {
-    let from_env = std::env::var("BURN_DEVICE").ok().filter(|v| !v.is_empty());
-    let available = compiled();
-    let name = match requested.map(str::to_string).or(from_env.map(|v| v.to_lowercase())) {
-        Some(name) => name,
-        None => available
-            .first()
-            .ok_or_else(|| error::config("no backend compiled in; build with --features flex, ndarray or wgpu"))?
-            .to_string(),
-    };
-    if !available.contains(&name.as_str()) {
-        let known = ["flex", "ndarray", "wgpu"];
-        let why = if known.contains(&name.as_str()) {
-            format!("this binary was built without it; rebuild with `--features {name}`")
-        } else {
-            "unknown backend".to_string()
-        };
-        return Err(error::config(format!(
-            "backend `{name}` is not available ({why}); available: {}",
-            available.join(", ")
-        )));
+/// The device a command runs on.
+pub struct Selected {
+    pub device: Device,
+    pub name: BackendName,
+    /// The adapter in words, for wgpu (`NVIDIA H100 (Vulkan, DiscreteGpu, driver …)`).
+    pub adapter: Option<String>,
+}
+
+/// `--backend`, else `BURN_DEVICE`, else the preferred compiled backend that works here.
+pub fn select(requested: Option<BackendName>) -> Result<Selected> {
+    match requested.or(from_env()?) {
+        Some(name) => explicit(name),
+        None => automatic(),
     }
-    Ok((device(&name), name))
+}
+
+/// `BURN_DEVICE`, parsed like `--backend` (case-insensitive); empty counts as unset.
+fn from_env() -> Result<Option<BackendName>> {
+    match std::env::var("BURN_DEVICE") {
+        Ok(v) if !v.is_empty() => BackendName::from_str(&v, true).map(Some).map_err(|_| {
+            error::config(format!("BURN_DEVICE={v} is not a backend mnist-lab knows (flex, ndarray or wgpu)"))
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// Refuse a backend this binary was built without, naming the feature that adds it.
+pub fn check_compiled(name: BackendName) -> Result<()> {
+    if name.is_compiled() {
+        return Ok(());
+    }
+    let available: Vec<&str> = compiled().iter().map(|b| b.as_str()).collect();
+    Err(error::config(format!(
+        "backend `{name}` is not available (this binary was built without it; rebuild with \
+         `--features {name}`); available: {}",
+        available.join(", ")
+    )))
+}
+
+fn explicit(name: BackendName) -> Result<Selected> {
+    check_compiled(name)?;
+    if name == BackendName::Wgpu {
+        let gpu = wgpu_adapter().map_err(|why| {
+            error::runtime(format!("no usable wgpu adapter: {why}; {INSTALL_HINT}, or use `--backend flex`"))
+        })?;
+        return Ok(Selected { device: gpu.device.clone(), name, adapter: Some(gpu.description.clone()) });
+    }
+    Ok(Selected { device: host_device(name), name, adapter: None })
+}
+
+/// What to install for a GPU, named once for the warning and the error.
+const INSTALL_HINT: &str = "for a GPU install its Vulkan driver and the Vulkan loader (Debian/Ubuntu: \
+                            `libvulkan1` with `mesa-vulkan-drivers` or the NVIDIA driver)";
+
+fn automatic() -> Result<Selected> {
+    let cpu = compiled().into_iter().find(|&b| b != BackendName::Wgpu);
+    if BackendName::Wgpu.is_compiled() {
+        match (wgpu_adapter(), cpu) {
+            (Ok(gpu), _) if !gpu.software => {
+                return Ok(Selected {
+                    device: gpu.device.clone(),
+                    name: BackendName::Wgpu,
+                    adapter: Some(gpu.description.clone()),
+                });
+            }
+            (Ok(gpu), Some(cpu)) => eprintln!(
+                "warning: the only wgpu adapter is {}, a software renderer: running on {cpu}, which \
+                 is faster on this CPU (`--backend wgpu` uses it anyway)",
+                gpu.description
+            ),
+            (Err(why), Some(cpu)) => {
+                eprintln!("warning: no usable wgpu adapter ({why}): running on the CPU ({cpu}); {INSTALL_HINT}")
+            }
+            (_, None) => return explicit(BackendName::Wgpu),
+        }
+    }
+    let name = cpu.ok_or_else(|| error::config("no backend compiled in; build with --features flex, ndarray or wgpu"))?;
+    Ok(Selected { device: host_device(name), name, adapter: None })
+}
+
+fn host_device(name: BackendName) -> Device {
+    match name {
+        #[cfg(feature = "flex")]
+        BackendName::Flex => Device::flex(),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        BackendName::Ndarray => Device::ndarray(),
+        _ => unreachable!("{name} is compiled in and not a wgpu device"),
+    }
 }
 
 /// Whether `device`'s tensors live in host memory (flex, ndarray). There a hand-written loop
@@ -61,14 +164,112 @@ pub fn is_host(device: &Device) -> bool {
     }
 }
 
-fn device(name: &str) -> Device {
-    match name {
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-        #[cfg(feature = "flex")]
-        "flex" => Device::flex(),
-        #[cfg(feature = "ndarray")]
-        "ndarray" => Device::ndarray(),
-        _ => unreachable!("checked against compiled() above"),
+/// WebGPU's default storage-buffer binding size, the least an adapter can offer.
+pub const WEBGPU_MIN_ALLOCATION: u64 = 128 << 20;
+
+/// The largest single buffer `device` accepts, in bytes; None for host memory. CubeCL caps every
+/// allocation at the adapter's min(max_storage_buffer_binding_size, max_buffer_size).
+pub fn max_allocation(device: &Device) -> Option<u64> {
+    if is_host(device) {
+        return None;
+    }
+    Some(match WGPU.get() {
+        Some(Ok(gpu)) if gpu.device == *device => gpu.max_allocation,
+        // A device brought up elsewhere: assume the least any adapter offers.
+        _ => WEBGPU_MIN_ALLOCATION,
+    })
+}
+
+/// The wgpu adapter of this process, brought up once.
+struct WgpuAdapter {
+    device: Device,
+    description: String,
+    software: bool,
+    max_allocation: u64,
+}
+
+static WGPU: OnceLock<std::result::Result<WgpuAdapter, String>> = OnceLock::new();
+
+fn wgpu_adapter() -> std::result::Result<&'static WgpuAdapter, String> {
+    WGPU.get_or_init(gpu::init).as_ref().map_err(Clone::clone)
+}
+
+/// One adapter as `mnist-lab devices` lists it.
+#[derive(Debug, Clone)]
+pub struct AdapterReport {
+    pub description: String,
+    pub software: bool,
+    pub max_allocation: u64,
+    pub max_workgroup_invocations: u32,
+}
+
+/// Every adapter wgpu finds on every graphics API (empty without the `wgpu` feature).
+pub fn adapters() -> Vec<AdapterReport> {
+    gpu::adapters()
+}
+
+#[cfg(feature = "wgpu")]
+mod gpu {
+    use burn::tensor::Device;
+    use burn::tensor::wgpu::wgpu;
+
+    use super::{AdapterReport, WgpuAdapter};
+
+    pub fn init() -> Result<WgpuAdapter, String> {
+        let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| e.to_string())?;
+        let info = setup.adapter.get_info();
+        let limits = setup.device.limits();
+        Ok(WgpuAdapter {
+            device,
+            description: describe(&info),
+            software: info.device_type == wgpu::DeviceType::Cpu,
+            max_allocation: max_allocation(&limits),
+        })
+    }
+
+    fn max_allocation(limits: &wgpu::Limits) -> u64 {
+        (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size)
+    }
+
+    fn describe(info: &wgpu::AdapterInfo) -> String {
+        let driver = [info.driver.as_str(), info.driver_info.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let driver = if driver.is_empty() { String::new() } else { format!(", {driver}") };
+        format!("{} ({:?}, {:?}{driver})", info.name, info.backend, info.device_type)
+    }
+
+    pub fn adapters() -> Vec<AdapterReport> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::all(),
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .iter()
+            .map(|adapter| {
+                let (info, limits) = (adapter.get_info(), adapter.limits());
+                AdapterReport {
+                    description: describe(&info),
+                    software: info.device_type == wgpu::DeviceType::Cpu,
+                    max_allocation: max_allocation(&limits),
+                    max_workgroup_invocations: limits.max_compute_invocations_per_workgroup,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+mod gpu {
+    use super::{AdapterReport, WgpuAdapter};
+
+    pub fn init() -> Result<WgpuAdapter, String> {
+        Err("this binary was built without `--features wgpu`".into())
+    }
+
+    pub fn adapters() -> Vec<AdapterReport> {
+        Vec::new()
     }
 }

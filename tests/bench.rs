@@ -4,11 +4,12 @@
 mod common;
 
 use common::*;
+use mnist_lab::backend::BackendName;
 
 /// A CPU backend compiled into this build (a GPU one may have no device on the test machine).
 fn cpu_backend() -> &'static str {
     let compiled = mnist_lab::backend::compiled();
-    compiled.iter().copied().find(|b| *b != "wgpu").unwrap_or(compiled[0])
+    compiled.iter().copied().find(|&b| b != BackendName::Wgpu).unwrap_or(compiled[0]).as_str()
 }
 
 #[test]

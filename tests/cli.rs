@@ -78,7 +78,29 @@ fn misspelled_config_key_is_a_config_error() {
 #[test]
 fn unknown_preset_and_backend_are_config_errors() {
     assert_user_error(&run(&["train", "monstr"]), 2, "did you mean `monster`");
-    assert_user_error(&run(&["train", "baseline", "--backend", "cuda"]), 2, "backend `cuda`");
+    assert_user_error(&run(&["train", "baseline", "--backend", "cuda"]), 2, "'cuda'");
+    let o = bin().args(["train", "baseline"]).env("BURN_DEVICE", "cuda").output().unwrap();
+    assert_user_error(&o, 2, "BURN_DEVICE=cuda");
+}
+
+#[test]
+fn a_backend_left_out_of_the_build_names_the_feature_that_adds_it() {
+    let missing = ["flex", "ndarray", "wgpu"]
+        .into_iter()
+        .find(|b| !mnist_lab::backend::compiled().iter().any(|c| c.as_str() == *b))
+        .expect("one backend is left out of this build");
+    let o = run(&["devices", "--backend", missing]);
+    assert_user_error(&o, 2, &format!("--features {missing}"));
+}
+
+#[test]
+fn devices_lists_the_compiled_backends_and_the_pick() {
+    let o = bin().arg("devices").env_remove("BURN_DEVICE").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let compiled: Vec<&str> = mnist_lab::backend::compiled().iter().map(|b| b.as_str()).collect();
+    assert!(out.contains(&format!("compiled backends: {}", compiled.join(", "))), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("train would run on: ")), "{out}");
 }
 
 #[test]

@@ -95,3 +95,32 @@ fn real_mnist_parses_with_expected_shapes_and_checksums() {
         assert_eq!(fetch::sha256_hex(&bytes), spec.sha256, "{}", spec.name);
     }
 }
+
+/// Adapters whose buffers cannot hold the training pixels as f32 get them packed four to an
+/// integer; both forms must give the network the very same batches.
+#[test]
+fn packed_pixels_unpack_to_the_float_ones() {
+    use burn::tensor::{Device, Int, Tensor, TensorData};
+    use mnist_lab::data::Split;
+
+    let dir = mnist_lab::data::data_dir(None, Dataset::Mnist);
+    let raw = mnist_lab::data::load_raw(Dataset::Mnist, &dir, false).expect("real MNIST");
+    let n = 3000;
+    let (images, labels) = (&raw.train_images[..n * 784], &raw.train_labels[..n]);
+    let device = Device::default();
+    let float = Split::float(images, labels, &device);
+    let packed = Split::packed(images, labels, &device);
+    assert!(packed.is_packed() && !float.is_packed());
+    let read = |t: Tensor<2>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    let order: Vec<i64> = (0..n as i64).map(|i| (i * 7919) % n as i64).collect();
+    let idx = || Tensor::<1, Int>::from_data(TensorData::new(order.clone(), [n]), &device);
+    let (a, b) = (float.gather(idx()), packed.gather(idx()));
+    let pixels = read(b.images.clone());
+    assert_eq!(read(a.images), pixels);
+    // Every byte value survives, the high ones (negative words) included.
+    assert!(pixels.contains(&1.0) && pixels.iter().any(|&p| p > 0.0 && p < 0.01));
+    assert_eq!(read(a.targets), read(b.targets));
+    let ints = |t: Tensor<1, Int>| t.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+    assert_eq!(ints(a.labels), ints(b.labels));
+    assert_eq!(read(float.rows(100, 350).images), read(packed.rows(100, 350).images));
+}

@@ -3,7 +3,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
@@ -47,7 +46,7 @@ fn safetensors_has_pytorch_layout_and_numpy_reproduces_the_test_accuracy() {
 
     // Loading it back gives the very weights of model.bpk (the transpose round-trips).
     let run = mnist_lab::artifacts::RunDir::open(&run_dir).unwrap();
-    let (device, _) = mnist_lab::backend::select(None).unwrap();
+    let device = mnist_lab::backend::select(None).unwrap().device;
     let from_bpk = run.load_model(&run_config, &device).unwrap();
     let from_st = mnist_lab::export::load_safetensors(std::fs::read(&out).unwrap(), &run_config, &device).unwrap();
     let floats = |t: burn::tensor::TensorData| t.try_into_vec::<f32>().unwrap();
@@ -66,18 +65,9 @@ fn safetensors_has_pytorch_layout_and_numpy_reproduces_the_test_accuracy() {
     assert!((numpy_acc - burn_acc).abs() <= 0.001, "NumPy {numpy_acc} vs Burn {burn_acc}");
 }
 
-/// Run python3 from the crate root; fail loudly (never skip) if it or its packages are missing,
-/// since CI installs them.
+/// Run a script with the pinned NumPy and safetensors (provisioned on first use).
 fn python(args: &[&str]) -> String {
-    const HINT: &str = "the export test needs python3 with safetensors and numpy: pip install safetensors numpy";
-    let py = || {
-        let mut c = Command::new("python3");
-        c.current_dir(env!("CARGO_MANIFEST_DIR"));
-        c
-    };
-    let check = py().args(["-c", "import safetensors, numpy"]).output().unwrap_or_else(|e| panic!("{HINT} ({e})"));
-    assert!(check.status.success(), "{HINT}\n{}", stderr(&check));
-    let o = py().args(args).output().unwrap();
+    let o = python_with(&[py::NUMPY, py::SAFETENSORS]).args(args).output().unwrap();
     assert!(o.status.success(), "numpy_forward.py failed:\n{}", stderr(&o));
     stdout(&o)
 }

@@ -12,18 +12,19 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::write_atomic;
+use crate::backend::BackendName;
 use crate::train::FitOptions;
 use crate::{backend, data, error, presets, train};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Backend to measure, repeatable (default: every one compiled in).
-    #[arg(long = "backend", value_name = "B")]
-    pub backends: Vec<String>,
+    #[arg(long = "backend", value_enum, value_name = "B")]
+    pub backends: Vec<BackendName>,
     /// Preset or config file to measure, repeatable (default: baseline and monster).
     #[arg(long = "preset", value_name = "P")]
     pub presets: Vec<String>,
@@ -74,16 +75,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
-    let backends = if args.backends.is_empty() {
-        backend::compiled().into_iter().map(String::from).collect()
-    } else {
-        args.backends.clone()
-    };
+    let backends = if args.backends.is_empty() { default_backends() } else { args.backends.clone() };
     let presets = if args.presets.is_empty() { vec!["baseline".into(), "monster".into()] } else { args.presets.clone() };
     // Check every name and fetch the data up front: a typo or a failed download is one clean
     // error (exit 2 or 3) before any measurement, and downloads never count as load time.
-    for b in &backends {
-        backend::select(Some(b))?;
+    for &b in &backends {
+        backend::check_compiled(b)?;
     }
     let mut datasets = Vec::new();
     for p in &presets {
@@ -98,14 +95,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find my own executable: {e}")))?;
     let (mut results, mut failures) = (Vec::new(), Vec::<Failure>::new());
-    for b in &backends {
+    for &b in &backends {
         for p in &presets {
             eprintln!("bench: {b} / {p}: {} + {} epochs…", args.epochs_warmup, args.runs);
             match run_child(&exe, b, p, &args) {
                 Ok(m) => results.push(m),
                 Err(why) => {
                     eprintln!("bench: {b} / {p} failed: {why}");
-                    failures.push(Failure { backend: b.clone(), preset: p.clone(), error: why });
+                    failures.push(Failure { backend: b.to_string(), preset: p.clone(), error: why });
                 }
             }
         }
@@ -131,6 +128,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Every compiled backend, but wgpu only where it finds an adapter (checked without bringing one
+/// up: each measurement runs in a child of its own).
+fn default_backends() -> Vec<BackendName> {
+    let mut backends = backend::compiled();
+    if backends.contains(&BackendName::Wgpu) && backend::adapters().is_empty() {
+        eprintln!("warning: no wgpu adapter found: benchmarking the CPU backends only");
+        backends.retain(|&b| b != BackendName::Wgpu);
+    }
+    backends
+}
+
 /// A backend × preset pair that did not finish.
 #[derive(serde::Serialize)]
 struct Failure {
@@ -141,7 +149,7 @@ struct Failure {
 
 /// Run one pair in a child; its stderr is forwarded live (epoch lines, errors), its last stdout
 /// line is the measurement. Err is the child's error line, for the report.
-fn run_child(exe: &std::path::Path, backend: &str, preset: &str, args: &BenchArgs) -> Result<Measurement, String> {
+fn run_child(exe: &std::path::Path, backend: BackendName, preset: &str, args: &BenchArgs) -> Result<Measurement, String> {
     let mut cmd = Command::new(exe);
     cmd.args(["bench", "--child", &format!("{backend}:{preset}")])
         .args(["--runs", &args.runs.to_string(), "--epochs-warmup", &args.epochs_warmup.to_string()]);
@@ -176,7 +184,10 @@ fn run_child(exe: &std::path::Path, backend: &str, preset: &str, args: &BenchArg
 fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
     let (backend_name, preset) =
         pair.split_once(':').ok_or_else(|| error::config(format!("--child expects BACKEND:PRESET, got `{pair}`")))?;
-    let (device, backend_name) = backend::select(Some(backend_name))?;
+    let backend_name = BackendName::from_str(backend_name, true)
+        .map_err(|_| error::config(format!("--child: unknown backend `{backend_name}`")))?;
+    let backend::Selected { device, name: backend_name, .. } = backend::select(Some(backend_name))?;
+    let backend_name = backend_name.to_string();
     let (name, mut cfg) = presets::resolve(preset)?;
     let (runs, warmup) = (args.runs as usize, args.epochs_warmup as usize);
     cfg.train.epochs = warmup + runs;
@@ -191,9 +202,9 @@ fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
         drop(mnist.take()); // one copy resident at a time, as in `train`
         let start = Instant::now();
         let raw = data::load_raw(cfg.data.dataset, &dir, false)?;
-        let loaded = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device);
+        let loaded = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device)?;
         // Reading a value back waits for the upload on asynchronous (GPU) backends.
-        let _ = loaded.test.labels.clone().sum().into_scalar::<i64>();
+        let _ = loaded.test.labels().sum().into_scalar::<i64>();
         load_seconds_all.push(start.elapsed().as_secs_f64());
         mnist = Some(loaded);
     }

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::DataArgs;
+use super::{BackendArg, DataArgs};
 use crate::artifacts::RunDir;
 use crate::{backend, data, train};
 
@@ -13,9 +13,11 @@ pub struct EvalArgs {
     pub run_dir: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// flex, ndarray or wgpu (default: BURN_DEVICE, else the first compiled in).
+    #[command(flatten)]
+    pub backend: BackendArg,
+    /// One JSON object (`test_accuracy`, `test_loss`, `backend`) instead of text.
     #[arg(long)]
-    pub backend: Option<String>,
+    pub json: bool,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -24,12 +26,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(dataset) = args.data.dataset {
         cfg.data.dataset = dataset;
     }
-    let (device, _) = backend::select(args.backend.as_deref())?;
+    let backend = backend::select(args.backend.backend)?;
+    let device = backend.device;
     let dir = data::data_dir(args.data.data_dir.as_deref(), cfg.data.dataset);
     let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
-    let test = data::Split::from_raw(&raw.test_images, &raw.test_labels, &device);
+    let test = data::Split::from_raw(&raw.test_images, &raw.test_labels, &device)?;
     let model = run.load_model(&cfg, &device)?;
     let (loss, accuracy) = train::evaluate(&model, &test, cfg.train.loss, cfg.model.output);
-    println!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);
+    if args.json {
+        let line = serde_json::json!({ "test_accuracy": accuracy, "test_loss": loss, "backend": backend.name.as_str() });
+        println!("{line}");
+    } else {
+        println!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use super::BackendArg;
 use crate::artifacts::{MODEL_FILE, RunDir, load_model_bytes, write_atomic};
 use crate::export::{SAFETENSORS_FILE, safetensors_bytes};
 use crate::{backend, error};
@@ -17,9 +18,8 @@ pub struct ExportArgs {
     /// Destination file, or a directory to write into (default: inside RUN_DIR).
     #[arg(long, value_name = "FILE")]
     pub to: Option<PathBuf>,
-    /// flex, ndarray or wgpu (default: BURN_DEVICE, else the first compiled in).
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[command(flatten)]
+    pub backend: BackendArg,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum Format {
 pub fn run(args: ExportArgs) -> Result<()> {
     let run = RunDir::open(&args.run_dir)?;
     let cfg = run.config()?;
-    let (device, _) = backend::select(args.backend.as_deref())?;
+    let device = backend::select(args.backend.backend)?.device;
     let default_name = match args.format {
         Format::Safetensors => SAFETENSORS_FILE,
         Format::Burnpack => MODEL_FILE,

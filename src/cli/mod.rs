@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod devices;
 mod eval;
 mod export;
 mod list;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::backend::BackendName;
 use crate::config::Dataset;
 
 #[derive(Parser, Debug)]
@@ -43,6 +45,8 @@ pub enum Command {
     },
     /// Time data loading and epochs of `baseline` and `monster` on each backend.
     Bench(bench::BenchArgs),
+    /// The compiled backends, every GPU adapter found, and the one `train` would pick.
+    Devices(BackendArg),
     /// Manage the datasets.
     Data {
         #[command(subcommand)]
@@ -64,6 +68,15 @@ pub struct DataArgs {
     pub offline: bool,
 }
 
+/// The backend to run on; shared by every subcommand that computes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BackendArg {
+    /// Default: $BURN_DEVICE, else a GPU when built with `--features wgpu` and one is found,
+    /// else the CPU.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendName>,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     Auto,
@@ -80,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(args) => report::run(args),
         Command::List { names } => list::run(names),
         Command::Bench(args) => bench::run(args),
+        Command::Devices(args) => devices::run(args),
         Command::Data { command } => data::run(command),
     }
 }

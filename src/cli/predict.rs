@@ -4,6 +4,7 @@ use anyhow::Result;
 use burn::tensor::{Tensor, TensorData};
 use clap::Args;
 
+use super::BackendArg;
 use crate::artifacts::RunDir;
 use crate::config::Output;
 use crate::data::idx::{CLASSES, PIXELS};
@@ -23,15 +24,14 @@ pub struct PredictArgs {
     /// How many of the most likely digits to show.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
-    /// flex, ndarray or wgpu (default: BURN_DEVICE, else the first compiled in).
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[command(flatten)]
+    pub backend: BackendArg,
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let run = RunDir::open(&args.run_dir)?;
     let cfg = run.config()?;
-    let (device, _) = backend::select(args.backend.as_deref())?;
+    let device = backend::select(args.backend.backend)?.device;
     let model = run.load_model(&cfg, &device)?;
     let mut pixels = Vec::with_capacity(args.images.len() * PIXELS);
     for path in &args.images {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use super::{DataArgs, Progress};
+use super::{BackendArg, DataArgs, Progress};
 use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, Summary};
 use crate::config::ExperimentConfig;
 use crate::report::plot;
@@ -35,9 +35,8 @@ pub struct TrainArgs {
     /// Continue an interrupted run from its last checkpoint (`--epochs` may extend it).
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "batch_size", "learning_rate", "seed", "dataset"])]
     pub resume: Option<PathBuf>,
-    /// flex, ndarray or wgpu (default: BURN_DEVICE, else the first compiled in).
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[command(flatten)]
+    pub backend: BackendArg,
     /// Progress bar: auto shows it only on a terminal.
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: Progress,
@@ -63,12 +62,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => (None, presets::resolve(args.preset.as_deref().unwrap_or_default())?.1),
     };
     let cfg = with_overrides(cfg, &args)?;
-    let (device, backend_name) = backend::select(args.backend.as_deref())?;
+    let backend::Selected { device, name: backend_name, adapter } = backend::select(args.backend.backend)?;
 
     let load_start = Instant::now();
     let dir = data::data_dir(args.data.data_dir.as_deref(), cfg.data.dataset);
     let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
-    let mnist = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device);
+    let mnist = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device)?;
     drop(raw);
     let load_seconds = load_start.elapsed().as_secs_f64();
 
@@ -87,9 +86,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         };
     if !args.quiet {
         println!(
-            "{}: {} on {backend_name}, {} training / {} validation / {} test images (loaded in {load_seconds:.2} s)",
+            "{}: {} on {backend_name}{}, {} training / {} validation / {} test images (loaded in {load_seconds:.2} s)",
             cfg.preset,
             cfg.data.dataset.name(),
+            adapter.map(|a| format!(" ({a})")).unwrap_or_default(),
             mnist.train.len,
             mnist.valid.as_ref().map_or(0, |v| v.len),
             mnist.test.len
@@ -153,7 +153,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let summary = Summary {
         preset: cfg.preset.clone(),
         dataset: cfg.data.dataset.name().to_string(),
-        backend: backend_name,
+        backend: backend_name.to_string(),
         epochs_run: outcome.history.epochs.len(),
         best_epoch: outcome.best_epoch,
         stopped_early: outcome.stopped_early,

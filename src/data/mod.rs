@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-pub use dataset::{MnistData, Split};
+pub use dataset::{Batch, MnistData, Split};
 pub use fetch::data_dir;
 
 use crate::config::Dataset;

@@ -21,7 +21,7 @@ use super::schedule::Schedule;
 use crate::config::{ExperimentConfig, Loss, Output};
 use crate::data::augment::Augmenter;
 use crate::data::idx::{CLASSES, PIXELS};
-use crate::data::{MnistData, Split};
+use crate::data::{Batch, MnistData, Split};
 use crate::error;
 use crate::model::Mlp;
 
@@ -112,12 +112,13 @@ pub fn fit(
         let mut batches = 0usize;
         for batch_start in (0..n).step_by(batch_size) {
             let end = (batch_start + batch_size).min(n);
-            let (mut x, targets, labels) = data.train.gather(perm.clone().slice(batch_start..end));
+            let mut batch = data.train.gather(perm.clone().slice(batch_start..end));
             if let (Some(aug), Some(host)) = (augmenter.as_mut(), data.train_host.as_ref()) {
                 let warped = aug.batch(host, &order[batch_start..end]);
-                x = Tensor::from_data(TensorData::new(warped, [end - batch_start, PIXELS]), device);
+                batch.images = Tensor::from_data(TensorData::new(warped, [end - batch_start, PIXELS]), device);
             }
-            let logits = model.forward(x);
+            let Batch { images, targets, labels } = batch;
+            let logits = model.forward(images);
             let mut objective = loss(loss_kind, output, logits.clone(), targets);
             // Keras adds the regularisation penalty to the reported loss too.
             if let Some(p) = penalty(&model, cfg.train.l1, cfg.train.l2) {
@@ -267,8 +268,8 @@ fn evaluation_pass(
     let mut correct_sum = Sum::default();
     for start in (0..split.len).step_by(EVAL_BATCH) {
         let end = (start + EVAL_BATCH).min(split.len);
-        let (x, targets, labels) = split.rows(start, end);
-        let logits = model.forward(x);
+        let Batch { images, targets, labels } = split.rows(start, end);
+        let logits = model.forward(images);
         loss_sum.add(loss(loss_kind, output, logits.clone(), targets).mul_scalar((end - start) as f64));
         if let Some(matrix) = matrix.as_deref_mut() {
             let read = |t: Tensor<1, Int>| t.into_data().convert::<i64>().try_into_vec::<i64>().expect("labels read back");

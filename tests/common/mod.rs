@@ -54,3 +54,45 @@ pub fn train_run(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
 pub fn summary(run_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap()
 }
+
+/// Python packages the tests use, pinned so every machine tests against the same versions.
+pub mod py {
+    pub const NUMPY: &str = "numpy==2.4.6";
+    pub const SAFETENSORS: &str = "safetensors==0.8.0";
+}
+
+/// `python3` with `packages` (pip specs such as `numpy==2.4.6`) installed, run from the crate
+/// root. They live in a virtual environment under target/, made and filled from PyPI on first
+/// use, so the tests need nothing but python3 on the machine; failures say what is missing.
+pub fn python_with(packages: &[&str]) -> Command {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python");
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    // Test binaries and threads share one environment: one of them provisions it at a time.
+    let lock = std::fs::File::create(dir.with_extension("lock")).unwrap();
+    lock.lock().unwrap();
+    let python = dir.join("bin").join("python");
+    if !python.exists() {
+        let o = Command::new("python3").args(["-m", "venv"]).arg(&dir).output().unwrap_or_else(|e| {
+            panic!("these tests need python3 (Debian/Ubuntu: apt-get install python3 python3-venv): {e}")
+        });
+        assert!(o.status.success(), "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv):\n{}", stderr(&o));
+    }
+    // One interpreter start tells which pins are not installed yet.
+    let check = "import sys, importlib.metadata as m\n\
+                 def have(spec):\n    name, version = spec.split('==')\n    try: return m.version(name) == version\n    except m.PackageNotFoundError: return False\n\
+                 print(' '.join(s for s in sys.argv[1:] if not have(s)))";
+    let o = Command::new(&python).args(["-c", check]).args(packages).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let missing: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    if !missing.is_empty() {
+        let o = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(&missing)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "pip install {} failed (PyPI must be reachable):\n{}", missing.join(" "), stderr(&o));
+    }
+    let mut cmd = Command::new(python);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}

@@ -1,0 +1,36 @@
+//! `mnist-lab devices`: what this binary can run on here, and what `train` would pick.
+
+use anyhow::Result;
+
+use super::BackendArg;
+use crate::backend::{self, BackendName};
+
+pub fn run(args: BackendArg) -> Result<()> {
+    let compiled: Vec<&str> = backend::compiled().iter().map(|b| b.as_str()).collect();
+    println!("compiled backends: {}", compiled.join(", "));
+    if BackendName::Wgpu.is_compiled() {
+        let adapters = backend::adapters();
+        if adapters.is_empty() {
+            println!("wgpu adapters: none found");
+        } else {
+            println!("wgpu adapters:");
+        }
+        for a in adapters {
+            println!(
+                "  {}{}: largest buffer {} MiB, {} invocations per workgroup",
+                a.description,
+                if a.software { " [software]" } else { "" },
+                a.max_allocation >> 20,
+                a.max_workgroup_invocations
+            );
+        }
+    } else {
+        println!("wgpu: not compiled in (build with `--features wgpu` for GPUs)");
+    }
+    let picked = backend::select(args.backend)?;
+    match picked.adapter {
+        Some(adapter) => println!("train would run on: {} ({adapter})", picked.name),
+        None => println!("train would run on: {}", picked.name),
+    }
+    Ok(())
+}
