@@ -79,8 +79,7 @@ impl RunDir {
             .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
             .expect("static format");
         let root = Path::new("artifacts");
-        fs::create_dir_all(root)
-            .map_err(|e| error::runtime(format!("cannot create {}: {e}", root.display())))?;
+        fs::create_dir_all(root).map_err(|e| error::runtime(format!("cannot create {}: {e}", root.display())))?;
         for n in 1.. {
             let name = if n == 1 { format!("{preset}-{stamp}") } else { format!("{preset}-{stamp}-{n}") };
             let path = root.join(name);
@@ -96,10 +95,7 @@ impl RunDir {
 
     pub fn open(path: &Path) -> Result<Self> {
         if !path.join(CONFIG_FILE).is_file() {
-            return Err(error::config(format!(
-                "{} is not a run directory (no {CONFIG_FILE} in it)",
-                path.display()
-            )));
+            return Err(error::config(format!("{} is not a run directory (no {CONFIG_FILE} in it)", path.display())));
         }
         Ok(Self { path: path.to_path_buf() })
     }

@@ -135,7 +135,8 @@ fn automatic() -> Result<Selected> {
             (_, None) => return explicit(BackendName::Wgpu),
         }
     }
-    let name = cpu.ok_or_else(|| error::config("no backend compiled in; build with --features flex, ndarray or wgpu"))?;
+    let name =
+        cpu.ok_or_else(|| error::config("no backend compiled in; build with --features flex, ndarray or wgpu"))?;
     Ok(Selected { device: host_device(name), name, adapter: None })
 }
 

@@ -277,8 +277,8 @@ impl ExperimentConfig {
     /// Parse a config from TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
         // toml's message names the key and shows the offending line.
-        let config: Self = toml::from_str(text)
-            .map_err(|e| error::config(format!("{origin}: {}", e.to_string().trim_end())))?;
+        let config: Self =
+            toml::from_str(text).map_err(|e| error::config(format!("{origin}: {}", e.to_string().trim_end())))?;
         config.validate().with_context(|| format!("invalid config {origin}"))?;
         Ok(config)
     }
@@ -309,10 +309,7 @@ impl ExperimentConfig {
                 return bad(&format!("model.hidden[{i}].units"), "must be at least 1".into());
             }
             if !(0.0..1.0).contains(&layer.dropout) {
-                return bad(
-                    &format!("model.hidden[{i}].dropout"),
-                    format!("must be in [0, 1), got {}", layer.dropout),
-                );
+                return bad(&format!("model.hidden[{i}].dropout"), format!("must be in [0, 1), got {}", layer.dropout));
             }
         }
         if !(m.init_std > 0.0 && m.init_std.is_finite()) {
@@ -329,25 +326,16 @@ impl ExperimentConfig {
         non_negative("train.l1", t.l1)?;
         match (t.loss, m.output) {
             (Loss::CategoricalCrossentropy, Output::Sigmoid) => {
-                return bad(
-                    "train.loss",
-                    "categorical-crossentropy needs `model.output = \"softmax\"`".into(),
-                );
+                return bad("train.loss", "categorical-crossentropy needs `model.output = \"softmax\"`".into());
             }
             (Loss::BinaryCrossentropy, Output::Softmax) => {
-                return bad(
-                    "train.loss",
-                    "binary-crossentropy needs `model.output = \"sigmoid\"`".into(),
-                );
+                return bad("train.loss", "binary-crossentropy needs `model.output = \"sigmoid\"`".into());
             }
             _ => {}
         }
         let o = &self.optimizer;
         if !(o.learning_rate > 0.0 && o.learning_rate.is_finite()) {
-            return bad(
-                "optimizer.learning_rate",
-                format!("must be a positive number, got {}", o.learning_rate),
-            );
+            return bad("optimizer.learning_rate", format!("must be a positive number, got {}", o.learning_rate));
         }
         if !(0.0..1.0).contains(&o.momentum) {
             return bad("optimizer.momentum", format!("must be in [0, 1), got {}", o.momentum));

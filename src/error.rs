@@ -62,7 +62,5 @@ pub fn interrupted(message: impl Into<String>) -> anyhow::Error {
 
 /// The kind of the first [`Fault`] in the error's chain, `Runtime` when there is none.
 pub fn kind_of(err: &anyhow::Error) -> Kind {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Fault>().map(|f| f.kind))
-        .unwrap_or(Kind::Runtime)
+    err.chain().find_map(|e| e.downcast_ref::<Fault>().map(|f| f.kind)).unwrap_or(Kind::Runtime)
 }

@@ -41,9 +41,7 @@ pub fn load_safetensors(bytes: Vec<u8>, cfg: &ExperimentConfig, device: &Device)
     let mut model = Mlp::new(&cfg.model, device);
     // Validation and allow_partial(false) are on by default: a missing or misshapen tensor errors.
     let mut store = SafetensorsStore::from_bytes(Some(bytes)).with_from_adapter(PyTorchToBurnAdapter);
-    model
-        .load_from(&mut store)
-        .map_err(|e| error::data(format!("not a safetensors file for this network: {e}")))?;
+    model.load_from(&mut store).map_err(|e| error::data(format!("not a safetensors file for this network: {e}")))?;
     Ok(model)
 }
 

@@ -27,11 +27,8 @@ pub fn resolve(arg: &str) -> Result<(String, ExperimentConfig)> {
             Ok((name.to_string(), cfg))
         }
         None => {
-            let closest = PRESETS
-                .iter()
-                .map(|(name, _)| (strsim::levenshtein(arg, name), *name))
-                .min()
-                .filter(|(d, _)| *d <= 3);
+            let closest =
+                PRESETS.iter().map(|(name, _)| (strsim::levenshtein(arg, name), *name)).min().filter(|(d, _)| *d <= 3);
             let hint = match closest {
                 Some((_, name)) => format!("did you mean `{name}`? "),
                 None => String::new(),

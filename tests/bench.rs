@@ -17,7 +17,8 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("b.json");
     let backend = cpu_backend();
-    let o = run(&["bench", "--preset", "baseline", "--backend", backend, "--runs", "1", "--json", json.to_str().unwrap()]);
+    let o =
+        run(&["bench", "--preset", "baseline", "--backend", backend, "--runs", "1", "--json", json.to_str().unwrap()]);
     assert!(o.status.success(), "bench failed:\n{}", stderr(&o));
 
     let out = stdout(&o);

@@ -53,7 +53,9 @@ fn truncated_idx_file_is_a_data_error_naming_the_file() {
     let real = mnist_dir();
     // Make sure the real files exist, then copy them with the training images cut short.
     assert!(run(&["data", "fetch"]).status.success());
-    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+    for name in
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    {
         std::fs::copy(real.join(name), mnist.join(name)).unwrap();
     }
     let images = mnist.join("train-images-idx3-ubyte");
@@ -139,7 +141,8 @@ fn every_run_writes_its_pictures() {
     }
     assert!(image::open(run_dir.join("curves.png")).is_ok());
     let confusion = std::fs::read_to_string(run_dir.join("confusion.csv")).unwrap();
-    let total: u64 = confusion.lines().skip(1).flat_map(|l| l.split(',').skip(1)).map(|c| c.parse::<u64>().unwrap()).sum();
+    let total: u64 =
+        confusion.lines().skip(1).flat_map(|l| l.split(',').skip(1)).map(|c| c.parse::<u64>().unwrap()).sum();
     assert_eq!(total, 10_000, "every test image is counted once");
     assert!(run_dir.join("confusion.png").is_file() && run_dir.join("model.safetensors").is_file());
 }

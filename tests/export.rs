@@ -59,7 +59,8 @@ fn safetensors_has_pytorch_layout_and_numpy_reproduces_the_test_accuracy() {
     // The documented NumPy path: the test accuracy matches what training reported.
     let data = mnist_dir();
     let py = python(&["scripts/numpy_forward.py", out.to_str().unwrap(), data.to_str().unwrap()]);
-    let printed = py.lines().find_map(|l| l.strip_prefix("accuracy: ")).unwrap_or_else(|| panic!("no accuracy line in {py:?}"));
+    let printed =
+        py.lines().find_map(|l| l.strip_prefix("accuracy: ")).unwrap_or_else(|| panic!("no accuracy line in {py:?}"));
     let numpy_acc: f64 = printed.trim().parse().unwrap();
     let burn_acc = summary(&run_dir)["test_accuracy"].as_f64().unwrap();
     assert!((numpy_acc - burn_acc).abs() <= 0.001, "NumPy {numpy_acc} vs Burn {burn_acc}");

@@ -10,7 +10,17 @@ use common::*;
 fn a_diverging_loss_stops_with_the_epoch_and_a_hint_and_checkpoints_nothing_bad() {
     let tmp = tempfile::tempdir().unwrap();
     // ReLU layers with an absurd learning rate blow the logits up to ∞ − ∞ = NaN.
-    let o = run(&["train", "deep-relu", "--epochs", "3", "--learning-rate", "1e10", "--out", tmp.path().join("nan").to_str().unwrap(), "--quiet"]);
+    let o = run(&[
+        "train",
+        "deep-relu",
+        "--epochs",
+        "3",
+        "--learning-rate",
+        "1e10",
+        "--out",
+        tmp.path().join("nan").to_str().unwrap(),
+        "--quiet",
+    ]);
     assert_user_error(&o, 4, "epoch 1");
     assert!(stderr(&o).contains("smaller learning rate"), "{}", stderr(&o));
     assert!(!tmp.path().join("nan/checkpoints").exists(), "no checkpoint of a diverged epoch");

@@ -289,7 +289,9 @@ fn config_nan_and_infinity_in_unchecked_float_fields_are_rejected() {
 fn config_huge_numbers() {
     // Beyond i64: TOML itself has no such integer.
     for (section, key) in [("train", "epochs"), ("train", "seed"), ("data", "validation"), ("model.hidden", "units")] {
-        for value in ["9223372036854775808", "18446744073709551616", "99999999999999999999999999999", "0x1_0000_0000_0000_0000"] {
+        for value in
+            ["9223372036854775808", "18446744073709551616", "99999999999999999999999999999", "0x1_0000_0000_0000_0000"]
+        {
             config_rejected(&with(section, key, value));
         }
     }

@@ -53,7 +53,10 @@ fn cross_entropy_beats_mse_from_the_same_saturated_start() {
     let mse = preset("init-large", |_| {});
     let ce = preset("cross-entropy", |_| {});
     // Same network, initialiser, learning rate and batches: only the loss differs.
-    assert_eq!((&mse.model, mse.optimizer.learning_rate, mse.train.batch_size), (&ce.model, ce.optimizer.learning_rate, ce.train.batch_size));
+    assert_eq!(
+        (&mse.model, mse.optimizer.learning_rate, mse.train.batch_size),
+        (&ce.model, ce.optimizer.learning_rate, ce.train.batch_size)
+    );
     let mse = first_epoch_val_accuracy("init-large");
     let ce = first_epoch_val_accuracy("cross-entropy");
     assert!(ce > mse + 0.03, "cross-entropy {ce} vs MSE {mse} after one epoch");
@@ -66,8 +69,18 @@ fn overfit_shows_validation_loss_rising_while_training_loss_falls() {
     let best = h.iter().min_by(|a, b| a.val_loss.unwrap().total_cmp(&b.val_loss.unwrap())).unwrap();
     let last = h.last().unwrap();
     assert!(best.epoch < 20, "validation loss bottoms out early (epoch {})", best.epoch);
-    assert!(last.val_loss.unwrap() > best.val_loss.unwrap() + 0.05, "then rises: {:?} → {:?}", best.val_loss, last.val_loss);
-    assert!(last.train_loss < best.train_loss / 3.0, "while training loss keeps falling: {} → {}", best.train_loss, last.train_loss);
+    assert!(
+        last.val_loss.unwrap() > best.val_loss.unwrap() + 0.05,
+        "then rises: {:?} → {:?}",
+        best.val_loss,
+        last.val_loss
+    );
+    assert!(
+        last.train_loss < best.train_loss / 3.0,
+        "while training loss keeps falling: {} → {}",
+        best.train_loss,
+        last.train_loss
+    );
 }
 
 #[test]
@@ -79,8 +92,12 @@ fn early_stopping_stops_before_its_limit_and_restores_the_best_weights() {
     assert!(o.stopped_early && run < 60, "stopped after {run} epochs");
     assert_eq!(o.best_epoch + patience, run, "stopped `patience` epochs after the best");
     let best_val = o.history.epochs[o.best_epoch - 1].val_loss.unwrap();
-    let (val_loss, _) = mnist_lab::train::evaluate(&o.model, data.valid.as_ref().unwrap(), cfg.train.loss, cfg.model.output);
-    assert!((val_loss - best_val).abs() < 1e-4, "restored weights give the best epoch's val loss: {val_loss} vs {best_val}");
+    let (val_loss, _) =
+        mnist_lab::train::evaluate(&o.model, data.valid.as_ref().unwrap(), cfg.train.loss, cfg.model.output);
+    assert!(
+        (val_loss - best_val).abs() < 1e-4,
+        "restored weights give the best epoch's val loss: {val_loss} vs {best_val}"
+    );
     assert!(o.history.epochs.last().unwrap().val_loss.unwrap() > best_val);
 }
 
@@ -101,14 +118,19 @@ fn sigmoid_gradients_vanish_in_early_layers_and_relu_ones_do_not() {
 #[test]
 fn every_optimizer_reduces_the_loss_on_a_fixed_batch() {
     let device = Device::default();
-    let batch = Split::from_raw(&raw().train_images[..256 * PIXELS], &raw().train_labels[..256], &device).unwrap().rows(0, 256);
+    let batch =
+        Split::from_raw(&raw().train_images[..256 * PIXELS], &raw().train_labels[..256], &device).unwrap().rows(0, 256);
     for name in ["lr-small", "momentum", "adagrad", "rmsprop", "adam", "adadelta"] {
-        let cfg = preset(name, |c| c.optimizer.learning_rate = if c.optimizer.name == OptimizerKind::Sgd { 0.1 } else { c.optimizer.learning_rate });
+        let cfg = preset(name, |c| {
+            c.optimizer.learning_rate =
+                if c.optimizer.name == OptimizerKind::Sgd { 0.1 } else { c.optimizer.learning_rate }
+        });
         let ad = device.clone().autodiff();
         ad.seed(1);
         let mut model = Mlp::new(&cfg.model, &ad);
         let mut opt = optim::build(&cfg.optimizer);
-        let batch_loss = |m: &Mlp| loss(cfg.train.loss, cfg.model.output, m.forward(batch.images.clone()), batch.targets.clone());
+        let batch_loss =
+            |m: &Mlp| loss(cfg.train.loss, cfg.model.output, m.forward(batch.images.clone()), batch.targets.clone());
         let before = batch_loss(&model.valid()).into_scalar::<f64>();
         for _ in 0..20 {
             let grads = GradientsParams::from_grads(batch_loss(&model).backward(), &model);

@@ -17,11 +17,7 @@ fn adadelta_matches_hand_computed_steps() {
     let device = Device::default();
     let opt = Adadelta { rho: 0.95, epsilon: 1e-7 };
     let grads = [[0.5, -1.0], [0.25, 0.3], [-0.1, 0.2]];
-    let expected = [
-        [0.998585792, -1.998585788],
-        [0.997672926, -1.999174135],
-        [0.998073488, -1.999580607],
-    ];
+    let expected = [[0.998585792, -1.998585788], [0.997672926, -1.999174135], [0.998073488, -1.999580607]];
     for (name, step) in PATHS {
         let mut w = Tensor::<1>::from_floats([1.0, -2.0], &device);
         let mut state = AdadeltaState { accum_grad: w.zeros_like(), accum_delta: w.zeros_like() };
@@ -51,7 +47,8 @@ fn adadelta_paths_agree_on_many_steps() {
         let mut w = Tensor::<1>::from_floats(w0.as_slice(), &device);
         let mut state = AdadeltaState { accum_grad: w.zeros_like(), accum_delta: w.zeros_like() };
         for t in 0..50 {
-            let g: Vec<f32> = (0..n).map(|i| ((i * 7 + t * 13) as f32 * 0.11).cos() * (1.0 + t as f32 / 10.0)).collect();
+            let g: Vec<f32> =
+                (0..n).map(|i| ((i * 7 + t * 13) as f32 * 0.11).cos() * (1.0 + t as f32 / 10.0)).collect();
             let (next, s) = step(&opt, 0.5, w, Tensor::from_floats(g.as_slice(), &device), state);
             (w, state) = (next, s.expect("state"));
         }
@@ -68,7 +65,8 @@ fn adadelta_first_step_is_about_sqrt_eps() {
     // size: Adadelta's unit-correcting start. For g = 4: √(1e-7)/√(0.05·16 + 1e-7)·4.
     let device = Device::default();
     let opt = Adadelta { rho: 0.95, epsilon: 1e-7 };
-    let (w, _) = opt.step(1.0, Tensor::<1>::from_floats([0.0], &device), Tensor::<1>::from_floats([4.0], &device), None);
+    let (w, _) =
+        opt.step(1.0, Tensor::<1>::from_floats([0.0], &device), Tensor::<1>::from_floats([4.0], &device), None);
     let want = -(1e-7f64).sqrt() / (0.05f64 * 16.0 + 1e-7).sqrt() * 4.0;
     w.to_data().assert_approx_eq::<f32>(&TensorData::from([want as f32]), Tolerance::absolute(1e-9));
 }

@@ -11,11 +11,7 @@ use mnist_lab::artifacts::Summary;
 use mnist_lab::train::history::{EpochMetrics, History};
 
 fn report(args: &[&str]) -> Output {
-    bin()
-        .arg("report")
-        .args(args)
-        .output()
-        .expect("the binary runs")
+    bin().arg("report").args(args).output().expect("the binary runs")
 }
 
 /// A history of `n` epochs, validation accuracy rising to `top`.
@@ -36,11 +32,7 @@ fn history(n: usize, top: f64) -> History {
 
 fn fake_run(dir: &Path, epochs: usize, accuracy: f64) {
     std::fs::create_dir_all(dir).unwrap();
-    let config = mnist_lab::presets::PRESETS
-        .iter()
-        .find(|(n, _)| *n == "baseline")
-        .unwrap()
-        .1;
+    let config = mnist_lab::presets::PRESETS.iter().find(|(n, _)| *n == "baseline").unwrap().1;
     std::fs::write(dir.join("config.toml"), config).unwrap();
     let summary = Summary {
         preset: "baseline".into(),
@@ -54,11 +46,7 @@ fn fake_run(dir: &Path, epochs: usize, accuracy: f64) {
         train_seconds: 2.0 * epochs as f64,
         seconds_per_epoch: 2.0,
     };
-    std::fs::write(
-        dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).unwrap()).unwrap();
     std::fs::write(dir.join("history.csv"), history(epochs, accuracy).to_csv()).unwrap();
 }
 
@@ -72,49 +60,29 @@ fn report_of_a_parent_folder_writes_table_html_and_plots() {
 
     let o = report(&[runs.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "report failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "report failed:\n{}", String::from_utf8_lossy(&o.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("| run | preset |"), "{stdout}");
     // Sorted by path, accuracy as a percent with two decimals.
-    assert!(
-        lines[2].starts_with("| baseline-a |") && lines[2].contains("| 96.12 % |"),
-        "{stdout}"
-    );
-    assert!(
-        lines[3].starts_with("| dropout-b |") && lines[3].contains("| 97.34 % |"),
-        "{stdout}"
-    );
+    assert!(lines[2].starts_with("| baseline-a |") && lines[2].contains("| 96.12 % |"), "{stdout}");
+    assert!(lines[3].starts_with("| dropout-b |") && lines[3].contains("| 97.34 % |"), "{stdout}");
 
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.contains("<svg"), "SVG inlined");
     for name in ["baseline-a", "dropout-b"] {
         assert!(html.contains(name), "{name} in the page");
     }
-    assert!(
-        !html.contains("src=\"http") && !html.contains("href=\"http"),
-        "self-contained"
-    );
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
     for f in ["r.svg", "r.png"] {
         assert!(tmp.path().join(f).is_file(), "{f} written");
     }
 
     // Markdown: the table and a link to the PNG beside it.
     let md = tmp.path().join("r.md");
-    let o = report(&[
-        runs.join("dropout-b").to_str().unwrap(),
-        "--out",
-        md.to_str().unwrap(),
-    ]);
+    let o = report(&[runs.join("dropout-b").to_str().unwrap(), "--out", md.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&md).unwrap();
-    assert!(
-        text.contains("| dropout-b |") && text.contains("](r.png)"),
-        "{text}"
-    );
+    assert!(text.contains("| dropout-b |") && text.contains("](r.png)"), "{text}");
 }
 
 #[test]
@@ -126,15 +94,8 @@ fn interrupted_run_is_listed_as_unfinished() {
     let o = report(&[run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("| cut |") && stdout.contains("unfinished"),
-        "{stdout}"
-    );
-    assert_eq!(
-        std::fs::read_dir(tmp.path()).unwrap().count(),
-        1,
-        "no --out: nothing written"
-    );
+    assert!(stdout.contains("| cut |") && stdout.contains("unfinished"), "{stdout}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "no --out: nothing written");
 }
 
 #[test]
@@ -155,15 +116,6 @@ fn user_mistakes_are_errors() {
     let o = report(&[run.to_str().unwrap()]);
     assert_user_error(&o, 3, "history.csv:2");
 
-    let o = report(&[
-        run.to_str().unwrap(),
-        "--out",
-        tmp.path().join("r.txt").to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = report(&[run.to_str().unwrap(), "--out", tmp.path().join("r.txt").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 }

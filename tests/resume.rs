@@ -60,7 +60,11 @@ fn truncated_or_foreign_checkpoints_are_refused_with_an_error() {
     let config = std::fs::read(run_dir.join("config.toml")).unwrap();
 
     // Fewer epochs than already trained, or another dataset: refused before anything is rewritten.
-    assert_user_error(&run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "0"]), 2, "fewer than the 1 epochs");
+    assert_user_error(
+        &run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "0"]),
+        2,
+        "fewer than the 1 epochs",
+    );
     let o = run(&["train", "--resume", run_dir.to_str().unwrap(), "--dataset", "fashion-mnist"]);
     assert_user_error(&o, 2, "--dataset");
     assert_eq!(std::fs::read(run_dir.join("config.toml")).unwrap(), config);
@@ -74,7 +78,11 @@ fn truncated_or_foreign_checkpoints_are_refused_with_an_error() {
 
     // A foreign state file.
     std::fs::write(ck.join("state.json"), "{\"hello\": 1}").unwrap();
-    assert_user_error(&run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "2"]), 3, "not a mnist-lab checkpoint");
+    assert_user_error(
+        &run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "2"]),
+        3,
+        "not a mnist-lab checkpoint",
+    );
 
     // No checkpoint at all.
     std::fs::remove_dir_all(run_dir.join("checkpoints")).unwrap();

@@ -5,11 +5,11 @@
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../src/error.rs"]
-mod error;
-#[allow(dead_code)]
 #[path = "../../src/config.rs"]
 mod config;
+#[allow(dead_code)]
+#[path = "../../src/error.rs"]
+mod error;
 
 use config::ExperimentConfig;
 use libfuzzer_sys::fuzz_target;

@@ -76,7 +76,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return Ok(());
     }
     let backends = if args.backends.is_empty() { default_backends() } else { args.backends.clone() };
-    let presets = if args.presets.is_empty() { vec!["baseline".into(), "monster".into()] } else { args.presets.clone() };
+    let presets =
+        if args.presets.is_empty() { vec!["baseline".into(), "monster".into()] } else { args.presets.clone() };
     // Check every name and fetch the data up front: a typo or a failed download is one clean
     // error (exit 2 or 3) before any measurement, and downloads never count as load time.
     for &b in &backends {
@@ -149,10 +150,19 @@ struct Failure {
 
 /// Run one pair in a child; its stderr is forwarded live (epoch lines, errors), its last stdout
 /// line is the measurement. Err is the child's error line, for the report.
-fn run_child(exe: &std::path::Path, backend: BackendName, preset: &str, args: &BenchArgs) -> Result<Measurement, String> {
+fn run_child(
+    exe: &std::path::Path,
+    backend: BackendName,
+    preset: &str,
+    args: &BenchArgs,
+) -> Result<Measurement, String> {
     let mut cmd = Command::new(exe);
-    cmd.args(["bench", "--child", &format!("{backend}:{preset}")])
-        .args(["--runs", &args.runs.to_string(), "--epochs-warmup", &args.epochs_warmup.to_string()]);
+    cmd.args(["bench", "--child", &format!("{backend}:{preset}")]).args([
+        "--runs",
+        &args.runs.to_string(),
+        "--epochs-warmup",
+        &args.epochs_warmup.to_string(),
+    ]);
     if let Some(dir) = &args.data_dir {
         cmd.arg("--data-dir").arg(dir);
     }
@@ -282,7 +292,13 @@ fn table(results: &[Measurement]) -> String {
         let peak = m.peak_rss_mb.map_or("n/a".to_string(), |mb| format!("{mb:.0}"));
         out.push_str(&format!(
             "| {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.0} | {peak} |\n",
-            m.backend, m.preset, m.load_seconds, m.first_epoch_seconds, m.train_seconds, m.validation_seconds, m.samples_per_second
+            m.backend,
+            m.preset,
+            m.load_seconds,
+            m.first_epoch_seconds,
+            m.train_seconds,
+            m.validation_seconds,
+            m.samples_per_second
         ));
     }
     out
@@ -291,18 +307,25 @@ fn table(results: &[Measurement]) -> String {
 fn machine() -> serde_json::Value {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let field = |text: &str, key: &str| {
-        text.lines()
-            .find_map(|l| l.split_once([':', '=']).filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().trim_matches('"').to_string()))
+        text.lines().find_map(|l| {
+            l.split_once([':', '='])
+                .filter(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        })
     };
     let cpuinfo = read("/proc/cpuinfo");
     let cpu = field(&cpuinfo, "model name").or_else(|| field(&cpuinfo, "Hardware")).unwrap_or_else(|| "unknown".into());
     let distro = field(&read("/etc/os-release"), "PRETTY_NAME");
     let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
-    let os = [Some(format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)), distro, Some(kernel).filter(|k| !k.is_empty())]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let os = [
+        Some(format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)),
+        distro,
+        Some(kernel).filter(|k| !k.is_empty()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
     let date = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
         .unwrap_or_default();

@@ -34,7 +34,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let model = run.load_model(&cfg, &device)?;
     let (loss, accuracy) = train::evaluate(&model, &test, cfg.train.loss, cfg.model.output);
     if args.json {
-        let line = serde_json::json!({ "test_accuracy": accuracy, "test_loss": loss, "backend": backend.name.as_str() });
+        let line =
+            serde_json::json!({ "test_accuracy": accuracy, "test_loss": loss, "backend": backend.name.as_str() });
         println!("{line}");
     } else {
         println!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);

@@ -19,7 +19,11 @@ use crate::backend::BackendName;
 use crate::config::Dataset;
 
 #[derive(Parser, Debug)]
-#[command(name = "mnist-lab", version, about = "Every network of the 'improving neural networks' lecture, trained on MNIST with Burn")]
+#[command(
+    name = "mnist-lab",
+    version,
+    about = "Every network of the 'improving neural networks' lecture, trained on MNIST with Burn"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

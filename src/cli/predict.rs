@@ -56,7 +56,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
             let line = serde_json::json!({ "image": path.display().to_string(), "digit": digit, "probabilities": p });
             println!("{line}");
         } else {
-            let top: Vec<String> = ranked.iter().take(args.top.max(1)).map(|(d, q)| format!("{d}: {:.1} %", q * 100.0)).collect();
+            let top: Vec<String> =
+                ranked.iter().take(args.top.max(1)).map(|(d, q)| format!("{d}: {:.1} %", q * 100.0)).collect();
             println!("{}: {digit}  ({})", path.display(), top.join(", "));
         }
     }

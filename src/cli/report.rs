@@ -45,20 +45,14 @@ pub fn run(args: ReportArgs) -> Result<()> {
             Some("html" | "htm") => Some(Format::Html),
             Some("md" | "markdown") => Some(Format::Markdown),
             _ => {
-                return Err(error::config(format!(
-                    "--out {}: expected a .html or .md file",
-                    out.display()
-                )));
+                return Err(error::config(format!("--out {}: expected a .html or .md file", out.display())));
             }
         },
     };
     if let Some(p) = &args.plot
         && extension(p).as_deref() != Some("svg")
     {
-        return Err(error::config(format!(
-            "--plot {}: expected a .svg file",
-            p.display()
-        )));
+        return Err(error::config(format!("--plot {}: expected a .svg file", p.display())));
     }
 
     let rows = load_rows(&args.paths)?;
@@ -74,14 +68,10 @@ pub fn run(args: ReportArgs) -> Result<()> {
     // `--out reports/today.html` should not need a mkdir first.
     for f in args.out.iter().chain([&svg]) {
         if let Some(dir) = f.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)
-                .map_err(|e| error::runtime(format!("cannot create {}: {e}", dir.display())))?;
+            fs::create_dir_all(dir).map_err(|e| error::runtime(format!("cannot create {}: {e}", dir.display())))?;
         }
     }
-    let runs: Vec<(String, History)> = rows
-        .iter()
-        .map(|r| (r.name.clone(), r.history.clone()))
-        .collect();
+    let runs: Vec<(String, History)> = rows.iter().map(|r| (r.name.clone(), r.history.clone())).collect();
     plot::overlay(&runs, "validation accuracy", &svg, &png)?;
     eprintln!("wrote {} and {}", svg.display(), png.display());
 
@@ -104,8 +94,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
 }
 
 fn extension(p: &Path) -> Option<String> {
-    p.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+    p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
 /// Expand the arguments into run directories, sorted by path, each read once.
@@ -118,10 +107,7 @@ fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
         }
         let found: Vec<PathBuf> = fs::read_dir(p)
             .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|d| d.join(SUMMARY_FILE).is_file())
-                    .collect()
+                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|d| d.join(SUMMARY_FILE).is_file()).collect()
             })
             .unwrap_or_default();
         if found.is_empty() {
@@ -138,9 +124,7 @@ fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
     // Directory names, unless two runs share one (e.g. from two parents): then whole paths.
     let mut seen = HashMap::new();
     for d in &dirs {
-        *seen
-            .entry(d.file_name().map(|n| n.to_os_string()))
-            .or_insert(0) += 1;
+        *seen.entry(d.file_name().map(|n| n.to_os_string())).or_insert(0) += 1;
     }
     dirs.iter()
         .map(|d| {
@@ -157,16 +141,9 @@ fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
             };
             // No history yet (stopped before the first epoch ended) is an empty curve, not an error.
             let history_path = run.file(HISTORY_FILE);
-            let history = if history_path.is_file() {
-                table::read_history_csv(&history_path)?
-            } else {
-                History::default()
-            };
-            Ok(table::RunRow {
-                name,
-                summary,
-                history,
-            })
+            let history =
+                if history_path.is_file() { table::read_history_csv(&history_path)? } else { History::default() };
+            Ok(table::RunRow { name, summary, history })
         })
         .collect()
 }
@@ -174,11 +151,7 @@ fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
 /// `target` as a link from the file `from`: bare file name when both share a folder.
 fn relative_to(target: &Path, from: &Path) -> String {
     let dir = from.parent().unwrap_or(Path::new(""));
-    target
-        .strip_prefix(dir)
-        .unwrap_or(target)
-        .display()
-        .to_string()
+    target.strip_prefix(dir).unwrap_or(target).display().to_string()
 }
 
 /// One file, nothing fetched: styles inline and the SVG text itself in the page.
@@ -186,10 +159,7 @@ fn html_page(table: &str, svg: &str) -> String {
     // An XML prolog is not allowed in the middle of an HTML document.
     let svg = svg.trim_start();
     let svg = match svg.strip_prefix("<?xml") {
-        Some(rest) => rest
-            .split_once("?>")
-            .map_or(rest, |(_, body)| body)
-            .trim_start(),
+        Some(rest) => rest.split_once("?>").map_or(rest, |(_, body)| body).trim_start(),
         None => svg,
     };
     format!(

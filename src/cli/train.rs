@@ -147,9 +147,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (test_loss, test_accuracy, matrix) =
         train::learner::evaluate_with_confusion(&outcome.model, &mnist.test, cfg.train.loss, cfg.model.output);
     let title = format!("{} ({}, {backend_name})", cfg.preset, cfg.data.dataset.name());
-    plot::learning_curves(&outcome.history, Some(outcome.best_epoch), &title, &run.file("curves.svg"), &run.file("curves.png"))?;
+    plot::learning_curves(
+        &outcome.history,
+        Some(outcome.best_epoch),
+        &title,
+        &run.file("curves.svg"),
+        &run.file("curves.png"),
+    )?;
     run.write("confusion.csv", confusion_csv(&matrix).as_bytes())?;
-    plot::confusion_matrix(&matrix, &format!("{title}: test set"), &run.file("confusion.svg"), &run.file("confusion.png"))?;
+    plot::confusion_matrix(
+        &matrix,
+        &format!("{title}: test set"),
+        &run.file("confusion.svg"),
+        &run.file("confusion.png"),
+    )?;
     let summary = Summary {
         preset: cfg.preset.clone(),
         dataset: cfg.data.dataset.name().to_string(),

@@ -31,7 +31,12 @@ impl Augmenter {
 
     fn draw(&mut self) -> Warp {
         let mut sym = |r: f64| if r > 0.0 { self.rng.random_range(-r..=r) } else { 0.0 };
-        Warp { degrees: sym(self.cfg.rotation), dx: sym(self.cfg.shift), dy: sym(self.cfg.shift), scale: 1.0 + sym(self.cfg.zoom) }
+        Warp {
+            degrees: sym(self.cfg.rotation),
+            dx: sym(self.cfg.shift),
+            dy: sym(self.cfg.shift),
+            scale: 1.0 + sym(self.cfg.zoom),
+        }
     }
 
     /// The images at `indices` of `images` (u8, 784 per image), each randomly warped, as [0,1] floats.

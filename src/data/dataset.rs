@@ -118,11 +118,7 @@ impl Split {
             Pixels::Float(t) => t.clone().slice(start..end),
             Pixels::Packed(t) => unpack(t.clone().slice(start..end)),
         };
-        Batch {
-            images,
-            targets: self.targets.clone().slice(start..end),
-            labels: self.labels.clone().slice(start..end),
-        }
+        Batch { images, targets: self.targets.clone().slice(start..end), labels: self.labels.clone().slice(start..end) }
     }
 
     /// The integer labels of the whole split.

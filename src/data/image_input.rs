@@ -25,8 +25,7 @@ const NOISE: f32 = 0.15;
 /// scaled so the longer side is 20 px; centred by centre of mass in 28×28. Values in [0,1],
 /// row-major.
 pub fn load_digit(path: &Path) -> Result<[f32; PIXELS]> {
-    let img = image::open(path)
-        .map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+    let img = image::open(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
     Ok(mnist_pixels(&img))
 }
 
@@ -42,27 +41,16 @@ pub fn mnist_pixels(img: &DynamicImage) -> [f32; PIXELS] {
     // Transparent pixels are background, so the visible pixels are ink: put them on the
     // opposite shade (dark ink on white, light ink on black) so the stroke stays visible.
     let backdrop = if img.color().has_alpha() {
-        let (sum, weight) = rgba
-            .pixels()
-            .fold((0.0, 0.0), |(s, n), p| (s + p[3] * luma(p), n + p[3]));
-        if weight > 0.0 && sum / weight > 0.5 {
-            0.0
-        } else {
-            1.0
-        }
+        let (sum, weight) = rgba.pixels().fold((0.0, 0.0), |(s, n), p| (s + p[3] * luma(p), n + p[3]));
+        if weight > 0.0 && sum / weight > 0.5 { 0.0 } else { 1.0 }
     } else {
         1.0
     };
-    let mut gray: Vec<f32> = rgba
-        .pixels()
-        .map(|p| p[3] * luma(p) + (1.0 - p[3]) * backdrop)
-        .collect();
+    let mut gray: Vec<f32> = rgba.pixels().map(|p| p[3] * luma(p) + (1.0 - p[3]) * backdrop).collect();
 
     // The border is mostly background: a light one means dark ink on light paper, so invert.
-    let border: Vec<usize> = (0..w)
-        .flat_map(|x| [x, (h - 1) * w + x])
-        .chain((0..h).flat_map(|y| [y * w, y * w + w - 1]))
-        .collect();
+    let border: Vec<usize> =
+        (0..w).flat_map(|x| [x, (h - 1) * w + x]).chain((0..h).flat_map(|y| [y * w, y * w + w - 1])).collect();
     let mean = |v: &[f32]| border.iter().map(|&i| v[i]).sum::<f32>() / border.len() as f32;
     if mean(&gray) > 0.5 {
         gray.iter_mut().for_each(|v| *v = 1.0 - *v);
@@ -76,8 +64,7 @@ pub fn mnist_pixels(img: &DynamicImage) -> [f32; PIXELS] {
         return [0.0; PIXELS];
     }
     let lo = bg + NOISE * (peak - bg);
-    gray.iter_mut()
-        .for_each(|v| *v = ((*v - lo) / (peak - lo)).clamp(0.0, 1.0));
+    gray.iter_mut().for_each(|v| *v = ((*v - lo) / (peak - lo)).clamp(0.0, 1.0));
 
     // Bounding box of the ink.
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
@@ -86,11 +73,8 @@ pub fn mnist_pixels(img: &DynamicImage) -> [f32; PIXELS] {
         (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
     }
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
-    let crop: Vec<f32> = (y0..=y1)
-        .flat_map(|y| gray[y * w + x0..=y * w + x1].iter().copied())
-        .collect();
-    let crop =
-        ImageBuffer::<Luma<f32>, _>::from_raw(cw as u32, ch as u32, crop).expect("crop size");
+    let crop: Vec<f32> = (y0..=y1).flat_map(|y| gray[y * w + x0..=y * w + x1].iter().copied()).collect();
+    let crop = ImageBuffer::<Luma<f32>, _>::from_raw(cw as u32, ch as u32, crop).expect("crop size");
 
     // Longer side to 20 px; Lanczos anti-aliases when shrinking big photos (output is clamped to [0,1]).
     let scale = BOX / cw.max(ch) as f32;
@@ -111,9 +95,7 @@ pub fn mnist_pixels(img: &DynamicImage) -> [f32; PIXELS] {
         return [0.0; PIXELS];
     }
     let offset = |centre: f32, size: u32, field: usize| {
-        ((field / 2) as f32 - centre)
-            .round()
-            .clamp(0.0, (field - size as usize) as f32) as usize
+        ((field / 2) as f32 - centre).round().clamp(0.0, (field - size as usize) as f32) as usize
     };
     let (ox, oy) = (offset(mx / mass, sw, COLS), offset(my / mass, sh, ROWS));
 
@@ -144,12 +126,7 @@ mod tests {
         let ink: Vec<usize> = (0..PIXELS).filter(|&i| px[i] > t).collect();
         let rows = ink.iter().map(|i| i / COLS);
         let cols = ink.iter().map(|i| i % COLS);
-        (
-            rows.clone().min().unwrap(),
-            rows.max().unwrap(),
-            cols.clone().min().unwrap(),
-            cols.max().unwrap(),
-        )
+        (rows.clone().min().unwrap(), rows.max().unwrap(), cols.clone().min().unwrap(), cols.max().unwrap())
     }
 
     fn in_range(px: &[f32; PIXELS]) -> bool {
@@ -160,28 +137,17 @@ mod tests {
     fn dark_bar_on_white_is_inverted_scaled_and_centred() {
         // 200×120 white page, black bar 16 px wide and 90 px tall, well off-centre.
         let img = GrayImage::from_fn(200, 120, |x, y| {
-            Luma([if (20..36).contains(&x) && (15..105).contains(&y) {
-                0
-            } else {
-                255
-            }])
+            Luma([if (20..36).contains(&x) && (15..105).contains(&y) { 0 } else { 255 }])
         });
         let px = mnist_pixels(&DynamicImage::ImageLuma8(img));
         assert!(in_range(&px));
         let (cx, cy) = centre_of_mass(&px);
-        assert!(
-            (cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0,
-            "centre ({cx}, {cy})"
-        );
+        assert!((cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0, "centre ({cx}, {cy})");
         let (r0, r1, c0, c1) = bbox(&px, 0.1);
         assert!((19..=21).contains(&(r1 - r0 + 1)), "height {}", r1 - r0 + 1);
         assert!((3..=5).contains(&(c1 - c0 + 1)), "width {}", c1 - c0 + 1);
         assert!(px[0] == 0.0 && px[PIXELS - 1] == 0.0 && px[14 * COLS + 2] == 0.0);
-        assert!(
-            px[14 * COLS + 14] > 0.9,
-            "bar stays bright: {}",
-            px[14 * COLS + 14]
-        );
+        assert!(px[14 * COLS + 14] > 0.9, "bar stays bright: {}", px[14 * COLS + 14]);
     }
 
     #[test]
@@ -198,10 +164,7 @@ mod tests {
         let mean = px.iter().sum::<f32>() / PIXELS as f32;
         assert!(mean < 0.5, "mostly black, mean {mean}");
         let (cx, cy) = centre_of_mass(&px);
-        assert!(
-            (cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0,
-            "centre ({cx}, {cy})"
-        );
+        assert!((cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0, "centre ({cx}, {cy})");
     }
 
     #[test]
@@ -209,22 +172,14 @@ mod tests {
         // Common PNG export: transparent black everywhere, opaque ink on the strokes.
         for ink in [[0, 0, 0, 255], [255, 255, 255, 255], [30, 60, 200, 255]] {
             let img = RgbaImage::from_fn(100, 80, |x, y| {
-                if (40..60).contains(&x) && (10..70).contains(&y) {
-                    Rgba(ink)
-                } else {
-                    Rgba([0, 0, 0, 0])
-                }
+                if (40..60).contains(&x) && (10..70).contains(&y) { Rgba(ink) } else { Rgba([0, 0, 0, 0]) }
             });
             let px = mnist_pixels(&DynamicImage::ImageRgba8(img));
             assert!(in_range(&px));
             assert_eq!(px[0], 0.0, "ink {ink:?}: background black");
             assert!(px[14 * COLS + 14] > 0.9, "ink {ink:?}: stroke white");
             let (r0, r1, ..) = bbox(&px, 0.1);
-            assert!(
-                (19..=21).contains(&(r1 - r0 + 1)),
-                "ink {ink:?}: height {}",
-                r1 - r0 + 1
-            );
+            assert!((19..=21).contains(&(r1 - r0 + 1)), "ink {ink:?}: height {}", r1 - r0 + 1);
         }
     }
 
@@ -247,11 +202,7 @@ mod tests {
         let path = dir.path().join("digit.png");
         let img = RgbaImage::from_fn(64, 64, |x, y| {
             let ink = (28..36).contains(&x) && (8..56).contains(&y);
-            Rgba(if ink {
-                [0, 0, 0, 255]
-            } else {
-                [250, 250, 240, 255]
-            })
+            Rgba(if ink { [0, 0, 0, 255] } else { [250, 250, 240, 255] })
         });
         img.save(&path).unwrap();
         let px = load_digit(&path).unwrap();

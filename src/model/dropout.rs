@@ -55,9 +55,7 @@ pub fn host_mask(n: usize, keep: f64) -> Vec<f32> {
     let scale = (1.0 / keep) as f32;
     const CHUNK: usize = 1 << 14;
     let mut out = vec![0.0f32; n];
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(c, chunk)| fill(chunk, key, (c * CHUNK) as u64, threshold, scale));
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| fill(chunk, key, (c * CHUNK) as u64, threshold, scale));
     out
 }
 

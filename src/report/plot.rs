@@ -27,24 +27,11 @@ pub fn learning_curves(
     svg: &Path,
     png: &Path,
 ) -> Result<()> {
-    render(
-        &Figure::Curves {
-            history,
-            best_epoch,
-            title,
-        },
-        svg,
-        png,
-    )
+    render(&Figure::Curves { history, best_epoch, title }, svg, png)
 }
 
 /// 10×10 confusion matrix heat map (rows = true label, columns = predicted), counts written in the cells, axes labelled.
-pub fn confusion_matrix(
-    matrix: &[[u64; 10]; 10],
-    title: &str,
-    svg: &Path,
-    png: &Path,
-) -> Result<()> {
+pub fn confusion_matrix(matrix: &[[u64; 10]; 10], title: &str, svg: &Path, png: &Path) -> Result<()> {
     render(&Figure::Confusion { matrix, title }, svg, png)
 }
 
@@ -60,8 +47,7 @@ static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 fn font_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
-    *READY
-        .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok())
+    *READY.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok())
 }
 
 const TRAIN: RGBColor = RGBColor(31, 119, 180); // matplotlib's tab10, familiar to readers
@@ -81,19 +67,9 @@ const TAB10: [RGBColor; 10] = [
 ];
 
 enum Figure<'a> {
-    Curves {
-        history: &'a History,
-        best_epoch: Option<usize>,
-        title: &'a str,
-    },
-    Confusion {
-        matrix: &'a [[u64; 10]; 10],
-        title: &'a str,
-    },
-    Overlay {
-        runs: &'a [(String, History)],
-        title: &'a str,
-    },
+    Curves { history: &'a History, best_epoch: Option<usize>, title: &'a str },
+    Confusion { matrix: &'a [[u64; 10]; 10], title: &'a str },
+    Overlay { runs: &'a [(String, History)], title: &'a str },
 }
 
 /// Draws `fig` into an SVG string and an RGB buffer, then writes both files.
@@ -135,30 +111,15 @@ impl Figure<'_> {
     {
         root.fill(&WHITE)?;
         match *self {
-            Figure::Curves {
-                history,
-                best_epoch,
-                title,
-            } => {
-                let panels = root
-                    .margin(10, 0, 0, 0)
-                    .titled(title, (FONT, 28))?
-                    .split_evenly((1, 2));
+            Figure::Curves { history, best_epoch, title } => {
+                let panels = root.margin(10, 0, 0, 0).titled(title, (FONT, 28))?.split_evenly((1, 2));
                 let loss = [
                     ("train loss", TRAIN, series(history, |e| Some(e.train_loss))),
                     ("validation loss", VALID, series(history, |e| e.val_loss)),
                 ];
                 let acc = [
-                    (
-                        "train accuracy",
-                        TRAIN,
-                        series(history, |e| Some(e.train_accuracy)),
-                    ),
-                    (
-                        "validation accuracy",
-                        VALID,
-                        series(history, |e| e.val_accuracy),
-                    ),
+                    ("train accuracy", TRAIN, series(history, |e| Some(e.train_accuracy))),
+                    ("validation accuracy", VALID, series(history, |e| e.val_accuracy)),
                 ];
                 let best = best_epoch.map(|b| b as f64);
                 panel(&panels[0], "loss", "loss", &loss, best)?;
@@ -172,10 +133,7 @@ impl Figure<'_> {
                         let val = series(h, |e| e.val_accuracy);
                         // Say so in the legend when a run had no validation split.
                         let (label, points) = if val.is_empty() {
-                            (
-                                format!("{name} (train)"),
-                                series(h, |e| Some(e.train_accuracy)),
-                            )
+                            (format!("{name} (train)"), series(h, |e| Some(e.train_accuracy)))
                         } else {
                             (name.clone(), val)
                         };
@@ -193,23 +151,13 @@ impl Figure<'_> {
 
 /// The finite `(epoch, value)` points of one metric; NaN and missing values are left out.
 fn series(history: &History, metric: impl Fn(&EpochMetrics) -> Option<f64>) -> Vec<(f64, f64)> {
-    history
-        .epochs
-        .iter()
-        .filter_map(|e| {
-            metric(e)
-                .filter(|v| v.is_finite())
-                .map(|v| (e.epoch as f64, v))
-        })
-        .collect()
+    history.epochs.iter().filter_map(|e| metric(e).filter(|v| v.is_finite()).map(|v| (e.epoch as f64, v))).collect()
 }
 
 /// Smallest and largest of the values, padded so that markers on the edge are not cut in half;
 /// a single value (one epoch) still gets a range around it.
 fn span(values: impl Iterator<Item = f64>, pad: f64, single: f64) -> Range<f64> {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         0.0..1.0 // no data at all
     } else if hi - lo < 1e-12 {
@@ -253,11 +201,7 @@ where
         .x_labels(ticks)
         .y_labels(8)
         .x_label_formatter(&|v| {
-            if (v - v.round()).abs() < 1e-6 {
-                format!("{v:.0}")
-            } else {
-                String::new()
-            }
+            if (v - v.round()).abs() < 1e-6 { format!("{v:.0}") } else { String::new() }
         })
         .y_label_formatter(&|v| format!("{v:.digits$}"))
         .label_style((FONT, 15))
@@ -273,13 +217,9 @@ where
         }
         let color = *color;
         chart
-            .draw_series(
-                LineSeries::new(points.iter().copied(), color.stroke_width(2)).point_size(3),
-            )?
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)).point_size(3))?
             .label(label.as_ref())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2)));
         labelled = true;
     }
     if let Some(b) = best_epoch.filter(|b| x.contains(b)) {
@@ -289,9 +229,7 @@ where
             .label(format!("best epoch {b:.0}"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BEST.stroke_width(2)));
         // Circle the best value of every curve so the eye finds it without reading the axis.
-        let marks = curves
-            .iter()
-            .flat_map(|(_, c, p)| p.iter().filter(|q| q.0 == b).map(move |q| (*q, *c)));
+        let marks = curves.iter().flat_map(|(_, c, p)| p.iter().filter(|q| q.0 == b).map(move |q| (*q, *c)));
         chart.draw_series(marks.map(|(q, c)| Circle::new(q, 7, c.stroke_width(2))))?;
         labelled = true;
     }
@@ -320,23 +258,13 @@ fn free_corner<'a>(
         let steps = points.windows(2).flat_map(|w| {
             (0..8).map(move |i| {
                 let t = i as f64 / 8.0;
-                (
-                    w[0].0 + (w[1].0 - w[0].0) * t,
-                    w[0].1 + (w[1].1 - w[0].1) * t,
-                )
+                (w[0].0 + (w[1].0 - w[0].0) * t, w[0].1 + (w[1].1 - w[0].1) * t)
             })
         });
         for (px, py) in steps.chain(points.last().copied()) {
-            let (fx, fy) = (
-                (px - x.start) / (x.end - x.start),
-                (py - y.start) / (y.end - y.start),
-            );
+            let (fx, fy) = ((px - x.start) / (x.end - x.start), (py - y.start) / (y.end - y.start));
             let (right, left, top, bottom) = (fx > 0.55, fx < 0.45, fy > 0.7, fy < 0.3);
-            for (n, inside) in
-                hidden
-                    .iter_mut()
-                    .zip([right && top, right && bottom, left && top, left && bottom])
-            {
+            for (n, inside) in hidden.iter_mut().zip([right && top, right && bottom, left && top, left && bottom]) {
                 *n += inside as usize;
             }
         }
@@ -353,11 +281,7 @@ fn free_corner<'a>(
 
 /// Counts on a white-to-blue scale. The diagonal dwarfs the errors, so the scale is
 /// logarithmic: a cell with a handful of mistakes is still visibly tinted.
-fn heat_map<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    m: &[[u64; 10]; 10],
-    title: &str,
-) -> Result<()>
+fn heat_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &[[u64; 10]; 10], title: &str) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -388,11 +312,7 @@ where
 
     let max = m.iter().flatten().copied().max().unwrap_or(0);
     let shade = |c: u64| {
-        if max == 0 {
-            0.0
-        } else {
-            (c as f64).ln_1p() / (max as f64).ln_1p()
-        }
+        if max == 0 { 0.0 } else { (c as f64).ln_1p() / (max as f64).ln_1p() }
     };
     let blend = |t: f64, a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
     let cells = (0..10).flat_map(|r| (0..10).map(move |c| (r, c)));
@@ -419,13 +339,8 @@ where
         } else {
             15
         };
-        let style = TextStyle::from((FONT, size).into_font())
-            .color(ink)
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        let at = (
-            SegmentValue::CenterOf(c as i32),
-            SegmentValue::CenterOf(flip(r as i32)),
-        );
+        let style = TextStyle::from((FONT, size).into_font()).color(ink).pos(Pos::new(HPos::Center, VPos::Center));
+        let at = (SegmentValue::CenterOf(c as i32), SegmentValue::CenterOf(flip(r as i32)));
         Text::new(count.to_string(), at, style)
     }))?;
     Ok(())
@@ -457,11 +372,7 @@ mod tests {
 
     /// The texts of an SVG: what lies between tags, trimmed.
     fn texts(svg: &str) -> Vec<&str> {
-        svg.split('>')
-            .filter_map(|t| t.split('<').next())
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect()
+        svg.split('>').filter_map(|t| t.split('<').next()).map(str::trim).filter(|t| !t.is_empty()).collect()
     }
 
     /// Both files exist, the SVG shows every text in `names`, the PNG decodes at `size`.
@@ -469,11 +380,7 @@ mod tests {
         let svg = std::fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
         assert!(svg.trim_start().starts_with("<svg"), "{stem}: not an svg");
         assert!(svg.trim_end().ends_with("</svg>"), "{stem}: svg not closed");
-        assert_eq!(
-            svg.matches("<text").count(),
-            svg.matches("</text>").count(),
-            "{stem}: unbalanced"
-        );
+        assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count(), "{stem}: unbalanced");
         let texts = texts(&svg);
         for name in names {
             assert!(texts.contains(name), "{stem}: {name:?} not among {texts:?}");
@@ -483,10 +390,7 @@ mod tests {
     }
 
     fn paths(dir: &Path, stem: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-        (
-            dir.join(format!("{stem}.svg")),
-            dir.join(format!("{stem}.png")),
-        )
+        (dir.join(format!("{stem}.svg")), dir.join(format!("{stem}.png")))
     }
 
     #[test]
@@ -496,31 +400,14 @@ mod tests {
         let (s, p) = paths(dir.path(), "full");
         learning_curves(&h, h.best_epoch(), "mlp <sgd> & friends", &s, &p).unwrap(); // escaped in the SVG
         let best = format!("best epoch {}", h.best_epoch().unwrap());
-        let all = [
-            "train loss",
-            "validation loss",
-            "train accuracy",
-            "validation accuracy",
-            "epoch",
-            "loss",
-            &best,
-        ];
+        let all = ["train loss", "validation loss", "train accuracy", "validation accuracy", "epoch", "loss", &best];
         check(dir.path(), "full", (1280, 540), &all);
-        assert!(
-            std::fs::read_to_string(&s)
-                .unwrap()
-                .contains("&lt;sgd&gt; &amp; friends")
-        );
+        assert!(std::fs::read_to_string(&s).unwrap().contains("&lt;sgd&gt; &amp; friends"));
 
         let h = history(1, false);
         let (s, p) = paths(dir.path(), "single");
         learning_curves(&h, h.best_epoch(), "one epoch", &s, &p).unwrap();
-        check(
-            dir.path(),
-            "single",
-            (1280, 540),
-            &["train loss", "train accuracy"],
-        );
+        check(dir.path(), "single", (1280, 540), &["train loss", "train accuracy"]);
         assert!(!std::fs::read_to_string(&s).unwrap().contains("validation"));
     }
 
@@ -532,12 +419,7 @@ mod tests {
         h.epochs[2].val_loss = Some(f64::INFINITY);
         let (s, p) = paths(dir.path(), "nan");
         learning_curves(&h, Some(99), "nan", &s, &p).unwrap(); // best epoch out of range: not drawn
-        check(
-            dir.path(),
-            "nan",
-            (1280, 540),
-            &["train loss", "validation loss"],
-        );
+        check(dir.path(), "nan", (1280, 540), &["train loss", "validation loss"]);
         let (s, p) = paths(dir.path(), "empty");
         learning_curves(&History::default(), None, "empty", &s, &p).unwrap();
         check(dir.path(), "empty", (1280, 540), &["loss", "accuracy"]);
@@ -553,12 +435,7 @@ mod tests {
         }
         let (s, p) = paths(dir.path(), "cm");
         confusion_matrix(&m, "confusion", &s, &p).unwrap();
-        check(
-            dir.path(),
-            "cm",
-            (760, 780),
-            &["predicted label", "true label", "989", "63"],
-        );
+        check(dir.path(), "cm", (760, 780), &["predicted label", "true label", "989", "63"]);
         let (s, p) = paths(dir.path(), "zero");
         confusion_matrix(&[[0; 10]; 10], "all zero", &s, &p).unwrap();
         check(dir.path(), "zero", (760, 780), &["predicted label"]);
@@ -574,18 +451,7 @@ mod tests {
         ];
         let (s, p) = paths(dir.path(), "overlay");
         overlay(&runs, "runs", &s, &p).unwrap();
-        check(
-            dir.path(),
-            "overlay",
-            (960, 600),
-            &[
-                "baseline",
-                "dropout",
-                "no-split (train)",
-                "accuracy",
-                "epoch",
-            ],
-        );
+        check(dir.path(), "overlay", (960, 600), &["baseline", "dropout", "no-split (train)", "accuracy", "epoch"]);
         let (s, p) = paths(dir.path(), "none");
         overlay(&[], "no runs", &s, &p).unwrap();
         check(dir.path(), "none", (960, 600), &["accuracy"]);
@@ -615,14 +481,7 @@ mod tests {
             e.val_accuracy = Some(0.9901 + e.epoch as f64 * 1e-5); // labels must still differ
         }
         let (s, p) = paths(dir, "curves-flat");
-        learning_curves(
-            &flat,
-            flat.best_epoch(),
-            "nearly flat validation accuracy",
-            &s,
-            &p,
-        )
-        .unwrap();
+        learning_curves(&flat, flat.best_epoch(), "nearly flat validation accuracy", &s, &p).unwrap();
         let (s, p) = paths(dir, "curves-empty");
         learning_curves(&History::default(), None, "no epochs", &s, &p).unwrap();
         let h1 = history(1, false);

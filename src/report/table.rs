@@ -16,16 +16,8 @@ pub struct RunRow {
     pub history: History,
 }
 
-pub const COLUMNS: [&str; 8] = [
-    "run",
-    "preset",
-    "dataset",
-    "backend",
-    "epochs run",
-    "best epoch",
-    "test accuracy",
-    "s / epoch",
-];
+pub const COLUMNS: [&str; 8] =
+    ["run", "preset", "dataset", "backend", "epochs run", "best epoch", "test accuracy", "s / epoch"];
 
 /// The table's cells, as text. An unfinished run shows what its history knows and says it is unfinished.
 pub fn cells(row: &RunRow) -> [String; 8] {
@@ -88,71 +80,48 @@ pub fn html(rows: &[RunRow]) -> String {
 }
 
 pub fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Read the contract's `history.csv`: the seven fixed columns in order, then any extra columns;
 /// `grad_mean_abs_layer*` ones are kept, others ignored. Empty validation cells mean "no split".
 pub fn read_history_csv(path: &Path) -> Result<History> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
     parse_history_csv(&text, &path.display().to_string())
 }
 
 /// [`read_history_csv`] on text; `origin` names the file in errors.
 pub fn parse_history_csv(text: &str, origin: &str) -> Result<History> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let Some((_, header)) = lines.next() else {
-        return Err(error::data(format!(
-            "{origin}: empty file, expected the header `{CSV_HEADER}`"
-        )));
+        return Err(error::data(format!("{origin}: empty file, expected the header `{CSV_HEADER}`")));
     };
     let names: Vec<&str> = header.trim().split(',').map(str::trim).collect();
     let fixed: Vec<&str> = CSV_HEADER.split(',').collect();
     if names.len() < fixed.len() || names[..fixed.len()] != fixed[..] {
-        return Err(error::data(format!(
-            "{origin}:1: header must start with `{CSV_HEADER}`, found `{header}`"
-        )));
+        return Err(error::data(format!("{origin}:1: header must start with `{CSV_HEADER}`, found `{header}`")));
     }
-    let grads: Vec<usize> = (fixed.len()..names.len())
-        .filter(|&i| names[i].starts_with("grad_mean_abs_layer"))
-        .collect();
+    let grads: Vec<usize> =
+        (fixed.len()..names.len()).filter(|&i| names[i].starts_with("grad_mean_abs_layer")).collect();
 
     let mut epochs = Vec::new();
     for (i, line) in lines {
         let at = format!("{origin}:{}", i + 1);
         let cells: Vec<&str> = line.trim().split(',').map(str::trim).collect();
         if cells.len() != names.len() {
-            return Err(error::data(format!(
-                "{at}: {} fields, the header has {}",
-                cells.len(),
-                names.len()
-            )));
+            return Err(error::data(format!("{at}: {} fields, the header has {}", cells.len(), names.len())));
         }
         let num = |c: usize| -> Result<f64> {
-            cells[c].parse::<f64>().map_err(|_| {
-                error::data(format!(
-                    "{at}: `{}` is not a number ({})",
-                    cells[c], names[c]
-                ))
-            })
+            cells[c]
+                .parse::<f64>()
+                .map_err(|_| error::data(format!("{at}: `{}` is not a number ({})", cells[c], names[c])))
         };
         let opt = |c: usize| {
-            if cells[c].is_empty() {
-                Ok(None)
-            } else {
-                num(c).map(Some)
-            }
+            if cells[c].is_empty() { Ok(None) } else { num(c).map(Some) }
         };
-        let epoch: usize = cells[0]
-            .parse()
-            .map_err(|_| error::data(format!("{at}: `{}` is not an epoch number", cells[0])))?;
+        let epoch: usize =
+            cells[0].parse().map_err(|_| error::data(format!("{at}: `{}` is not an epoch number", cells[0])))?;
         let e = EpochMetrics {
             epoch,
             train_loss: num(1)?,
@@ -198,10 +167,7 @@ epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,grad
         let h = parse_history_csv(CSV, "h.csv").unwrap();
         assert_eq!(h.epochs.len(), 2);
         let (a, b) = (&h.epochs[0], &h.epochs[1]);
-        assert_eq!(
-            (a.epoch, a.val_accuracy, a.learning_rate, a.seconds),
-            (1, Some(0.85), 3.0, 12.5)
-        );
+        assert_eq!((a.epoch, a.val_accuracy, a.learning_rate, a.seconds), (1, Some(0.85), 3.0, 12.5));
         assert_eq!(a.grad_mean_abs, vec![1.5e-3, 2.0e-2]);
         assert!(b.train_loss.is_nan());
         assert_eq!((b.val_loss, b.val_accuracy), (None, None));
@@ -223,26 +189,14 @@ epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,grad
         let cases = [
             ("", "h.csv: empty"),
             ("epoch,loss\n1,2\n", "h.csv:1:"),
-            (
-                &format!("{CSV_HEADER}\n1,0.5,0.8,,,3,1\n2,0.5,x,,,3,1\n"),
-                "h.csv:3: `x`",
-            ),
-            (
-                &format!("{CSV_HEADER}\n1,0.5,0.8,,,3\n"),
-                "h.csv:2: 6 fields",
-            ),
-            (
-                &format!("{CSV_HEADER}\n1.5,0.5,0.8,,,3,1\n"),
-                "h.csv:2: `1.5`",
-            ),
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,,,3,1\n2,0.5,x,,,3,1\n"), "h.csv:3: `x`"),
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,,,3\n"), "h.csv:2: 6 fields"),
+            (&format!("{CSV_HEADER}\n1.5,0.5,0.8,,,3,1\n"), "h.csv:2: `1.5`"),
         ];
         for (text, needle) in cases {
             let err = parse_history_csv(text, "h.csv").unwrap_err();
             assert_eq!(error::kind_of(&err), error::Kind::Data);
-            assert!(
-                err.to_string().contains(needle),
-                "{err} should contain {needle:?}"
-            );
+            assert!(err.to_string().contains(needle), "{err} should contain {needle:?}");
         }
         let err = read_history_csv(Path::new("/no/such/history.csv")).unwrap_err();
         assert!(err.to_string().contains("/no/such/history.csv"));
@@ -251,16 +205,8 @@ epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,grad
     #[test]
     fn markdown_formats_percent_and_seconds() {
         let rows = [
-            RunRow {
-                name: "a|b".into(),
-                summary: Some(summary(0.97861, 12.3456)),
-                history: History::default(),
-            },
-            RunRow {
-                name: "cut-short".into(),
-                summary: None,
-                history: parse_history_csv(CSV, "h.csv").unwrap(),
-            },
+            RunRow { name: "a|b".into(), summary: Some(summary(0.97861, 12.3456)), history: History::default() },
+            RunRow { name: "cut-short".into(), summary: None, history: parse_history_csv(CSV, "h.csv").unwrap() },
         ];
         let md = markdown(&rows);
         let lines: Vec<&str> = md.lines().collect();
@@ -269,25 +215,15 @@ epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,grad
             "| run | preset | dataset | backend | epochs run | best epoch | test accuracy | s / epoch |"
         );
         assert_eq!(lines[1], "|---|---|---|---|---:|---:|---:|---:|");
-        assert_eq!(
-            lines[2],
-            "| a\\|b | baseline | mnist | flex | 30 | 27 | 97.86 % | 12.35 |"
-        );
+        assert_eq!(lines[2], "| a\\|b | baseline | mnist | flex | 30 | 27 | 97.86 % | 12.35 |");
         // Best epoch by validation loss falls back to train loss; s / epoch leaves out the first epoch.
-        assert_eq!(
-            lines[3],
-            "| cut-short | — | — | — | 2 | 1 | unfinished | 10.00 |"
-        );
+        assert_eq!(lines[3], "| cut-short | — | — | — | 2 | 1 | unfinished | 10.00 |");
         assert_eq!(lines.len(), 4);
     }
 
     #[test]
     fn html_escapes_cells() {
-        let rows = [RunRow {
-            name: "<x&y>".into(),
-            summary: Some(summary(0.5, 1.0)),
-            history: History::default(),
-        }];
+        let rows = [RunRow { name: "<x&y>".into(), summary: Some(summary(0.5, 1.0)), history: History::default() }];
         let html = html(&rows);
         assert!(html.contains("<td>&lt;x&amp;y&gt;</td>"), "{html}");
         assert!(html.contains("<td class=\"num\">50.00 %</td>"), "{html}");

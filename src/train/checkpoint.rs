@@ -43,7 +43,13 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(epoch: usize, history: History, schedule: ScheduleState, early_stopping: Option<Tracker>, stopped_early: bool) -> Self {
+    pub fn new(
+        epoch: usize,
+        history: History,
+        schedule: ScheduleState,
+        early_stopping: Option<Tracker>,
+        stopped_early: bool,
+    ) -> Self {
         Self { format: FORMAT.into(), epoch, history, schedule, early_stopping, stopped_early }
     }
 }
@@ -57,7 +63,13 @@ pub struct Checkpoint {
 }
 
 /// Write the checkpoint of a completed epoch into `run/checkpoints/`.
-pub fn save(run: &Path, model: &Mlp, optimizer: &ModuleOptimizer, best: Option<&Mlp>, progress: &Progress) -> Result<()> {
+pub fn save(
+    run: &Path,
+    model: &Mlp,
+    optimizer: &ModuleOptimizer,
+    best: Option<&Mlp>,
+    progress: &Progress,
+) -> Result<()> {
     let root = run.join(DIR);
     let name = format!("epoch-{:04}", progress.epoch);
     let tmp = root.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -86,8 +98,9 @@ pub fn save(run: &Path, model: &Mlp, optimizer: &ModuleOptimizer, best: Option<&
 /// The directory of the newest complete checkpoint of `run`.
 pub fn latest(run: &Path) -> Result<PathBuf> {
     let pointer = run.join(DIR).join(LATEST);
-    let name = fs::read_to_string(&pointer)
-        .map_err(|e| error::data(format!("{} has no checkpoint to resume from ({}: {e})", run.display(), pointer.display())))?;
+    let name = fs::read_to_string(&pointer).map_err(|e| {
+        error::data(format!("{} has no checkpoint to resume from ({}: {e})", run.display(), pointer.display()))
+    })?;
     let name = name.trim();
     if !name.starts_with("epoch-") || name.contains(['/', '\\']) {
         return Err(error::data(format!("{} is not a checkpoint pointer", pointer.display())));
@@ -105,7 +118,12 @@ pub fn completed_epochs(run: &Path) -> Result<usize> {
 }
 
 /// Read the newest checkpoint of `run` for the network of `cfg`, onto `device` (autodiff).
-pub fn load(run: &Path, cfg: &ExperimentConfig, device: &Device, fresh_optimizer: ModuleOptimizer) -> Result<Checkpoint> {
+pub fn load(
+    run: &Path,
+    cfg: &ExperimentConfig,
+    device: &Device,
+    fresh_optimizer: ModuleOptimizer,
+) -> Result<Checkpoint> {
     let dir = latest(run)?;
     let state_path = dir.join(STATE);
     let text = fs::read_to_string(&state_path)

@@ -56,10 +56,7 @@ impl History {
     /// there is no validation split.
     pub fn best_epoch(&self) -> Option<usize> {
         let key = |e: &EpochMetrics| e.val_loss.unwrap_or(e.train_loss);
-        self.epochs
-            .iter()
-            .min_by(|a, b| key(a).total_cmp(&key(b)))
-            .map(|e| e.epoch)
+        self.epochs.iter().min_by(|a, b| key(a).total_cmp(&key(b))).map(|e| e.epoch)
     }
 
     /// Mean seconds per epoch, leaving out the first (warm-up) when there are more.

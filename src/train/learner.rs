@@ -191,7 +191,8 @@ pub fn fit(
             stopped_early = tracker.wait >= es.patience && epoch < cfg.train.epochs;
         }
         if let Some(run) = opts.checkpoint_run {
-            let progress = Progress::new(epoch, history.clone(), schedule.state.clone(), stopper.clone(), stopped_early);
+            let progress =
+                Progress::new(epoch, history.clone(), schedule.state.clone(), stopper.clone(), stopped_early);
             checkpoint::save(run, &model, &optimizer, best_model.as_ref(), &progress)?;
         }
     }
@@ -272,7 +273,8 @@ fn evaluation_pass(
         let logits = model.forward(images);
         loss_sum.add(loss(loss_kind, output, logits.clone(), targets).mul_scalar((end - start) as f64));
         if let Some(matrix) = matrix.as_deref_mut() {
-            let read = |t: Tensor<1, Int>| t.into_data().convert::<i64>().try_into_vec::<i64>().expect("labels read back");
+            let read =
+                |t: Tensor<1, Int>| t.into_data().convert::<i64>().try_into_vec::<i64>().expect("labels read back");
             let pred = read(logits.clone().argmax(1).squeeze_dim::<1>(1));
             for (t, p) in read(labels.clone()).iter().zip(&pred) {
                 matrix[*t as usize][*p as usize] += 1;

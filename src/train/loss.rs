@@ -23,9 +23,7 @@ pub fn loss(kind: Loss, output: Output, logits: Tensor<2>, targets: Tensor<2>) -
             logits.clone().clamp_min(0.0).sub(logits.mul(targets)).add(stable).mean()
         }
         // −Σ y·log softmax(z), averaged over the batch; log_softmax subtracts the max first.
-        Loss::CategoricalCrossentropy => {
-            activation::log_softmax(logits, 1).mul(targets).sum_dim(1).neg().mean()
-        }
+        Loss::CategoricalCrossentropy => activation::log_softmax(logits, 1).mul(targets).sum_dim(1).neg().mean(),
     }
 }
 

@@ -75,7 +75,11 @@ pub fn python_with(packages: &[&str]) -> Command {
         let o = Command::new("python3").args(["-m", "venv"]).arg(&dir).output().unwrap_or_else(|e| {
             panic!("these tests need python3 (Debian/Ubuntu: apt-get install python3 python3-venv): {e}")
         });
-        assert!(o.status.success(), "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv):\n{}", stderr(&o));
+        assert!(
+            o.status.success(),
+            "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv):\n{}",
+            stderr(&o)
+        );
     }
     // One interpreter start tells which pins are not installed yet.
     let check = "import sys, importlib.metadata as m\n\
@@ -90,7 +94,12 @@ pub fn python_with(packages: &[&str]) -> Command {
             .args(&missing)
             .output()
             .unwrap();
-        assert!(o.status.success(), "pip install {} failed (PyPI must be reachable):\n{}", missing.join(" "), stderr(&o));
+        assert!(
+            o.status.success(),
+            "pip install {} failed (PyPI must be reachable):\n{}",
+            missing.join(" "),
+            stderr(&o)
+        );
     }
     let mut cmd = Command::new(python);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));

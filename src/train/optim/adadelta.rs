@@ -73,12 +73,7 @@ impl Adadelta {
         let (rho, eps) = (self.rho, self.epsilon);
         let AdadeltaState { accum_grad, accum_delta } = state;
         let accum_grad = accum_grad.mul_scalar(rho).add(grad.clone().square().mul_scalar(1.0 - rho));
-        let delta = accum_delta
-            .clone()
-            .add_scalar(eps)
-            .sqrt()
-            .div(accum_grad.clone().add_scalar(eps).sqrt())
-            .mul(grad);
+        let delta = accum_delta.clone().add_scalar(eps).sqrt().div(accum_grad.clone().add_scalar(eps).sqrt()).mul(grad);
         let accum_delta = accum_delta.mul_scalar(rho).add(delta.clone().square().mul_scalar(1.0 - rho));
         (tensor.sub(delta.mul_scalar(lr)), Some(AdadeltaState { accum_grad, accum_delta }))
     }
@@ -99,7 +94,8 @@ impl Adadelta {
         let mut eg = state.accum_grad.into_data();
         let mut ed = state.accum_delta.into_data();
         let updated = self.update_slices(lr, &mut w, &g, &mut eg, &mut ed);
-        let (tensor, eg, ed) = (Tensor::from_data(w, &device), Tensor::from_data(eg, &device), Tensor::from_data(ed, &device));
+        let (tensor, eg, ed) =
+            (Tensor::from_data(w, &device), Tensor::from_data(eg, &device), Tensor::from_data(ed, &device));
         let state = AdadeltaState { accum_grad: eg, accum_delta: ed };
         match updated {
             Ok(()) => (tensor, Some(state)),
@@ -119,9 +115,8 @@ impl Adadelta {
         let (w, g) = (w.as_mut_slice::<f32>()?, g.as_slice::<f32>()?);
         let (eg, ed) = (eg.as_mut_slice::<f32>()?, ed.as_mut_slice::<f32>()?);
         let c = Coefs { rho: self.rho as f32, eps: self.epsilon as f32, lr: lr as f32 };
-        let update = |(((w, g), eg), ed): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32])| {
-            update_chunk(c, w, g, eg, ed)
-        };
+        let update =
+            |(((w, g), eg), ed): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32])| update_chunk(c, w, g, eg, ed);
         // Large tensors are split across the thread pool's cores, idle outside the matrix products.
         const CHUNK: usize = 1 << 15;
         if w.len() > CHUNK {

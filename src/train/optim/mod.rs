@@ -21,10 +21,7 @@ pub fn build(cfg: &OptimizerConfig) -> ModuleOptimizer {
             if cfg.momentum > 0.0 {
                 // Keras' momentum has no dampening; Burn's default dampening is 0.1.
                 sgd = sgd.with_momentum(Some(
-                    MomentumConfig::new()
-                        .with_momentum(cfg.momentum)
-                        .with_dampening(0.0)
-                        .with_nesterov(cfg.nesterov),
+                    MomentumConfig::new().with_momentum(cfg.momentum).with_dampening(0.0).with_nesterov(cfg.nesterov),
                 ));
             }
             sgd.init()
@@ -40,8 +37,6 @@ pub fn build(cfg: &OptimizerConfig) -> ModuleOptimizer {
             .with_beta_2(cfg.beta_2.unwrap_or(0.999) as f32)
             .with_epsilon(eps as f32)
             .init(),
-        OptimizerKind::Adadelta => {
-            ModuleOptimizer::from(Adadelta { rho: cfg.rho.unwrap_or(0.95), epsilon: eps })
-        }
+        OptimizerKind::Adadelta => ModuleOptimizer::from(Adadelta { rho: cfg.rho.unwrap_or(0.95), epsilon: eps }),
     }
 }
