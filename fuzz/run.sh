@@ -6,7 +6,7 @@
 # Works with stable Rust only: cargo-fuzz needs nightly flags (-Zsanitizer, -Cpasses=sancov…),
 # which RUSTC_BOOTSTRAP=1 lets stable rustc accept. AddressSanitizer is used by default;
 # FUZZ_SANITIZER=none (or address, leak, memory, thread) overrides it. FUZZ_TARGETS="idx"
-# picks targets. The fuzz crate includes src/error.rs, src/data/idx.rs and src/config.rs by
+# picks targets. The fuzz crate includes src/error.rs, src/data/idx.rs and src/config/ by
 # path and never builds the main crate (nor Burn); it builds into fuzz/target.
 #
 # Exit status: 0 when no target crashed, 1 when one did (the crashing inputs are printed, with
@@ -69,15 +69,12 @@ log_gradients = true
 name = "rmsprop"
 learning_rate = 0.001
 momentum = 0.5
-nesterov = true
 rho = 0.9
-beta_1 = 0.9
-beta_2 = 0.999
 epsilon = 1e-7
+centered = true
 [schedule]
 name = "reduce-on-plateau"
 factor = 0.5
-every = 3
 patience = 2
 monitor = "val_accuracy"
 min_delta = 0.001
@@ -92,6 +89,15 @@ rotation = 10.0
 shift = 2.0
 zoom = 0.1
 TOML
+# Every optimizer's and schedule's own keys.
+for opt in 'name = "sgd"\nlearning_rate = 0.1\nmomentum = 0.9\nnesterov = true' \
+    'name = "adagrad"\nlearning_rate = 0.01\ninitial_accumulator_value = 0.1\nepsilon = 1e-7' \
+    'name = "adam"\nlearning_rate = 0.001\nbeta_1 = 0.9\nbeta_2 = 0.999\nepsilon = 1e-7\namsgrad = true' \
+    'name = "adadelta"\nlearning_rate = 1.0\nrho = 0.95\nepsilon = 1e-7'; do
+    name=$(printf '%b' "$opt" | head -1 | cut -d'"' -f2)
+    sed '/^\[optimizer\]/,$d' seeds/config/every-key.toml >"seeds/config/every-key-$name.toml"
+    printf '[optimizer]\n%b\n[schedule]\nname = "step"\nfactor = 0.5\nevery = 3\n' "$opt" >>"seeds/config/every-key-$name.toml"
+done
 
 # ---- build once, then run each target ----
 echo "== building fuzz targets (sanitizer: $sanitizer)"

@@ -55,7 +55,8 @@ fn sigkilled_run_resumes_to_the_same_history_as_an_uninterrupted_one() {
 
 #[test]
 fn truncated_or_foreign_checkpoints_are_refused_with_an_error() {
-    let (_tmp, run_dir) = train_run(&["softmax", "--epochs", "1"]);
+    // Adam: an optimizer whose state (moments, step count) the checkpoint must hold.
+    let (_tmp, run_dir) = train_run(&["adam", "--epochs", "1"]);
     let ck = run_dir.join("checkpoints/epoch-0001");
     let config = std::fs::read(run_dir.join("config.toml")).unwrap();
 
@@ -87,4 +88,36 @@ fn truncated_or_foreign_checkpoints_are_refused_with_an_error() {
     // No checkpoint at all.
     std::fs::remove_dir_all(run_dir.join("checkpoints")).unwrap();
     assert_user_error(&run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "2"]), 3, "no checkpoint");
+}
+
+/// Every optimizer's state (moments, accumulators, velocities, step counts) survives a
+/// checkpoint: a run stopped after one epoch and resumed ends exactly like an uninterrupted one.
+/// A state silently reset on resume would change every epoch after the first.
+#[test]
+fn optimizers_with_state_resume_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let optimizers = [
+        ("adam", "amsgrad = true"),
+        ("adadelta", ""),
+        ("adagrad", ""),
+        ("rmsprop", "centered = true\nmomentum = 0.5"),
+        ("momentum", "nesterov = true"),
+    ];
+    for (preset, extra) in optimizers {
+        // The preset's [optimizer] is its last table: extra keys land there; then a small split.
+        let text = mnist_lab::presets::PRESETS.iter().find(|(n, _)| *n == preset).unwrap().1;
+        let config = tmp.path().join(format!("{preset}.toml"));
+        std::fs::write(&config, format!("{text}\n{extra}\n[data]\ntrain_limit = 2000\n")).unwrap();
+        let config = config.to_str().unwrap();
+        let (whole, parts) = (tmp.path().join(format!("{preset}-whole")), tmp.path().join(format!("{preset}-parts")));
+        let train = |args: &[&str]| {
+            let o = run(&[&["train"], args, &["--quiet"]].concat());
+            assert!(o.status.success(), "{preset} {args:?}: {}", stderr(&o));
+        };
+        train(&[config, "--epochs", "3", "--out", whole.to_str().unwrap()]);
+        train(&[config, "--epochs", "1", "--out", parts.to_str().unwrap()]);
+        train(&["--resume", parts.to_str().unwrap(), "--epochs", "3"]);
+        assert_eq!(history_without_seconds(&parts), history_without_seconds(&whole), "{preset}");
+        assert_eq!(summary(&parts)["test_accuracy"], summary(&whole)["test_accuracy"], "{preset}");
+    }
 }

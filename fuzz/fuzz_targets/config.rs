@@ -4,8 +4,8 @@
 //! The modules come from the main crate by path, so this crate never builds Burn.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/config.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/config/mod.rs"]
 mod config;
 #[allow(dead_code)]
 #[path = "../../src/error.rs"]

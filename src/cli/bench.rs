@@ -15,6 +15,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use super::DataArgs;
 use crate::artifacts::write_atomic;
 use crate::backend::BackendName;
 use crate::train::FitOptions;
@@ -37,9 +38,8 @@ pub struct BenchArgs {
     /// Also write the results and a machine description as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Data directory (default: $MNIST_LAB_DATA, else ~/.cache/mnist-lab).
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Internal: measure one `backend:preset` pair and print it as one JSON line.
     #[arg(long, hide = true, value_name = "BACKEND:PRESET")]
     pub child: Option<String>,
@@ -85,13 +85,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let mut datasets = Vec::new();
     for p in &presets {
-        let (_, cfg) = presets::resolve(p)?;
-        if !datasets.contains(&cfg.data.dataset) {
-            datasets.push(cfg.data.dataset);
+        let dataset = args.data.dataset.unwrap_or(presets::resolve(p)?.1.data.dataset);
+        if !datasets.contains(&dataset) {
+            datasets.push(dataset);
         }
     }
     for dataset in datasets {
-        data::fetch::ensure(dataset, &data::data_dir(args.data_dir.as_deref(), dataset), false)?;
+        data::fetch::ensure(dataset, &data::data_dir(args.data.data_dir.as_deref(), dataset), args.data.offline)?;
     }
 
     let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find my own executable: {e}")))?;
@@ -163,8 +163,14 @@ fn run_child(
         "--epochs-warmup",
         &args.epochs_warmup.to_string(),
     ]);
-    if let Some(dir) = &args.data_dir {
+    if let Some(dir) = &args.data.data_dir {
         cmd.arg("--data-dir").arg(dir);
+    }
+    if let Some(dataset) = args.data.dataset {
+        cmd.args(["--dataset", dataset.name()]);
+    }
+    if args.data.offline {
+        cmd.arg("--offline");
     }
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -201,17 +207,20 @@ fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
     let (name, mut cfg) = presets::resolve(preset)?;
     let (runs, warmup) = (args.runs as usize, args.epochs_warmup as usize);
     cfg.train.epochs = warmup + runs;
+    if let Some(dataset) = args.data.dataset {
+        cfg.data.dataset = dataset;
+    }
     // Timing needs every epoch to run; the data split (data.validation) is kept as configured.
     cfg.early_stopping = None;
     cfg.validate()?;
 
-    let dir = data::data_dir(args.data_dir.as_deref(), cfg.data.dataset);
+    let dir = data::data_dir(args.data.data_dir.as_deref(), cfg.data.dataset);
     let mut load_seconds_all = Vec::new();
     let mut mnist = None;
     for _ in 0..runs {
         drop(mnist.take()); // one copy resident at a time, as in `train`
         let start = Instant::now();
-        let raw = data::load_raw(cfg.data.dataset, &dir, false)?;
+        let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
         let loaded = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device)?;
         // Reading a value back waits for the upload on asynchronous (GPU) backends.
         let _ = loaded.test.labels().sum().into_scalar::<i64>();

@@ -1,27 +1,23 @@
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Subcommand;
 
+use super::DataArgs;
 use crate::config::Dataset;
 use crate::data;
 
 #[derive(Subcommand, Debug)]
 pub enum DataCommand {
-    /// Download and verify a dataset (idempotent: verified files are kept).
-    Fetch {
-        #[arg(long, value_enum, default_value = "mnist")]
-        dataset: Dataset,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-    },
+    /// Download and verify a dataset, mnist unless `--dataset` says otherwise (idempotent:
+    /// verified files are kept; with `--offline`, only verify).
+    Fetch(DataArgs),
 }
 
 pub fn run(command: DataCommand) -> Result<()> {
     match command {
-        DataCommand::Fetch { dataset, data_dir } => {
-            let dir = data::data_dir(data_dir.as_deref(), dataset);
-            let raw = data::load_raw(dataset, &dir, false)?;
+        DataCommand::Fetch(args) => {
+            let dataset = args.dataset.unwrap_or(Dataset::Mnist);
+            let dir = data::data_dir(args.data_dir.as_deref(), dataset);
+            let raw = data::load_raw(dataset, &dir, args.offline)?;
             println!(
                 "{}: {} training and {} test images verified in {}",
                 dataset.name(),

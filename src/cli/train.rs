@@ -9,9 +9,11 @@ use clap::Args;
 
 use super::{BackendArg, DataArgs, Progress};
 use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, Summary};
+use crate::backend::BackendName;
 use crate::config::ExperimentConfig;
+use crate::data::Split;
 use crate::report::plot;
-use crate::train::{EpochMetrics, FitOptions, History};
+use crate::train::{Checkpoints, EpochMetrics, FitOptions, FitOutcome, History};
 use crate::{backend, data, error, presets, train};
 
 #[derive(Args, Debug)]
@@ -46,77 +48,47 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let (run, cfg) = match &args.resume {
-        Some(dir) => {
-            let run = RunDir::open(dir)?;
-            let done = train::checkpoint::completed_epochs(dir)?;
-            if let Some(epochs) = args.epochs.filter(|&e| e < done) {
-                return Err(error::config(format!(
-                    "--epochs {epochs} is fewer than the {done} epochs {} has already trained",
-                    dir.display()
-                )));
-            }
-            let cfg = run.config()?;
-            (Some(run), cfg)
-        }
-        None => (None, presets::resolve(args.preset.as_deref().unwrap_or_default())?.1),
-    };
-    let cfg = with_overrides(cfg, &args)?;
-    let backend::Selected { device, name: backend_name, adapter } = backend::select(args.backend.backend)?;
-
+    let (resumed, cfg) = resolve(&args)?;
+    let backend = backend::select(args.backend.backend)?;
     let load_start = Instant::now();
     let dir = data::data_dir(args.data.data_dir.as_deref(), cfg.data.dataset);
     let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
-    let mnist = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device)?;
+    let mnist = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &backend.device)?;
     drop(raw);
     let load_seconds = load_start.elapsed().as_secs_f64();
 
-    let resuming = run.is_some();
-    let run = match run {
+    // Only now, with the data and the device in hand, is anything written.
+    let resuming = resumed.is_some();
+    let run = match resumed {
         Some(run) => run,
         None => RunDir::create(args.out.as_deref(), &cfg.preset)?,
     };
     // Written first (and again on resume, for a changed --epochs): the run is re-runnable.
     run.write(CONFIG_FILE, format!("# mnist-lab run, fully resolved\n{}", cfg.to_toml()).as_bytes())?;
-    let show_bar = !args.quiet
-        && match args.progress {
-            Progress::Always => true,
-            Progress::Never => false,
-            Progress::Auto => std::io::stderr().is_terminal(),
-        };
     if !args.quiet {
+        let on = backend.adapter.as_ref().map(|a| format!(" ({a})")).unwrap_or_default();
         println!(
-            "{}: {} on {backend_name}{}, {} training / {} validation / {} test images (loaded in {load_seconds:.2} s)",
+            "{}: {} on {}{on}, {} training / {} validation / {} test images (loaded in {load_seconds:.2} s)",
             cfg.preset,
             cfg.data.dataset.name(),
-            adapter.map(|a| format!(" ({a})")).unwrap_or_default(),
+            backend.name,
             mnist.train.len,
             mnist.valid.as_ref().map_or(0, |v| v.len),
             mnist.test.len
         );
     }
 
-    // Ctrl-C: finish the current batch, keep the last checkpoint, exit; a second one exits now.
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-
+    let interrupt = interrupt_flag();
     let mut history = History::default();
-    let epochs = cfg.train.epochs;
     let opts = FitOptions {
-        show_progress: show_bar,
-        checkpoint_run: Some(&run.path),
-        resume: resuming,
+        show_progress: show_progress_bar(&args),
+        checkpoints: if resuming { Checkpoints::Resume(&run.path) } else { Checkpoints::Save(&run.path) },
         interrupt: Some(&interrupt),
     };
-    let outcome = train::fit(&cfg, &mnist, &device, &opts, |m: &EpochMetrics| {
+    let outcome = train::fit(&cfg, &mnist, &backend.device, &opts, |m: &EpochMetrics| {
         history.epochs.push(m.clone());
         if !args.quiet {
-            println!("{}", epoch_line(m, epochs));
+            println!("{}", epoch_line(m, cfg.train.epochs));
         }
         // Written every epoch so an interrupted run still shows its curve.
         if let Err(e) = run.write(HISTORY_FILE, history.to_csv().as_bytes()) {
@@ -140,31 +112,77 @@ pub fn run(args: TrainArgs) -> Result<()> {
             outcome.best_epoch
         );
     }
+    let summary = write_results(&run, &cfg, &outcome, &mnist.test, backend.name)?;
+    let (accuracy, loss) = (summary.test_accuracy, summary.test_loss);
+    println!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);
+    println!("run directory: {}", run.path.display());
+    Ok(())
+}
+
+/// The run to resume (if any) and the config to train, overrides applied.
+fn resolve(args: &TrainArgs) -> Result<(Option<RunDir>, ExperimentConfig)> {
+    let (run, cfg) = match &args.resume {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            let done = train::checkpoint::completed_epochs(dir)?;
+            if let Some(epochs) = args.epochs.filter(|&e| e < done) {
+                return Err(error::config(format!(
+                    "--epochs {epochs} is fewer than the {done} epochs {} has already trained",
+                    dir.display()
+                )));
+            }
+            let cfg = run.config()?;
+            (Some(run), cfg)
+        }
+        None => (None, presets::resolve(args.preset.as_deref().unwrap_or_default())?.1),
+    };
+    Ok((run, with_overrides(cfg, args)?))
+}
+
+/// Ctrl-C: finish the current batch, keep the last checkpoint, exit; a second one exits now.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    interrupt
+}
+
+fn show_progress_bar(args: &TrainArgs) -> bool {
+    !args.quiet
+        && match args.progress {
+            Progress::Always => true,
+            Progress::Never => false,
+            Progress::Auto => std::io::stderr().is_terminal(),
+        }
+}
+
+/// The trained network's files: history, weights, test-set figures, pictures and the summary.
+fn write_results(
+    run: &RunDir,
+    cfg: &ExperimentConfig,
+    outcome: &FitOutcome,
+    test: &Split,
+    backend: BackendName,
+) -> Result<Summary> {
     run.write(HISTORY_FILE, outcome.history.to_csv().as_bytes())?;
     run.save_model(&outcome.model)?;
-    run.write(crate::export::SAFETENSORS_FILE, &crate::export::safetensors_bytes(&outcome.model, &cfg)?)?;
-
+    run.write(crate::export::SAFETENSORS_FILE, &crate::export::safetensors_bytes(&outcome.model, cfg)?)?;
     let (test_loss, test_accuracy, matrix) =
-        train::learner::evaluate_with_confusion(&outcome.model, &mnist.test, cfg.train.loss, cfg.model.output);
-    let title = format!("{} ({}, {backend_name})", cfg.preset, cfg.data.dataset.name());
-    plot::learning_curves(
-        &outcome.history,
-        Some(outcome.best_epoch),
-        &title,
-        &run.file("curves.svg"),
-        &run.file("curves.png"),
-    )?;
-    run.write("confusion.csv", confusion_csv(&matrix).as_bytes())?;
-    plot::confusion_matrix(
-        &matrix,
-        &format!("{title}: test set"),
-        &run.file("confusion.svg"),
-        &run.file("confusion.png"),
-    )?;
+        train::evaluate_with_confusion(&outcome.model, test, cfg.train.loss, cfg.model.output);
+    let title = format!("{} ({}, {backend})", cfg.preset, cfg.data.dataset.name());
+    let best = Some(outcome.best_epoch);
+    plot::learning_curves(&outcome.history, best, &title, &run.file("curves.svg"), &run.file("curves.png"))?;
+    run.write("confusion.csv", matrix.to_csv().as_bytes())?;
+    let (svg, png) = (run.file("confusion.svg"), run.file("confusion.png"));
+    plot::confusion_matrix(&matrix, &format!("{title}: test set"), &svg, &png)?;
     let summary = Summary {
         preset: cfg.preset.clone(),
         dataset: cfg.data.dataset.name().to_string(),
-        backend: backend_name.to_string(),
+        backend: backend.to_string(),
         epochs_run: outcome.history.epochs.len(),
         best_epoch: outcome.best_epoch,
         stopped_early: outcome.stopped_early,
@@ -175,9 +193,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seconds_per_epoch: outcome.history.seconds_per_epoch(),
     };
     run.write_summary(&summary)?;
-    println!("test accuracy: {:.2} % ({test_accuracy:.4})  test loss: {test_loss:.6}", test_accuracy * 100.0);
-    println!("run directory: {}", run.path.display());
-    Ok(())
+    Ok(summary)
 }
 
 /// `cfg` with the command line's overrides applied (with --resume only --epochs is allowed).
@@ -189,7 +205,7 @@ fn with_overrides(mut cfg: ExperimentConfig, args: &TrainArgs) -> Result<Experim
         cfg.train.batch_size = v;
     }
     if let Some(v) = args.learning_rate {
-        cfg.optimizer.learning_rate = v;
+        cfg.optimizer.set_learning_rate(v);
     }
     if let Some(v) = args.seed {
         cfg.train.seed = v;
@@ -199,16 +215,6 @@ fn with_overrides(mut cfg: ExperimentConfig, args: &TrainArgs) -> Result<Experim
     }
     cfg.validate()?;
     Ok(cfg)
-}
-
-/// Rows are true labels, columns predicted ones.
-fn confusion_csv(m: &[[u64; 10]; 10]) -> String {
-    let mut out = String::from("true\\predicted,0,1,2,3,4,5,6,7,8,9\n");
-    for (t, row) in m.iter().enumerate() {
-        let cells: Vec<String> = row.iter().map(u64::to_string).collect();
-        out.push_str(&format!("{t},{}\n", cells.join(",")));
-    }
-    out
 }
 
 /// Keras' one-line epoch summary.

@@ -17,6 +17,7 @@ use crate::{backend, error};
 const PACK: usize = 4;
 
 /// A batch of images with their one-hot targets and integer labels.
+#[derive(Clone)]
 pub struct Batch {
     /// Pixels scaled to [0, 1], `[n, 784]`.
     pub images: Tensor<2>,

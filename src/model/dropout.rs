@@ -2,7 +2,7 @@
 //! and the kept ones are scaled by 1/(1−p), so evaluation needs no rescaling.
 //!
 //! Burn's `Dropout` draws its Bernoulli mask element by element through a generic sampler; on a
-//! CPU backend that was 13 % of a `monster` epoch. Here the mask is drawn on the host by a
+//! CPU backend that was a noticeable share of a `monster` epoch. Here the mask is drawn on the host by a
 //! counter-based generator (vectorised, split across cores), already scaled, and applied with
 //! one multiplication. Accelerators keep drawing it on the device.
 

@@ -2,7 +2,6 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::tensor::activation;
 use burn::tensor::{Device, Tensor};
 
 use super::init::weight_initializer;
@@ -48,24 +47,13 @@ impl Mlp {
     /// The output layer's pre-activations; losses work from these for numerical stability.
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         for ((layer, dropout), act) in self.layers.iter().zip(&self.dropouts).zip(&self.activations) {
-            x = super::dropout::forward(dropout, apply(*act, layer.forward(x)));
+            x = super::dropout::forward(dropout, act.apply(layer.forward(x)));
         }
         self.layers.last().expect("at least the output layer").forward(x)
     }
 
     /// Class probabilities (softmax) or per-class sigmoid outputs.
     pub fn outputs(&self, logits: Tensor<2>) -> Tensor<2> {
-        match self.output {
-            Output::Sigmoid => activation::sigmoid(logits),
-            Output::Softmax => activation::softmax(logits, 1),
-        }
-    }
-}
-
-pub fn apply(act: Activation, x: Tensor<2>) -> Tensor<2> {
-    match act {
-        Activation::Sigmoid => activation::sigmoid(x),
-        Activation::Tanh => activation::tanh(x),
-        Activation::Relu => activation::relu(x),
+        self.output.apply(logits)
     }
 }

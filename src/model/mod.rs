@@ -1,5 +1,6 @@
 //! The network: an MLP described by config, with named initialisers.
 
+pub mod activation;
 pub mod dropout;
 pub mod init;
 pub mod mlp;

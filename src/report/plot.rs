@@ -16,6 +16,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::artifacts::write_atomic;
+use crate::train::ConfusionMatrix;
 use crate::train::history::{EpochMetrics, History};
 
 /// Two panels side by side: loss (train vs validation) and accuracy (train vs validation) per epoch,
@@ -31,8 +32,8 @@ pub fn learning_curves(
 }
 
 /// 10×10 confusion matrix heat map (rows = true label, columns = predicted), counts written in the cells, axes labelled.
-pub fn confusion_matrix(matrix: &[[u64; 10]; 10], title: &str, svg: &Path, png: &Path) -> Result<()> {
-    render(&Figure::Confusion { matrix, title }, svg, png)
+pub fn confusion_matrix(matrix: &ConfusionMatrix, title: &str, svg: &Path, png: &Path) -> Result<()> {
+    render(&Figure::Confusion { matrix: &matrix.0, title }, svg, png)
 }
 
 /// Validation accuracy curves of several runs on one chart (fall back to train accuracy when a run has no validation), legend with run names.
@@ -434,10 +435,10 @@ mod tests {
             row[(r + 3) % 10] = r as u64 * 7;
         }
         let (s, p) = paths(dir.path(), "cm");
-        confusion_matrix(&m, "confusion", &s, &p).unwrap();
+        confusion_matrix(&ConfusionMatrix(m), "confusion", &s, &p).unwrap();
         check(dir.path(), "cm", (760, 780), &["predicted label", "true label", "989", "63"]);
         let (s, p) = paths(dir.path(), "zero");
-        confusion_matrix(&[[0; 10]; 10], "all zero", &s, &p).unwrap();
+        confusion_matrix(&ConfusionMatrix::default(), "all zero", &s, &p).unwrap();
         check(dir.path(), "zero", (760, 780), &["predicted label"]);
     }
 
@@ -495,7 +496,7 @@ mod tests {
         }
         m[9][9] = 12345;
         let (s, p) = paths(dir, "confusion");
-        confusion_matrix(&m, "mlp-sgd: confusion matrix (test set)", &s, &p).unwrap();
+        confusion_matrix(&ConfusionMatrix(m), "mlp-sgd: confusion matrix (test set)", &s, &p).unwrap();
         let runs = vec![
             ("baseline".to_string(), history(20, true)),
             ("dropout 0.5".to_string(), history(12, true)),

@@ -1,4 +1,4 @@
-//! `fit`: the epoch loop, readable top to bottom like the lecture.
+//! `fit`: the epoch loop every lecture step trains through, and the training step inside it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -6,32 +6,28 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::checkpoint::{self, Progress};
-use super::history::{EpochMetrics, History};
-use super::loss::{loss, penalty};
-use super::monitor::Tracker;
-use super::optim;
-use super::schedule::Schedule;
-use crate::config::{ExperimentConfig, Loss, Output};
+use super::evaluate::{Sum, count_correct, evaluate};
+use super::history::EpochMetrics;
+use super::loss::loss;
+use super::regularization::penalty;
+use super::state::TrainingState;
+use crate::config::{ExperimentConfig, Output, TrainConfig};
 use crate::data::augment::Augmenter;
-use crate::data::idx::{CLASSES, PIXELS};
-use crate::data::{Batch, MnistData, Split};
+use crate::data::idx::PIXELS;
+use crate::data::{Batch, MnistData};
 use crate::error;
 use crate::model::Mlp;
-
-/// Batch size for evaluation passes (no gradients, so larger is fine).
-const EVAL_BATCH: usize = 1000;
 
 pub struct FitOutcome {
     /// The trained network (the best epoch's when early stopping restores it), without autodiff.
     pub model: Mlp,
-    pub history: History,
+    pub history: super::History,
     /// The epoch early stopping judged best, or the lowest validation loss without it.
     pub best_epoch: usize,
     pub stopped_early: bool,
@@ -39,20 +35,22 @@ pub struct FitOutcome {
     pub interrupted: bool,
 }
 
+/// Whether `fit` writes a checkpoint into a run directory after every epoch, and whether it
+/// starts from that directory's newest one.
+#[derive(Debug, Default, Clone, Copy)]
+pub enum Checkpoints<'a> {
+    #[default]
+    Off,
+    Save(&'a Path),
+    Resume(&'a Path),
+}
+
 #[derive(Default)]
 pub struct FitOptions<'a> {
     pub show_progress: bool,
-    /// Write a checkpoint into this run directory after every epoch.
-    pub checkpoint_run: Option<&'a Path>,
-    /// Carry on from the latest checkpoint of `checkpoint_run`.
-    pub resume: bool,
+    pub checkpoints: Checkpoints<'a>,
     /// Set (by a Ctrl-C handler) to stop after the current batch.
     pub interrupt: Option<&'a AtomicBool>,
-}
-
-/// Per-epoch seeds, so shuffling, augmentation and dropout need no saved generator state.
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed.wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Train `cfg`'s network on `data` (resident on `device`), calling `on_epoch` after each epoch.
@@ -64,226 +62,181 @@ pub fn fit(
     mut on_epoch: impl FnMut(&EpochMetrics),
 ) -> Result<FitOutcome> {
     let train_device = device.clone().autodiff();
-    train_device.seed(cfg.train.seed);
-    let mut model = Mlp::new(&cfg.model, &train_device);
-    let mut optimizer = optim::build(&cfg.optimizer);
-    let mut schedule = Schedule::new(cfg.schedule.clone(), cfg.optimizer.learning_rate);
-    let mut stopper = cfg.early_stopping.as_ref().map(|es| Tracker::new(es.monitor, es.min_delta));
-    let mut best_model: Option<Mlp> = None;
-    let mut stopped_early = false;
-    let mut history = History::default();
-    if let (true, Some(run)) = (opts.resume, opts.checkpoint_run) {
-        let ck = checkpoint::load(run, cfg, &train_device, optimizer)?;
-        (model, optimizer, best_model) = (ck.model, ck.optimizer, ck.best);
-        history = ck.progress.history;
-        schedule.state = ck.progress.schedule;
-        stopper = ck.progress.early_stopping;
-        stopped_early = ck.progress.stopped_early;
-        for m in &history.epochs {
-            on_epoch(m);
-        }
-    }
-    let (loss_kind, output) = (cfg.train.loss, cfg.model.output);
-    let batch_size = cfg.train.batch_size;
-    let n = data.train.len;
-    // Show the running loss about 20 times an epoch: each read is a device sync.
-    let progress_every = (n / cfg.train.batch_size / 20).max(1);
+    let mut state = match opts.checkpoints {
+        Checkpoints::Resume(run) => TrainingState::restore(run, cfg, &train_device)?,
+        _ => TrainingState::new(cfg, &train_device),
+    };
+    state.history.epochs.iter().for_each(&mut on_epoch);
     let mut interrupted = false;
-
-    for epoch in history.epochs.len() + 1..=cfg.train.epochs {
-        if stopped_early {
+    for epoch in state.next_epoch()..=cfg.train.epochs {
+        if state.stopped_early {
             break;
         }
         let start = Instant::now();
-        let lr = schedule.lr(epoch);
+        let lr = state.schedule.lr(epoch);
+        // Seeds drawn from the epoch alone: a resumed run repeats an uninterrupted one.
         let seed = epoch_seed(cfg.train.seed, epoch);
         train_device.seed(seed);
         crate::model::dropout::seed(seed);
-        let mut order: Vec<i64> = (0..n as i64).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(seed));
-        let mut augmenter = cfg.augmentation.clone().map(|a| Augmenter::new(a, seed.wrapping_add(1)));
-        // One small upload per epoch; batches are slices of it, gathered on the device.
-        let perm: Tensor<1, Int> = Tensor::from_data(TensorData::new(order.clone(), [n]), device);
-        let bar = progress_bar(opts.show_progress, n, epoch, cfg.train.epochs);
-        // Sums stay on the device and are read back once per epoch: no host sync per batch.
-        let mut loss_sum = Sum::default();
-        let mut correct_sum = Sum::default();
-        let mut grad_sums: Vec<Sum<Tensor<1>>> = Vec::new();
-        let mut batches = 0usize;
-        for batch_start in (0..n).step_by(batch_size) {
-            let end = (batch_start + batch_size).min(n);
-            let mut batch = data.train.gather(perm.clone().slice(batch_start..end));
-            if let (Some(aug), Some(host)) = (augmenter.as_mut(), data.train_host.as_ref()) {
-                let warped = aug.batch(host, &order[batch_start..end]);
-                batch.images = Tensor::from_data(TensorData::new(warped, [end - batch_start, PIXELS]), device);
-            }
-            let Batch { images, targets, labels } = batch;
-            let logits = model.forward(images);
-            let mut objective = loss(loss_kind, output, logits.clone(), targets);
-            // Keras adds the regularisation penalty to the reported loss too.
-            if let Some(p) = penalty(&model, cfg.train.l1, cfg.train.l2) {
-                objective = objective.add(p);
-            }
-            loss_sum.add(objective.clone().inner().mul_scalar((end - batch_start) as f64));
-            correct_sum.add(count_correct(logits.inner(), labels));
-            let grads = objective.backward();
-            if cfg.train.log_gradients {
-                grad_sums.resize_with(model.layers.len(), Sum::default);
-                for (sum, layer) in grad_sums.iter_mut().zip(&model.layers) {
-                    if let Some(g) = layer.weight.val().grad(&grads) {
-                        sum.add(g.abs().mean());
-                    }
-                }
-            }
-            batches += 1;
-            let grads = GradientsParams::from_grads(grads, &model);
-            model = optimizer.step(lr, model, grads);
-            bar.inc((end - batch_start) as u64);
-            if !bar.is_hidden() && batches % progress_every == 0 {
-                let seen = end as f64;
-                let l = loss_sum.get_f64() / seen;
-                let a = correct_sum.get_i64() as f64 / seen;
-                bar.set_message(format!("loss: {l:.4} - accuracy: {a:.4}"));
-            }
-            if opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
-                interrupted = true;
-                break;
-            }
-        }
-        bar.finish_and_clear();
-        if interrupted {
+        // One pass over the shuffled training images, a step per batch.
+        let (model, sums) = train_epoch(state.model, &mut state.optimizer, cfg, data, epoch, seed, lr, opts);
+        state.model = model;
+        let Some(sums) = sums else {
+            interrupted = true;
             break;
+        };
+        // Then how the network does on images it never trains on.
+        let validation =
+            data.valid.as_ref().map(|v| evaluate(&state.model.valid(), v, cfg.train.loss, cfg.model.output));
+        let metrics = sums.metrics(epoch, lr, data.train.len, validation, start.elapsed().as_secs_f64());
+        check_finite(&metrics)?;
+        on_epoch(&metrics);
+        state.end_epoch(metrics, epoch == cfg.train.epochs);
+        if let Checkpoints::Save(run) | Checkpoints::Resume(run) = opts.checkpoints {
+            state.save(run)?;
         }
-        let train_loss = loss_sum.get_f64() / n as f64;
-        let train_accuracy = correct_sum.get_i64() as f64 / n as f64;
-        if !train_loss.is_finite() {
+    }
+    Ok(FitOutcome {
+        best_epoch: state.best_epoch(),
+        stopped_early: state.stopped_early,
+        history: state.history.clone(),
+        interrupted,
+        model: state.into_model().valid(),
+    })
+}
+
+impl EpochSums {
+    /// The epoch's row of the history: means over the `n` training images, and the validation
+    /// (loss, accuracy) when there is a validation split.
+    fn metrics(&self, epoch: usize, lr: f64, n: usize, validation: Option<(f64, f64)>, seconds: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            train_loss: self.loss.get_f64() / n as f64,
+            train_accuracy: self.correct.get_i64() as f64 / n as f64,
+            val_loss: validation.map(|v| v.0),
+            val_accuracy: validation.map(|v| v.1),
+            learning_rate: lr,
+            seconds,
+            grad_mean_abs: self.grads.iter().map(|s| s.get_f64() / self.batches as f64).collect(),
+        }
+    }
+}
+
+/// What one training step reports, kept on the device.
+pub struct StepStats {
+    /// The batch's mean loss, penalties included (what Keras reports), shape [1].
+    pub loss: Tensor<1>,
+    /// How many of the batch's images the network got right before the step.
+    pub correct: Tensor<1, Int>,
+    /// Mean |∂L/∂W| of each layer's weights (only when `log_gradients`).
+    pub grad_mean_abs: Vec<Tensor<1>>,
+}
+
+/// One step of gradient descent on `batch`: the four lines every lecture step shares.
+pub fn train_step(
+    model: Mlp,
+    optimizer: &mut ModuleOptimizer,
+    batch: Batch,
+    train: &TrainConfig,
+    output: Output,
+    lr: f64,
+) -> (Mlp, StepStats) {
+    // 1. Forward: the network's logits for the batch.
+    let logits = model.forward(batch.images);
+    // 2. Loss: how far the outputs are from the targets, plus the weight penalty (L1/L2).
+    let mut objective = loss(train.loss, output, logits.clone(), batch.targets);
+    if let Some(p) = penalty(&model, train.l1, train.l2) {
+        objective = objective.add(p);
+    }
+    // 3. Backward: the gradient of the loss for every weight.
+    let grads = objective.backward();
+    let grad_mean_abs = match train.log_gradients {
+        true => model.layers.iter().filter_map(|l| l.weight.val().grad(&grads)).map(|g| g.abs().mean()).collect(),
+        false => Vec::new(),
+    };
+    // 4. Step: the optimizer moves every weight against its gradient.
+    let grads = GradientsParams::from_grads(grads, &model);
+    let model = optimizer.step(lr, model, grads);
+    (model, StepStats { loss: objective.inner(), correct: count_correct(logits.inner(), batch.labels), grad_mean_abs })
+}
+
+/// Sums over one epoch's batches, on the device.
+#[derive(Default)]
+struct EpochSums {
+    loss: Sum<Tensor<1>>,
+    correct: Sum<Tensor<1, Int>>,
+    grads: Vec<Sum<Tensor<1>>>,
+    batches: usize,
+}
+
+/// One pass over the training split in a shuffled order; `None` when interrupted.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch(
+    mut model: Mlp,
+    optimizer: &mut ModuleOptimizer,
+    cfg: &ExperimentConfig,
+    data: &MnistData,
+    epoch: usize,
+    seed: u64,
+    lr: f64,
+    opts: &FitOptions,
+) -> (Mlp, Option<EpochSums>) {
+    let n = data.train.len;
+    let device = data.train.labels().device();
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    // One small upload per epoch; batches are slices of it, gathered on the device.
+    let perm: Tensor<1, Int> = Tensor::from_data(TensorData::new(order.clone(), [n]), &device);
+    let mut augmenter = cfg.augmentation.clone().map(|a| Augmenter::new(a, seed.wrapping_add(1)));
+    let bar = progress_bar(opts.show_progress, n, epoch, cfg.train.epochs);
+    // Show the running loss about 20 times an epoch: each read is a device sync.
+    let progress_every = (n / cfg.train.batch_size / 20).max(1);
+    let mut sums = EpochSums::default();
+    for start in (0..n).step_by(cfg.train.batch_size) {
+        let end = (start + cfg.train.batch_size).min(n);
+        let mut batch = data.train.gather(perm.clone().slice(start..end));
+        if let (Some(aug), Some(host)) = (augmenter.as_mut(), data.train_host.as_ref()) {
+            let warped = aug.batch(host, &order[start..end]);
+            batch.images = Tensor::from_data(TensorData::new(warped, [end - start, PIXELS]), &device);
+        }
+        let (next, step) = train_step(model, optimizer, batch, &cfg.train, cfg.model.output, lr);
+        model = next;
+        sums.loss.add(step.loss.mul_scalar((end - start) as f64));
+        sums.correct.add(step.correct);
+        sums.grads.resize_with(step.grad_mean_abs.len(), Sum::default);
+        sums.grads.iter_mut().zip(step.grad_mean_abs).for_each(|(s, g)| s.add(g));
+        sums.batches += 1;
+        bar.inc((end - start) as u64);
+        if !bar.is_hidden() && sums.batches % progress_every == 0 {
+            let seen = end as f64;
+            let (l, a) = (sums.loss.get_f64() / seen, sums.correct.get_i64() as f64 / seen);
+            bar.set_message(format!("loss: {l:.4} - accuracy: {a:.4}"));
+        }
+        if opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
+            bar.finish_and_clear();
+            return (model, None);
+        }
+    }
+    bar.finish_and_clear();
+    (model, Some(sums))
+}
+
+/// Per-epoch seeds, so shuffling, augmentation and dropout need no saved generator state.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// A loss that became NaN or ∞ ends the run: nothing after it would mean anything.
+fn check_finite(m: &EpochMetrics) -> Result<()> {
+    for (what, value) in [("training loss", Some(m.train_loss)), ("validation loss", m.val_loss)] {
+        if let Some(v) = value.filter(|v| !v.is_finite()) {
             return Err(error::runtime(format!(
-                "training diverged: the loss became {train_loss} in epoch {epoch}; \
-                 hint: try a smaller learning rate (now {lr})"
+                "training diverged: the {what} became {v} in epoch {}; hint: try a smaller learning rate (now {})",
+                m.epoch, m.learning_rate
             )));
         }
-        let (val_loss, val_accuracy) = match &data.valid {
-            Some(split) => {
-                let (l, a) = evaluate(&model.valid(), split, loss_kind, output);
-                (Some(l), Some(a))
-            }
-            None => (None, None),
-        };
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss,
-            train_accuracy,
-            val_loss,
-            val_accuracy,
-            learning_rate: lr,
-            seconds: start.elapsed().as_secs_f64(),
-            grad_mean_abs: grad_sums.into_iter().map(|s| s.get_f64() / batches as f64).collect(),
-        };
-        on_epoch(&metrics);
-        history.epochs.push(metrics);
-        schedule.epoch_end(val_loss, val_accuracy);
-
-        // Early stopping: keep the best weights, stop after `patience` epochs without progress.
-        if let (Some(tracker), Some(es)) = (stopper.as_mut(), cfg.early_stopping.as_ref()) {
-            if tracker.update(val_loss, val_accuracy) && es.restore_best_weights {
-                best_model = Some(model.clone());
-            }
-            stopped_early = tracker.wait >= es.patience && epoch < cfg.train.epochs;
-        }
-        if let Some(run) = opts.checkpoint_run {
-            let progress =
-                Progress::new(epoch, history.clone(), schedule.state.clone(), stopper.clone(), stopped_early);
-            checkpoint::save(run, &model, &optimizer, best_model.as_ref(), &progress)?;
-        }
     }
-    let best_epoch = match &stopper {
-        Some(t) => t.best.map_or(history.epochs.len(), |(_, e)| e),
-        None => history.best_epoch().unwrap_or(0),
-    };
-    let model = best_model.unwrap_or(model);
-    Ok(FitOutcome { model: model.valid(), history, best_epoch, stopped_early, interrupted })
-}
-
-/// A running sum kept on the device.
-struct Sum<T>(Option<T>);
-
-impl<T> Default for Sum<T> {
-    fn default() -> Self {
-        Self(None)
-    }
-}
-
-impl<K: burn::tensor::kind::Numeric> Sum<Tensor<1, K>> {
-    fn add(&mut self, t: Tensor<1, K>) {
-        self.0 = Some(match self.0.take() {
-            Some(s) => s.add(t),
-            None => t,
-        });
-    }
-}
-
-/// Reading a sum back is a device sync: done once per epoch (and for the progress bar).
-impl Sum<Tensor<1>> {
-    fn get_f64(&self) -> f64 {
-        self.0.clone().map_or(0.0, |s| s.into_scalar::<f64>())
-    }
-}
-
-impl Sum<Tensor<1, Int>> {
-    fn get_i64(&self) -> i64 {
-        self.0.clone().map_or(0, |s| s.into_scalar::<i64>())
-    }
-}
-
-fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
-    logits.argmax(1).squeeze_dim::<1>(1).equal(labels).int().sum()
-}
-
-/// Mean loss (without penalties) and accuracy of `model` on `split`.
-pub fn evaluate(model: &Mlp, split: &Split, loss_kind: Loss, output: Output) -> (f64, f64) {
-    evaluation_pass(model, split, loss_kind, output, None)
-}
-
-/// [`evaluate`] plus the counts of (true label, predicted label), in the same forward pass.
-pub fn evaluate_with_confusion(
-    model: &Mlp,
-    split: &Split,
-    loss_kind: Loss,
-    output: Output,
-) -> (f64, f64, [[u64; CLASSES]; CLASSES]) {
-    let mut matrix = [[0u64; CLASSES]; CLASSES];
-    let (loss, accuracy) = evaluation_pass(model, split, loss_kind, output, Some(&mut matrix));
-    (loss, accuracy, matrix)
-}
-
-/// One forward pass over `split`; filling `matrix` reads predictions back every batch, so
-/// per-epoch validation leaves it out.
-fn evaluation_pass(
-    model: &Mlp,
-    split: &Split,
-    loss_kind: Loss,
-    output: Output,
-    mut matrix: Option<&mut [[u64; CLASSES]; CLASSES]>,
-) -> (f64, f64) {
-    let mut loss_sum = Sum::default();
-    let mut correct_sum = Sum::default();
-    for start in (0..split.len).step_by(EVAL_BATCH) {
-        let end = (start + EVAL_BATCH).min(split.len);
-        let Batch { images, targets, labels } = split.rows(start, end);
-        let logits = model.forward(images);
-        loss_sum.add(loss(loss_kind, output, logits.clone(), targets).mul_scalar((end - start) as f64));
-        if let Some(matrix) = matrix.as_deref_mut() {
-            let read =
-                |t: Tensor<1, Int>| t.into_data().convert::<i64>().try_into_vec::<i64>().expect("labels read back");
-            let pred = read(logits.clone().argmax(1).squeeze_dim::<1>(1));
-            for (t, p) in read(labels.clone()).iter().zip(&pred) {
-                matrix[*t as usize][*p as usize] += 1;
-            }
-        }
-        correct_sum.add(count_correct(logits, labels));
-    }
-    let n = split.len as f64;
-    (loss_sum.get_f64() / n, correct_sum.get_i64() as f64 / n)
+    Ok(())
 }
 
 fn progress_bar(show: bool, n: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {

@@ -1,12 +1,17 @@
-//! Training: the loop, the losses, the optimizers, the history.
+//! Training: the loop, the step, and one file per technique the lecture adds to it.
 
 pub mod checkpoint;
+pub mod early_stopping;
+pub mod evaluate;
 pub mod history;
 pub mod learner;
 pub mod loss;
 pub mod monitor;
 pub mod optim;
+pub mod regularization;
 pub mod schedule;
+pub mod state;
 
+pub use evaluate::{ConfusionMatrix, evaluate, evaluate_with_confusion};
 pub use history::{EpochMetrics, History};
-pub use learner::{FitOptions, FitOutcome, evaluate, fit};
+pub use learner::{Checkpoints, FitOptions, FitOutcome, StepStats, fit, train_step};

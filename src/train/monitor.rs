@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::EpochMetrics;
 use crate::config::Monitor;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,11 +29,11 @@ impl Tracker {
     }
 
     /// Record one epoch; returns true when it improved on the best by more than `min_delta`.
-    pub fn update(&mut self, val_loss: Option<f64>, val_accuracy: Option<f64>) -> bool {
+    pub fn update(&mut self, m: &EpochMetrics) -> bool {
         self.epochs_seen += 1;
         let value = match self.monitor {
-            Monitor::ValLoss => val_loss,
-            Monitor::ValAccuracy => val_accuracy,
+            Monitor::ValLoss => m.val_loss,
+            Monitor::ValAccuracy => m.val_accuracy,
         };
         let Some(value) = value.filter(|v| v.is_finite()) else {
             self.wait += 1;

@@ -10,6 +10,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::error;
 
+mod callbacks;
+mod optimizer;
+
+pub use callbacks::{
+    EarlyStoppingConfig, ExponentialDecayConfig, Monitor, ReduceOnPlateauConfig, ScheduleConfig, StepDecayConfig,
+};
+pub use optimizer::{
+    AdadeltaConfig, AdagradConfig, AdamConfig, KERAS_EPSILON, OptimizerConfig, RmspropConfig, SgdConfig,
+};
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
@@ -32,82 +42,6 @@ pub struct ExperimentConfig {
     /// Random warps of the training images (never validation or test).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augmentation: Option<AugmentationConfig>,
-}
-
-/// A validation metric to watch (early stopping, reduce-on-plateau), in Keras' names.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Monitor {
-    ValLoss,
-    ValAccuracy,
-}
-
-impl Monitor {
-    /// Loss should fall, accuracy rise.
-    pub fn higher_is_better(self) -> bool {
-        self == Monitor::ValAccuracy
-    }
-}
-
-/// Keras' `EarlyStopping` callback.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EarlyStoppingConfig {
-    #[serde(default = "val_loss")]
-    pub monitor: Monitor,
-    /// Epochs without improvement before stopping.
-    pub patience: usize,
-    /// Smallest change that counts as an improvement.
-    #[serde(default)]
-    pub min_delta: f64,
-    /// Put back the weights of the best epoch when stopping (or at the end).
-    #[serde(default = "yes")]
-    pub restore_best_weights: bool,
-}
-
-fn val_loss() -> Monitor {
-    Monitor::ValLoss
-}
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScheduleKind {
-    /// lr·factor^⌊(epoch−1)/every⌋
-    Step,
-    /// lr·factor^(epoch−1)
-    Exponential,
-    /// lr·factor after `patience` epochs without improvement of `monitor`, not below `min_lr`.
-    ReduceOnPlateau,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleConfig {
-    pub name: ScheduleKind,
-    #[serde(default = "half")]
-    pub factor: f64,
-    /// Step decay: epochs between drops.
-    #[serde(default = "ten")]
-    pub every: usize,
-    /// Reduce-on-plateau: epochs without improvement before a drop.
-    #[serde(default = "ten")]
-    pub patience: usize,
-    #[serde(default = "val_loss")]
-    pub monitor: Monitor,
-    #[serde(default)]
-    pub min_delta: f64,
-    #[serde(default)]
-    pub min_lr: f64,
-}
-
-fn half() -> f64 {
-    0.5
-}
-fn ten() -> usize {
-    10
 }
 
 /// Random affine warps, drawn per image and per epoch (Keras' ImageDataGenerator ranges).
@@ -171,13 +105,15 @@ pub enum Output {
 }
 
 /// Weight initialisers by their Keras names; biases always start at zero, as in Keras.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// N(0, init_std²): the lecture's "too large" N(0, 1).
     Normal,
     /// N(0, 1/n_in).
     ScaledNormal,
+    /// Keras' default.
+    #[default]
     GlorotUniform,
     GlorotNormal,
     HeNormal,
@@ -200,18 +136,53 @@ pub struct ModelConfig {
     /// Hidden layers, input side first. The input (784) and output (10) sizes are fixed by MNIST.
     pub hidden: Vec<LayerConfig>,
     pub output: Output,
-    #[serde(default = "default_init")]
+    #[serde(default)]
     pub init: Init,
     /// Standard deviation for `init = "normal"`.
-    #[serde(default = "one")]
+    #[serde(default = "ModelConfig::default_init_std")]
     pub init_std: f64,
 }
 
-fn default_init() -> Init {
-    Init::GlorotUniform
-}
-fn one() -> f64 {
-    1.0
+impl ModelConfig {
+    fn default_init_std() -> f64 {
+        1.0
+    }
+
+    /// Weights and biases of the network.
+    pub fn parameters(&self) -> usize {
+        let mut sizes = vec![784];
+        sizes.extend(self.hidden.iter().map(|l| l.units));
+        sizes.push(10);
+        sizes.windows(2).map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1])).fold(0, usize::saturating_add)
+    }
+
+    fn validate(&self) -> Check {
+        if self.hidden.is_empty() {
+            return check::bad("model.hidden", "must list at least one hidden layer");
+        }
+        if self.hidden.len() > MAX_HIDDEN_LAYERS {
+            return check::bad(
+                "model.hidden",
+                format!("has {} layers; at most {MAX_HIDDEN_LAYERS}", self.hidden.len()),
+            );
+        }
+        for (i, layer) in self.hidden.iter().enumerate() {
+            let key = format!("model.hidden[{i}].units");
+            check::at_least_one(&key, layer.units)?;
+            if layer.units > MAX_UNITS {
+                return check::bad(&key, format!("is {}; at most {MAX_UNITS}", layer.units));
+            }
+            check::fraction(&format!("model.hidden[{i}].dropout"), layer.dropout)?;
+        }
+        let n = self.parameters();
+        if n > MAX_PARAMETERS {
+            return check::bad(
+                "model.hidden",
+                format!("makes {n} weights; at most {MAX_PARAMETERS} fit in memory alongside their gradients"),
+            );
+        }
+        check::positive("model.init_std", self.init_std)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -228,7 +199,7 @@ pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub loss: Loss,
-    #[serde(default = "default_seed")]
+    #[serde(default = "TrainConfig::default_seed")]
     pub seed: u64,
     /// λ of the L2 penalty λΣw² (weights only, not biases).
     #[serde(default)]
@@ -241,36 +212,10 @@ pub struct TrainConfig {
     pub log_gradients: bool,
 }
 
-fn default_seed() -> u64 {
-    42
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptimizerKind {
-    Sgd,
-    Adagrad,
-    Rmsprop,
-    Adam,
-    Adadelta,
-}
-
-/// Keras' names. Fields left out take Keras' defaults for the chosen optimizer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OptimizerConfig {
-    pub name: OptimizerKind,
-    pub learning_rate: f64,
-    /// SGD momentum (0 = plain SGD).
-    #[serde(default)]
-    pub momentum: f64,
-    #[serde(default)]
-    pub nesterov: bool,
-    /// Decay of the squared-gradient average (RMSprop, Adadelta).
-    pub rho: Option<f64>,
-    pub beta_1: Option<f64>,
-    pub beta_2: Option<f64>,
-    pub epsilon: Option<f64>,
+impl TrainConfig {
+    fn default_seed() -> u64 {
+        42
+    }
 }
 
 impl ExperimentConfig {
@@ -293,88 +238,48 @@ impl ExperimentConfig {
         toml::to_string_pretty(self).expect("a validated config always serialises")
     }
 
-    /// Range checks that serde cannot express. Each error names the key.
+    /// Range checks that serde cannot express, on the values as training uses them (f32 where
+    /// the network computes in f32). Each error names the key.
     pub fn validate(&self) -> Result<()> {
-        let bad = |key: &str, why: String| Err(error::config(format!("`{key}` {why}")));
-        // NaN or ∞ in these would poison the loss, or make every epoch "no improvement".
-        let non_negative = |key: &str, v: f64| {
-            if v >= 0.0 && v.is_finite() { Ok(()) } else { bad(key, format!("must be zero or positive, got {v}")) }
-        };
-        let m = &self.model;
-        if m.hidden.is_empty() {
-            return bad("model.hidden", "must list at least one hidden layer".into());
+        let (m, t) = (&self.model, &self.train);
+        m.validate()?;
+        check::at_least_one("train.epochs", t.epochs)?;
+        if t.epochs > MAX_EPOCHS {
+            return check::bad("train.epochs", format!("is {}; at most {MAX_EPOCHS}", t.epochs));
         }
-        for (i, layer) in m.hidden.iter().enumerate() {
-            if layer.units == 0 {
-                return bad(&format!("model.hidden[{i}].units"), "must be at least 1".into());
-            }
-            if !(0.0..1.0).contains(&layer.dropout) {
-                return bad(&format!("model.hidden[{i}].dropout"), format!("must be in [0, 1), got {}", layer.dropout));
-            }
+        check::at_least_one("train.batch_size", t.batch_size)?;
+        // TOML integers are signed 64-bit: a larger seed could not be written to config.toml.
+        if i64::try_from(t.seed).is_err() {
+            return check::bad("train.seed", format!("is {}; at most {}", t.seed, i64::MAX));
         }
-        if !(m.init_std > 0.0 && m.init_std.is_finite()) {
-            return bad("model.init_std", format!("must be a positive number, got {}", m.init_std));
-        }
-        let t = &self.train;
-        if t.epochs == 0 {
-            return bad("train.epochs", "must be at least 1".into());
-        }
-        if t.batch_size == 0 {
-            return bad("train.batch_size", "must be at least 1".into());
-        }
-        non_negative("train.l2", t.l2)?;
-        non_negative("train.l1", t.l1)?;
+        check::non_negative("train.l2", t.l2)?;
+        check::non_negative("train.l1", t.l1)?;
         match (t.loss, m.output) {
             (Loss::CategoricalCrossentropy, Output::Sigmoid) => {
-                return bad("train.loss", "categorical-crossentropy needs `model.output = \"softmax\"`".into());
+                return check::bad("train.loss", "categorical-crossentropy needs `model.output = \"softmax\"`");
             }
             (Loss::BinaryCrossentropy, Output::Softmax) => {
-                return bad("train.loss", "binary-crossentropy needs `model.output = \"sigmoid\"`".into());
+                return check::bad("train.loss", "binary-crossentropy needs `model.output = \"sigmoid\"`");
             }
             _ => {}
         }
-        let o = &self.optimizer;
-        if !(o.learning_rate > 0.0 && o.learning_rate.is_finite()) {
-            return bad("optimizer.learning_rate", format!("must be a positive number, got {}", o.learning_rate));
-        }
-        if !(0.0..1.0).contains(&o.momentum) {
-            return bad("optimizer.momentum", format!("must be in [0, 1), got {}", o.momentum));
-        }
-        for (key, v) in [("optimizer.rho", o.rho), ("optimizer.beta_1", o.beta_1), ("optimizer.beta_2", o.beta_2)] {
-            if let Some(v) = v
-                && !(0.0..1.0).contains(&v)
-            {
-                return bad(key, format!("must be in [0, 1), got {v}"));
-            }
-        }
-        if let Some(eps) = o.epsilon
-            && !(eps > 0.0 && eps.is_finite())
-        {
-            return bad("optimizer.epsilon", format!("must be a positive number, got {eps}"));
-        }
+        self.optimizer.validate()?;
         if self.data.validation >= 60_000 {
-            return bad("data.validation", format!("must be below 60000, got {}", self.data.validation));
+            return check::bad("data.validation", format!("must be below 60000, got {}", self.data.validation));
         }
         if self.data.train_limit == Some(0) {
-            return bad("data.train_limit", "must be at least 1".into());
-        }
-        if self.early_stopping.is_some() && self.data.validation == 0 {
-            return bad("early_stopping", "needs a validation split (`data.validation` > 0)".into());
+            return check::bad("data.train_limit", "must be at least 1");
         }
         if let Some(es) = &self.early_stopping {
-            non_negative("early_stopping.min_delta", es.min_delta)?;
+            if self.data.validation == 0 {
+                return check::bad("early_stopping", "needs a validation split (`data.validation` > 0)");
+            }
+            check::non_negative("early_stopping.min_delta", es.min_delta)?;
         }
         if let Some(s) = &self.schedule {
-            non_negative("schedule.min_delta", s.min_delta)?;
-            non_negative("schedule.min_lr", s.min_lr)?;
-            if !(s.factor > 0.0 && s.factor <= 1.0) {
-                return bad("schedule.factor", format!("must be in (0, 1], got {}", s.factor));
-            }
-            if s.every == 0 {
-                return bad("schedule.every", "must be at least 1".into());
-            }
-            if s.name == ScheduleKind::ReduceOnPlateau && self.data.validation == 0 {
-                return bad("schedule", "reduce-on-plateau needs a validation split".into());
+            s.validate(self.optimizer.learning_rate())?;
+            if s.monitor().is_some() && self.data.validation == 0 {
+                return check::bad("schedule", "reduce-on-plateau needs a validation split (`data.validation` > 0)");
             }
         }
         if let Some(a) = &self.augmentation {
@@ -384,13 +289,13 @@ impl ExperimentConfig {
                 ("augmentation.zoom", a.zoom, 0.9),
             ] {
                 if !(0.0..=max).contains(&v) {
-                    return bad(key, format!("must be in [0, {max}], got {v}"));
+                    return check::bad(key, format!("must be in [0, {max}], got {v}"));
                 }
             }
         }
         let train_size = self.train_size();
         if t.batch_size > train_size {
-            return bad(
+            return check::bad(
                 "train.batch_size",
                 format!("is {} but only {train_size} training images are used", t.batch_size),
             );
@@ -402,5 +307,55 @@ impl ExperimentConfig {
     pub fn train_size(&self) -> usize {
         let available = 60_000 - self.data.validation;
         self.data.train_limit.map_or(available, |n| n.min(available))
+    }
+}
+
+/// Bounds that keep a typo (`units = 10000000`) an error instead of an allocation failure.
+const MAX_UNITS: usize = 1 << 16;
+const MAX_HIDDEN_LAYERS: usize = 64;
+const MAX_PARAMETERS: usize = 1 << 28;
+const MAX_EPOCHS: usize = 1_000_000;
+
+type Check = Result<()>;
+
+/// Range checks shared by every section; each error is a config error naming the key.
+mod check {
+    use super::Check;
+    use crate::error;
+
+    pub fn bad(key: &str, why: impl std::fmt::Display) -> Check {
+        Err(error::config(format!("`{key}` {why}")))
+    }
+
+    /// Finite and > 0, also once rounded to f32 (1e-50 would be 0 there).
+    pub fn positive(key: &str, v: f64) -> Check {
+        if v > 0.0 && v.is_finite() && (v as f32) > 0.0 && (v as f32).is_finite() {
+            Ok(())
+        } else {
+            bad(key, format!("must be a positive number that f32 can hold, got {v}"))
+        }
+    }
+
+    /// Finite and ≥ 0 (NaN or ∞ would poison the loss, or make every epoch "no improvement").
+    pub fn non_negative(key: &str, v: f64) -> Check {
+        if v >= 0.0 && v.is_finite() { Ok(()) } else { bad(key, format!("must be zero or positive, got {v}")) }
+    }
+
+    /// In [0, 1), also once rounded to f32 (0.99999999999 would be 1 there).
+    pub fn fraction(key: &str, v: f64) -> Check {
+        if (0.0..1.0).contains(&v) && (v as f32) < 1.0 {
+            Ok(())
+        } else {
+            bad(key, format!("must be in [0, 1) (and below 1 in f32), got {v}"))
+        }
+    }
+
+    /// In (0, 1]: a factor that lowers the learning rate or keeps it.
+    pub fn decay_factor(key: &str, v: f64) -> Check {
+        if v > 0.0 && v <= 1.0 && (v as f32) > 0.0 { Ok(()) } else { bad(key, format!("must be in (0, 1], got {v}")) }
+    }
+
+    pub fn at_least_one(key: &str, v: usize) -> Check {
+        if v >= 1 { Ok(()) } else { bad(key, "must be at least 1") }
     }
 }
