@@ -60,3 +60,19 @@ fn unknown_preset_suggests_the_closest() {
     let e = format!("{:#}", resolve("basline").unwrap_err());
     assert!(e.contains("did you mean `baseline`"), "{e}");
 }
+
+#[test]
+fn a_key_of_another_optimizer_or_schedule_is_named() {
+    let e = rejected(&baseline_with("learning_rate = 3.0", "learning_rate = 3.0\nbeta_1 = 0.9"));
+    assert!(e.contains("beta_1") && e.contains("momentum"), "names the key and sgd's own keys: {e}");
+    let e = rejected(&format!("{}\n[schedule]\nname = \"exponential\"\nevery = 3\n", baseline_with("", "")));
+    assert!(e.contains("every"), "{e}");
+    // Left out, each optimizer's keys take Keras' defaults.
+    let cfg = ExperimentConfig::from_toml(
+        &baseline_with("name = \"sgd\"\nlearning_rate = 3.0", "name = \"adagrad\""),
+        "test.toml",
+    )
+    .unwrap();
+    let want = mnist_lab::config::AdagradConfig { learning_rate: 0.001, initial_accumulator_value: 0.1, epsilon: 1e-7 };
+    assert_eq!(cfg.optimizer, mnist_lab::config::OptimizerConfig::Adagrad(want));
+}
