@@ -212,12 +212,15 @@ pub fn adapters() -> Vec<AdapterReport> {
 #[cfg(feature = "wgpu")]
 mod gpu {
     use burn::tensor::Device;
-    use burn::tensor::wgpu::wgpu;
+    use burn::tensor::wgpu::{WgpuInitError, wgpu};
 
     use super::{AdapterReport, WgpuAdapter};
 
     pub fn init() -> Result<WgpuAdapter, String> {
-        let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| e.to_string())?;
+        let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| match e {
+            WgpuInitError::AdapterUnavailable { .. } => "no Vulkan, Metal, DX12 or OpenGL adapter found".to_string(),
+            e => e.to_string(),
+        })?;
         let info = setup.adapter.get_info();
         let limits = setup.device.limits();
         Ok(WgpuAdapter {
