@@ -59,6 +59,22 @@ pub fn summary(run_dir: &Path) -> serde_json::Value {
 pub mod py {
     pub const NUMPY: &str = "numpy==2.4.6";
     pub const SAFETENSORS: &str = "safetensors==0.8.0";
+    /// TensorBoard and everything it installs, for reading event files back.
+    pub const TENSORBOARD: [&str; 13] = [
+        "tensorboard==2.21.0",
+        "tensorboard-data-server==0.7.2",
+        "absl-py==2.5.1",
+        "grpcio==1.85.3",
+        "markdown==3.11.3",
+        "markupsafe==3.0.4",
+        NUMPY,
+        "packaging==26.4",
+        "pillow==13.0.0",
+        "protobuf==7.36.2",
+        "setuptools==84.2.1",
+        "typing-extensions==4.16.0",
+        "werkzeug==3.1.9",
+    ];
 }
 
 /// `python3` with `packages` (pip specs such as `numpy==2.4.6`) installed, run from the crate
