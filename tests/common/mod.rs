@@ -59,6 +59,8 @@ pub fn summary(run_dir: &Path) -> serde_json::Value {
 pub mod py {
     pub const NUMPY: &str = "numpy==2.4.6";
     pub const SAFETENSORS: &str = "safetensors==0.8.0";
+    pub const ONNXRUNTIME: &str = "onnxruntime==1.32.0";
+    pub const ONNX: &str = "onnx==1.23.2";
 }
 
 /// `python3` with `packages` (pip specs such as `numpy==2.4.6`) installed, run from the crate
