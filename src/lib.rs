@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod onnx;
 pub mod presets;
 pub mod report;
 pub mod tensorboard;

@@ -117,7 +117,7 @@ fn export_mistakes_are_error_lines() {
     assert_eq!(std::fs::read(&model).unwrap(), original);
 
     // Unknown format: clap's usage error, also exit 2.
-    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "onnx"]);
+    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "tflite"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).starts_with("error:"), "{}", stderr(&o));
 }

@@ -6,13 +6,16 @@ use clap::{Args, ValueEnum};
 use super::BackendArg;
 use crate::artifacts::{MODEL_FILE, RunDir, load_model_bytes, write_atomic};
 use crate::export::{SAFETENSORS_FILE, safetensors_bytes};
+use crate::onnx::{ONNX_FILE, onnx_bytes};
 use crate::{backend, error};
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// A run directory written by `train`.
     pub run_dir: PathBuf,
-    /// safetensors: PyTorch layout (`layers.{i}.weight` [out, in]); burnpack: Burn's own file.
+    /// safetensors: PyTorch layout (`layers.{i}.weight` [out, in]); burnpack: Burn's own file;
+    /// onnx: a graph for onnxruntime and other runtimes (input `pixels` [N, 784] in 0..1, outputs
+    /// `probabilities` and `logits` [N, 10]).
     #[arg(long, value_enum, default_value = "safetensors")]
     pub format: Format,
     /// Destination file, or a directory to write into (default: inside RUN_DIR).
@@ -26,6 +29,7 @@ pub struct ExportArgs {
 pub enum Format {
     Safetensors,
     Burnpack,
+    Onnx,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -35,6 +39,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let default_name = match args.format {
         Format::Safetensors => SAFETENSORS_FILE,
         Format::Burnpack => MODEL_FILE,
+        Format::Onnx => ONNX_FILE,
     };
     let dest = match args.to {
         Some(to) if to.is_dir() => to.join(default_name),
@@ -43,9 +48,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
     };
     let src = run.file(MODEL_FILE);
     let onto_model = same_file(&src, &dest);
-    if onto_model && args.format == Format::Safetensors {
+    // Safetensors or ONNX onto model.bpk, or any export onto config.toml, a checkpoint…
+    if let Some(own) = run_file(&run.path, &dest, default_name) {
         return Err(error::config(format!(
-            "--to {} is the run's own model.bpk; exporting there would replace it (pick another path)",
+            "--to {} is the run's own {own}; exporting there would replace it (pick another path)",
             dest.display()
         )));
     }
@@ -54,6 +60,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let model = load_model_bytes(model_bpk.clone(), &src, &cfg, &device)?;
     let bytes = match args.format {
         Format::Safetensors => safetensors_bytes(&model, &cfg)?,
+        Format::Onnx => onnx_bytes(&model, &cfg)?,
         // Onto itself: nothing to rewrite.
         Format::Burnpack if onto_model => {
             println!("{}", dest.display());
@@ -70,4 +77,19 @@ pub fn run(args: ExportArgs) -> Result<()> {
 /// Copying model.bpk onto itself would be a pointless rewrite of the run's only model.
 fn same_file(a: &Path, b: &Path) -> bool {
     matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// The name of the run's own file that `dest` would replace: an existing file in the run
+/// directory or below it (config, history, pictures, checkpoints…), except an earlier export
+/// of the same format at the top level (`export_name`, or another name with its extension;
+/// for burnpack that includes model.bpk itself, which is then left as it is).
+fn run_file(run: &Path, dest: &Path, export_name: &str) -> Option<String> {
+    let run = run.canonicalize().ok()?;
+    let dest = dest.canonicalize().ok()?;
+    let inside = dest.strip_prefix(&run).ok()?;
+    let same_format = Path::new(export_name).extension() == dest.extension();
+    if same_format && inside.parent() == Some(Path::new("")) {
+        return None;
+    }
+    Some(inside.display().to_string())
 }

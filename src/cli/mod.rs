@@ -37,7 +37,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Classify your own digit images (PNG/JPEG) with a trained run.
     Predict(predict::PredictArgs),
-    /// Write a run's weights as safetensors (PyTorch layout) or Burn's burnpack.
+    /// Write a run's weights as safetensors (PyTorch layout), Burn's burnpack, or an ONNX model.
     Export(export::ExportArgs),
     /// Compare runs: a Markdown table and an overlay of their validation curves.
     Report(report::ReportArgs),

@@ -75,6 +75,8 @@ pub mod py {
         "typing-extensions==4.16.0",
         "werkzeug==3.1.9",
     ];
+    pub const ONNXRUNTIME: &str = "onnxruntime==1.32.0";
+    pub const ONNX: &str = "onnx==1.23.2";
 }
 
 /// `python3` with `packages` (pip specs such as `numpy==2.4.6`) installed, run from the crate
