@@ -4,8 +4,9 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::BackendArg;
-use crate::artifacts::{MODEL_FILE, RunDir, load_model_bytes, write_atomic};
-use crate::export::{SAFETENSORS_FILE, safetensors_bytes};
+use crate::artifacts::{MODEL_FILE, RunDir, SUMMARY_FILE, load_model_bytes, write_atomic};
+use crate::config::Dataset;
+use crate::export::{SAFETENSORS_FILE, WEB_FILE, safetensors_bytes, web_page};
 use crate::onnx::{ONNX_FILE, onnx_bytes};
 use crate::{backend, error};
 
@@ -15,7 +16,7 @@ pub struct ExportArgs {
     pub run_dir: PathBuf,
     /// safetensors: PyTorch layout (`layers.{i}.weight` [out, in]); burnpack: Burn's own file;
     /// onnx: a graph for onnxruntime and other runtimes (input `pixels` [N, 784] in 0..1, outputs
-    /// `probabilities` and `logits` [N, 10]).
+    /// `probabilities` and `logits` [N, 10]); web: one self-contained HTML page to draw digits on.
     #[arg(long, value_enum, default_value = "safetensors")]
     pub format: Format,
     /// Destination file, or a directory to write into (default: inside RUN_DIR).
@@ -30,6 +31,7 @@ pub enum Format {
     Safetensors,
     Burnpack,
     Onnx,
+    Web,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -40,6 +42,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Format::Safetensors => SAFETENSORS_FILE,
         Format::Burnpack => MODEL_FILE,
         Format::Onnx => ONNX_FILE,
+        Format::Web => WEB_FILE,
     };
     let dest = match args.to {
         Some(to) if to.is_dir() => to.join(default_name),
@@ -55,12 +58,19 @@ pub fn run(args: ExportArgs) -> Result<()> {
             dest.display()
         )));
     }
+    if args.format == Format::Web && cfg.data.dataset != Dataset::Mnist {
+        return Err(error::config(format!(
+            "--format web makes a page for drawing digits; this run was trained on {}",
+            cfg.data.dataset.name()
+        )));
+    }
     let model_bpk = std::fs::read(&src).map_err(|e| error::data(format!("cannot read {}: {e}", src.display())))?;
     // Loading first checks model.bpk matches config.toml, for burnpack too: never export junk.
     let model = load_model_bytes(model_bpk.clone(), &src, &cfg, &device)?;
     let bytes = match args.format {
         Format::Safetensors => safetensors_bytes(&model, &cfg)?,
         Format::Onnx => onnx_bytes(&model, &cfg)?,
+        Format::Web => web_page(&model, &cfg.preset, test_accuracy(&run))?.into_bytes(),
         // Onto itself: nothing to rewrite.
         Format::Burnpack if onto_model => {
             println!("{}", dest.display());
@@ -72,6 +82,20 @@ pub fn run(args: ExportArgs) -> Result<()> {
     write_atomic(&dest, &bytes)?;
     println!("{}", dest.display());
     Ok(())
+}
+
+/// summary.json's test accuracy, when the run got that far.
+fn test_accuracy(run: &RunDir) -> Option<f64> {
+    if !run.file(SUMMARY_FILE).exists() {
+        return None;
+    }
+    match run.summary() {
+        Ok(summary) => Some(summary.test_accuracy),
+        Err(e) => {
+            eprintln!("warning: {e:#}; the page shows no test accuracy");
+            None
+        }
+    }
 }
 
 /// Copying model.bpk onto itself would be a pointless rewrite of the run's only model.

@@ -77,6 +77,11 @@ pub mod py {
     ];
     pub const ONNXRUNTIME: &str = "onnxruntime==1.32.0";
     pub const ONNX: &str = "onnx==1.23.2";
+    /// The browser test: WebDriver client, the ChromeDriver that matches the npm package's
+    /// Chromium 153 (tests/web/chromium.py), and Brotli to unpack that package.
+    pub const SELENIUM: &str = "selenium==4.51.0";
+    pub const CHROMEDRIVER: &str = "chromedriver-py==153.0.8010.52";
+    pub const BROTLI: &str = "brotli==1.2.1";
 }
 
 /// `python3` with `packages` (pip specs such as `numpy==2.4.6`) installed, run from the crate
