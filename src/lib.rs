@@ -12,4 +12,5 @@ pub mod export;
 pub mod model;
 pub mod presets;
 pub mod report;
+pub mod sweep;
 pub mod train;
