@@ -13,5 +13,6 @@ pub mod model;
 pub mod onnx;
 pub mod presets;
 pub mod report;
+pub mod sweep;
 pub mod tensorboard;
 pub mod train;

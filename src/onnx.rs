@@ -45,30 +45,12 @@ pub fn onnx_bytes(model: &Mlp, cfg: &ExperimentConfig) -> Result<Vec<u8>> {
         let bias = format!("layers.{i}.bias");
         let w = layer.weight.val();
         let [fan_in, fan_out] = w.dims();
-        initializers.push(float_tensor(
-            &weight,
-            &[fan_in, fan_out],
-            read(w.into_data())?,
-        ));
-        let b = layer
-            .bias
-            .as_ref()
-            .ok_or_else(|| error::runtime(format!("layer {i} has no bias")))?
-            .val();
+        initializers.push(float_tensor(&weight, &[fan_in, fan_out], read(w.into_data())?));
+        let b = layer.bias.as_ref().ok_or_else(|| error::runtime(format!("layer {i} has no bias")))?.val();
         initializers.push(float_tensor(&bias, &[fan_out], read(b.into_data())?));
-        let linear = if i == hidden {
-            LOGITS.to_string()
-        } else {
-            format!("layers.{i}.linear")
-        };
+        let linear = if i == hidden { LOGITS.to_string() } else { format!("layers.{i}.linear") };
         // Y = X·B + C with B = [in, out], exactly Burn's Linear.
-        nodes.push(node(
-            "Gemm",
-            &format!("layers.{i}.gemm"),
-            &[&x, &weight, &bias],
-            &linear,
-            None,
-        ));
+        nodes.push(node("Gemm", &format!("layers.{i}.gemm"), &[&x, &weight, &bias], &linear, None));
         x = linear;
         if i < hidden {
             let activated = format!("layers.{i}.{}", activation_name(model.activations[i]));
@@ -82,10 +64,7 @@ pub fn onnx_bytes(model: &Mlp, cfg: &ExperimentConfig) -> Result<Vec<u8>> {
         }
     }
     let (output_op, output_doc) = match model.output {
-        Output::Softmax => (
-            "Softmax",
-            "class probabilities: the softmax of the logits, each row sums to 1",
-        ),
+        Output::Softmax => ("Softmax", "class probabilities: the softmax of the logits, each row sums to 1"),
         Output::Sigmoid => (
             "Sigmoid",
             "per-class sigmoid of the logits: ten independent scores in (0, 1), one per digit, \
@@ -113,32 +92,18 @@ pub fn onnx_bytes(model: &Mlp, cfg: &ExperimentConfig) -> Result<Vec<u8>> {
         )],
         output: vec![
             value_info(PROBABILITIES, CLASSES, output_doc),
-            value_info(
-                LOGITS,
-                CLASSES,
-                "the output layer's pre-activations (argmax = predicted digit)",
-            ),
+            value_info(LOGITS, CLASSES, "the output layer's pre-activations (argmax = predicted digit)"),
         ],
     };
-    let activations: Vec<&str> = model
-        .activations
-        .iter()
-        .map(|a| activation_name(*a))
-        .collect();
-    let meta = |key: &str, value: String| StringStringEntryProto {
-        key: key.into(),
-        value,
-    };
+    let activations: Vec<&str> = model.activations.iter().map(|a| activation_name(*a)).collect();
+    let meta = |key: &str, value: String| StringStringEntryProto { key: key.into(), value };
     let proto = ModelProto {
         ir_version: IR_VERSION,
         producer_name: "mnist-lab".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: cfg.lesson.clone(),
         graph: Some(graph),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-        }],
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
         metadata_props: vec![
             meta("activations", activations.join(",")),
             meta("output", output_name(model.output).into()),
@@ -150,26 +115,11 @@ pub fn onnx_bytes(model: &Mlp, cfg: &ExperimentConfig) -> Result<Vec<u8>> {
 
 /// "784-30-10 MLP (sigmoid hidden layers, sigmoid output), mnist-lab preset `baseline`".
 fn describe(model: &Mlp, cfg: &ExperimentConfig) -> String {
-    let sizes: Vec<String> = model
-        .layers
-        .iter()
-        .map(|l| l.weight.dims()[1].to_string())
-        .collect();
-    let activations: Vec<&str> = model
-        .activations
-        .iter()
-        .map(|a| activation_name(*a))
-        .collect();
-    let hidden = if activations.is_empty() {
-        "none".to_string()
-    } else {
-        activations.join(", ")
-    };
-    let mut text = format!(
-        "{PIXELS}-{} MLP (hidden: {hidden}; output: {})",
-        sizes.join("-"),
-        output_name(model.output)
-    );
+    let sizes: Vec<String> = model.layers.iter().map(|l| l.weight.dims()[1].to_string()).collect();
+    let activations: Vec<&str> = model.activations.iter().map(|a| activation_name(*a)).collect();
+    let hidden = if activations.is_empty() { "none".to_string() } else { activations.join(", ") };
+    let mut text =
+        format!("{PIXELS}-{} MLP (hidden: {hidden}; output: {})", sizes.join("-"), output_name(model.output));
     if !cfg.preset.is_empty() {
         text += &format!(", mnist-lab preset `{}`", cfg.preset);
     }
@@ -197,13 +147,7 @@ fn output_name(output: Output) -> &'static str {
     }
 }
 
-fn node(
-    op: &str,
-    name: &str,
-    inputs: &[&str],
-    output: &str,
-    attribute: Option<AttributeProto>,
-) -> NodeProto {
+fn node(op: &str, name: &str, inputs: &[&str], output: &str, attribute: Option<AttributeProto>) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: vec![output.into()],
@@ -231,14 +175,8 @@ fn value_info(name: &str, width: usize, doc: &str) -> ValueInfoProto {
                 elem_type: TENSOR_FLOAT,
                 shape: Some(TensorShapeProto {
                     dim: vec![
-                        Dimension {
-                            dim_value: None,
-                            dim_param: Some(BATCH.into()),
-                        },
-                        Dimension {
-                            dim_value: Some(width as i64),
-                            dim_param: None,
-                        },
+                        Dimension { dim_value: None, dim_param: Some(BATCH.into()) },
+                        Dimension { dim_value: Some(width as i64), dim_param: None },
                     ],
                 }),
             }),

@@ -155,26 +155,13 @@ impl EventWriter {
     pub fn create(dir: &Path) -> Result<Self> {
         static OPENED: AtomicU64 = AtomicU64::new(0);
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let host: String = gethostname::gethostname()
             .to_string_lossy()
             .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || "-_.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
+            .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
             .collect();
-        let host = if host.is_empty() {
-            "localhost".to_string()
-        } else {
-            host
-        };
+        let host = if host.is_empty() { "localhost".to_string() } else { host };
         let pid = std::process::id();
         // Never replace a file: a name already taken (another writer of this process or of a
         // process that had the same pid) moves on to the next number.
@@ -189,11 +176,7 @@ impl EventWriter {
                 }
             }
         };
-        let mut writer = Self {
-            path,
-            file: BufWriter::new(file),
-            failed: false,
-        };
+        let mut writer = Self { path, file: BufWriter::new(file), failed: false };
         writer.write_event(0, proto::What::FileVersion(FILE_VERSION.into()))?;
         writer.flush()?;
         Ok(writer)
@@ -217,27 +200,13 @@ impl EventWriter {
     }
 
     /// A PNG image of `width` × `height` pixels (checked against the PNG's own header).
-    pub fn image(
-        &mut self,
-        tag: &str,
-        step: i64,
-        png: &[u8],
-        width: u32,
-        height: u32,
-    ) -> Result<()> {
-        let refuse = |why: String| {
-            anyhow!(
-                "cannot write image {tag:?} to {}: {why}",
-                self.path.display()
-            )
-        };
-        let decoder = image::codecs::png::PngDecoder::new(Cursor::new(png))
-            .map_err(|e| refuse(format!("not a PNG ({e})")))?;
+    pub fn image(&mut self, tag: &str, step: i64, png: &[u8], width: u32, height: u32) -> Result<()> {
+        let refuse = |why: String| anyhow!("cannot write image {tag:?} to {}: {why}", self.path.display());
+        let decoder =
+            image::codecs::png::PngDecoder::new(Cursor::new(png)).map_err(|e| refuse(format!("not a PNG ({e})")))?;
         let (w, h) = decoder.dimensions();
         if (w, h) != (width, height) {
-            return Err(refuse(format!(
-                "the PNG is {w}×{h} pixels, not {width}×{height}"
-            )));
+            return Err(refuse(format!("the PNG is {w}×{h} pixels, not {width}×{height}")));
         }
         let colorspace = match decoder.color_type().channel_count() {
             1 => 1,
@@ -258,35 +227,19 @@ impl EventWriter {
     /// Hand everything written so far to the file system and sync it to disk.
     pub fn flush(&mut self) -> Result<()> {
         self.check_usable()?;
-        let result = self
-            .file
-            .flush()
-            .and_then(|()| self.file.get_ref().sync_data());
+        let result = self.file.flush().and_then(|()| self.file.get_ref().sync_data());
         self.record_failure(result)
     }
 
     fn write_value(&mut self, step: i64, tag: &str, kind: proto::Kind) -> Result<()> {
-        let value = proto::Value {
-            tag: tag.to_string(),
-            kind: Some(kind),
-        };
-        self.write_event(
-            step,
-            proto::What::Summary(proto::Summary { value: vec![value] }),
-        )
+        let value = proto::Value { tag: tag.to_string(), kind: Some(kind) };
+        self.write_event(step, proto::What::Summary(proto::Summary { value: vec![value] }))
     }
 
     fn write_event(&mut self, step: i64, what: proto::What) -> Result<()> {
         self.check_usable()?;
-        let wall_time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        let event = proto::Event {
-            wall_time,
-            step,
-            what: Some(what),
-        };
+        let wall_time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let event = proto::Event { wall_time, step, what: Some(what) };
         let record = frame(&event.encode_to_vec());
         let result = self.file.write_all(&record);
         self.record_failure(result)
@@ -294,10 +247,7 @@ impl EventWriter {
 
     fn check_usable(&self) -> Result<()> {
         if self.failed {
-            bail!(
-                "cannot write {}: an earlier write to it failed",
-                self.path.display()
-            );
+            bail!("cannot write {}: an earlier write to it failed", self.path.display());
         }
         Ok(())
     }
@@ -322,20 +272,12 @@ fn frame(data: &[u8]) -> Vec<u8> {
 /// TFRecord's masked CRC32C: rotated and offset, so that a CRC of data containing CRCs stays
 /// well distributed.
 fn masked_crc(bytes: &[u8]) -> u32 {
-    crc32c::crc32c(bytes)
-        .rotate_right(15)
-        .wrapping_add(0xa282_ead8)
+    crc32c::crc32c(bytes).rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 fn histogram(values: &[f32]) -> proto::HistogramProto {
-    let finite = || {
-        values
-            .iter()
-            .filter(|v| v.is_finite())
-            .map(|&v| f64::from(v))
-    };
-    let (mut min, mut max, mut num, mut sum, mut sum_squares) =
-        (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0.0);
+    let finite = || values.iter().filter(|v| v.is_finite()).map(|&v| f64::from(v));
+    let (mut min, mut max, mut num, mut sum, mut sum_squares) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0.0);
     for v in finite() {
         min = min.min(v);
         max = max.max(v);
@@ -353,13 +295,7 @@ fn histogram(values: &[f32]) -> proto::HistogramProto {
     } else {
         let n = HISTOGRAM_BUCKETS as f64;
         (1..=HISTOGRAM_BUCKETS)
-            .map(|i| {
-                if i == HISTOGRAM_BUCKETS {
-                    max
-                } else {
-                    min + (max - min) * (i as f64 / n)
-                }
-            })
+            .map(|i| if i == HISTOGRAM_BUCKETS { max } else { min + (max - min) * (i as f64 / n) })
             .collect()
     };
     let mut bucket = vec![0.0; bucket_limit.len()];
@@ -368,15 +304,7 @@ fn histogram(values: &[f32]) -> proto::HistogramProto {
         // Place by the edges as written, so a reader re-bucketing by them agrees with the counts.
         bucket[bucket_limit.partition_point(|&limit| limit <= v).min(last)] += 1.0;
     }
-    proto::HistogramProto {
-        min,
-        max,
-        num,
-        sum,
-        sum_squares,
-        bucket_limit,
-        bucket,
-    }
+    proto::HistogramProto { min, max, num, sum, sum_squares, bucket_limit, bucket }
 }
 
 #[cfg(test)]
@@ -399,11 +327,7 @@ mod tests {
     /// `tf.summary.scalar("accuracy", 0.99, step=77)`, as quoted (from `xxd`) in the tests of
     /// TensorBoard's Rust data server: (length CRC, data, data CRC).
     const TENSORFLOW_RECORDS: [([u8; 4], &[u8], [u8; 4]); 2] = [
-        (
-            *b"\xa3\x7f\x4b\x22",
-            b"\x09\x00\x00\x80\x38\x99\xd6\xd7\x41\x1a\x0dbrain.Event:2",
-            *b"\x12\x4b\x36\xab",
-        ),
+        (*b"\xa3\x7f\x4b\x22", b"\x09\x00\x00\x80\x38\x99\xd6\xd7\x41\x1a\x0dbrain.Event:2", *b"\x12\x4b\x36\xab"),
         (
             *b"\x24\x19\x56\xec",
             b"\x09\xc4\x05\xb7\x3d\x99\xd6\xd7\x41\x10\x4d\x2a\x25\x0a\x23\x0a\x08accuracy\
@@ -415,13 +339,7 @@ mod tests {
     #[test]
     fn frames_records_as_tensorflow_does() {
         for (length_crc, data, data_crc) in TENSORFLOW_RECORDS {
-            let expected = [
-                &(data.len() as u64).to_le_bytes()[..],
-                &length_crc,
-                data,
-                &data_crc,
-            ]
-            .concat();
+            let expected = [&(data.len() as u64).to_le_bytes()[..], &length_crc, data, &data_crc].concat();
             assert_eq!(frame(data), expected);
         }
     }
@@ -430,11 +348,7 @@ mod tests {
     fn encodes_the_file_version_event_as_tensorflow_does() {
         let (_, data, _) = TENSORFLOW_RECORDS[0];
         let wall_time = f64::from_le_bytes(data[1..9].try_into().unwrap());
-        let event = proto::Event {
-            wall_time,
-            step: 0,
-            what: Some(proto::What::FileVersion(FILE_VERSION.into())),
-        };
+        let event = proto::Event { wall_time, step: 0, what: Some(proto::What::FileVersion(FILE_VERSION.into())) };
         assert_eq!(event.encode_to_vec(), data);
     }
 
@@ -443,10 +357,7 @@ mod tests {
         // 0, 1, …, 30: thirty buckets of width 1, the last closed ([29, 30]).
         let values: Vec<f32> = (0..=30).map(|i| i as f32).collect();
         let h = histogram(&values);
-        assert_eq!(
-            (h.min, h.max, h.num, h.sum, h.sum_squares),
-            (0.0, 30.0, 31.0, 465.0, 9455.0)
-        );
+        assert_eq!((h.min, h.max, h.num, h.sum, h.sum_squares), (0.0, 30.0, 31.0, 465.0, 9455.0));
         assert_eq!(h.bucket_limit, (1..=30).map(f64::from).collect::<Vec<_>>());
         let mut expected = vec![1.0; 30];
         expected[29] = 2.0;
@@ -463,10 +374,7 @@ mod tests {
     #[test]
     fn histogram_leaves_out_nan_and_infinities() {
         let h = histogram(&[f32::NAN, 1.0, f32::INFINITY, 2.0, f32::NEG_INFINITY]);
-        assert_eq!(
-            (h.min, h.max, h.num, h.sum, h.sum_squares),
-            (1.0, 2.0, 2.0, 3.0, 5.0)
-        );
+        assert_eq!((h.min, h.max, h.num, h.sum, h.sum_squares), (1.0, 2.0, 2.0, 3.0, 5.0));
         assert_eq!(h.bucket.iter().sum::<f64>(), 2.0);
         assert_eq!((h.bucket[0], h.bucket[29]), (1.0, 1.0));
         for nothing in [&[][..], &[f32::NAN, f32::INFINITY][..]] {
@@ -491,9 +399,7 @@ mod tests {
         let err = writer.image("m", 1, b"GIF89a", 1, 1).unwrap_err();
         assert!(format!("{err:#}").contains("not a PNG"), "{err:#}");
         let mut png = Vec::new();
-        image::GrayImage::new(3, 2)
-            .write_to(&mut Cursor::new(&mut png), image::ImageOutputFormat::Png)
-            .unwrap();
+        image::GrayImage::new(3, 2).write_to(&mut Cursor::new(&mut png), image::ImageOutputFormat::Png).unwrap();
         let err = writer.image("m", 1, &png, 2, 3).unwrap_err();
         assert!(format!("{err:#}").contains("3×2"), "{err:#}");
         // A refused image leaves the writer usable.
@@ -507,10 +413,7 @@ mod tests {
         let file = dir.path().join("a-file");
         fs::write(&file, b"").unwrap();
         let err = EventWriter::create(&file.join("logs")).err().unwrap();
-        assert!(
-            format!("{err:#}").contains(&*file.join("logs").to_string_lossy()),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains(&*file.join("logs").to_string_lossy()), "{err:#}");
     }
 
     #[cfg(target_os = "linux")]
@@ -519,17 +422,10 @@ mod tests {
         // /dev/full accepts the open and fails every write with "no space left on device".
         let path = PathBuf::from("/dev/full");
         let file = OpenOptions::new().write(true).open(&path).unwrap();
-        let mut writer = EventWriter {
-            path,
-            file: BufWriter::new(file),
-            failed: false,
-        };
+        let mut writer = EventWriter { path, file: BufWriter::new(file), failed: false };
         writer.scalar("loss", 1, 0.5).unwrap(); // buffered
         let err = writer.flush().unwrap_err();
-        assert!(
-            format!("{err:#}").contains("cannot write /dev/full"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("cannot write /dev/full"), "{err:#}");
         let err = writer.scalar("loss", 2, 0.25).unwrap_err();
         assert!(format!("{err:#}").contains("earlier write"), "{err:#}");
     }
@@ -542,10 +438,7 @@ mod tests {
         assert_ne!(a.path(), b.path());
         let name = a.path().file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with("events.out.tfevents."), "{name}");
-        assert!(
-            name.contains(&format!(".{}.", std::process::id())),
-            "{name}"
-        );
+        assert!(name.contains(&format!(".{}.", std::process::id())), "{name}");
         // Header only: the file_version record.
         assert_eq!(fs::read(a.path()).unwrap().len(), 8 + 4 + 24 + 4);
     }

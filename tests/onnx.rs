@@ -56,11 +56,7 @@ print(probabilities.argmax(axis=1)[:10], session.get_modelmeta().custom_metadata
 "#;
 
 fn floats(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+    std::fs::read(path).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -74,21 +70,11 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
     let o = run(&["export", run_dir.to_str().unwrap(), "--format", "onnx"]);
     assert!(o.status.success(), "export failed:\n{}", stderr(&o));
     let model = run_dir.join("model.onnx");
-    assert_eq!(
-        stdout(&o).trim(),
-        model.to_str().unwrap(),
-        "prints the path it wrote"
-    );
+    assert_eq!(stdout(&o).trim(), model.to_str().unwrap(), "prints the path it wrote");
 
     let data = mnist_dir();
     let o = python_with(&[py::ONNXRUNTIME, py::ONNX, py::NUMPY])
-        .args([
-            "-c",
-            ORT_SCRIPT,
-            model.to_str().unwrap(),
-            data.to_str().unwrap(),
-            tmp.path().to_str().unwrap(),
-        ])
+        .args(["-c", ORT_SCRIPT, model.to_str().unwrap(), data.to_str().unwrap(), tmp.path().to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "onnxruntime failed:\n{}", stderr(&o));
@@ -96,24 +82,10 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
 
     // What the graph declares.
     assert_eq!(declared["ir_version"], mnist_lab::onnx::IR_VERSION);
-    assert_eq!(
-        declared["opsets"],
-        serde_json::json!({ "": mnist_lab::onnx::OPSET }),
-        "only the default domain"
-    );
-    assert_eq!(
-        declared["producer"],
-        serde_json::json!(["mnist-lab", env!("CARGO_PKG_VERSION")])
-    );
-    assert_eq!(
-        declared["nodes"],
-        serde_json::json!(nodes),
-        "no Dropout, one Gemm per layer"
-    );
-    assert_eq!(
-        declared["inputs"],
-        serde_json::json!([["pixels", "tensor(float)", ["batch", PIXELS]]])
-    );
+    assert_eq!(declared["opsets"], serde_json::json!({ "": mnist_lab::onnx::OPSET }), "only the default domain");
+    assert_eq!(declared["producer"], serde_json::json!(["mnist-lab", env!("CARGO_PKG_VERSION")]));
+    assert_eq!(declared["nodes"], serde_json::json!(nodes), "no Dropout, one Gemm per layer");
+    assert_eq!(declared["inputs"], serde_json::json!([["pixels", "tensor(float)", ["batch", PIXELS]]]));
     assert_eq!(
         declared["outputs"],
         serde_json::json!([
@@ -123,58 +95,33 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
     );
     let meta = &declared["metadata"];
     // The resolved config, as the safetensors export carries it: `train` re-runs it.
-    let run_config =
-        mnist_lab::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
+    let run_config = mnist_lab::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
     let config = meta["config"].as_str().expect("config in the metadata");
     assert_eq!(config, run_config.to_toml());
-    assert_eq!(
-        mnist_lab::config::ExperimentConfig::from_toml(config, "metadata").unwrap(),
-        run_config
-    );
+    assert_eq!(mnist_lab::config::ExperimentConfig::from_toml(config, "metadata").unwrap(), run_config);
     assert_eq!(meta["output"], output);
 
     // Burn's logits for the same images, from the run's model.bpk through the library.
     let device = mnist_lab::backend::select(None).unwrap().device;
-    let net = mnist_lab::artifacts::RunDir::open(&run_dir)
-        .unwrap()
-        .load_model(&run_config, &device)
-        .unwrap();
+    let net = mnist_lab::artifacts::RunDir::open(&run_dir).unwrap().load_model(&run_config, &device).unwrap();
     let raw = mnist_lab::data::load_raw(Dataset::Mnist, &data, false).unwrap();
     let pixels: Vec<f32> = raw.test_images.iter().map(|&p| p as f32 / 255.0).collect();
     let x = Tensor::<2>::from_data(TensorData::new(pixels, [TEST_LEN, PIXELS]), &device);
     let burn_logits = net.forward(x);
-    let burn_outputs = net
-        .outputs(burn_logits.clone())
-        .into_data()
-        .try_into_vec::<f32>()
-        .unwrap();
+    let burn_outputs = net.outputs(burn_logits.clone()).into_data().try_into_vec::<f32>().unwrap();
     let burn_logits = burn_logits.into_data().try_into_vec::<f32>().unwrap();
 
     let ort_logits = floats(&tmp.path().join("logits.f32"));
     let ort_outputs = floats(&tmp.path().join("probabilities.f32"));
     assert_eq!(ort_logits.len(), TEST_LEN * CLASSES);
-    let max_diff = |a: &[f32], b: &[f32]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max)
-    };
+    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     let logit_diff = max_diff(&ort_logits, &burn_logits);
-    assert!(
-        logit_diff <= 1e-4,
-        "{preset}: onnxruntime's logits differ from Burn's by {logit_diff}"
-    );
+    assert!(logit_diff <= 1e-4, "{preset}: onnxruntime's logits differ from Burn's by {logit_diff}");
     let output_diff = max_diff(&ort_outputs, &burn_outputs);
-    assert!(
-        output_diff <= 1e-5,
-        "{preset}: onnxruntime's {output} outputs differ from Burn's by {output_diff}"
-    );
+    assert!(output_diff <= 1e-5, "{preset}: onnxruntime's {output} outputs differ from Burn's by {output_diff}");
     if output == "softmax" {
         for row in ort_outputs.chunks(CLASSES) {
-            assert!(
-                (row.iter().sum::<f32>() - 1.0).abs() < 1e-5,
-                "probabilities sum to one: {row:?}"
-            );
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "probabilities sum to one: {row:?}");
         }
     }
     // Batch 1: every 1 000th image alone gives the row it got in the batch of 10 000.
@@ -183,10 +130,7 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
     for (k, row) in singles.chunks(CLASSES).enumerate() {
         let i = k * 1000;
         let diff = max_diff(row, &burn_logits[i * CLASSES..(i + 1) * CLASSES]);
-        assert!(
-            diff <= 1e-4,
-            "{preset}: image {i} alone differs from Burn by {diff}"
-        );
+        assert!(diff <= 1e-4, "{preset}: image {i} alone differs from Burn by {diff}");
     }
 
     // The test accuracy: onnxruntime's predictions score what `eval` and summary.json say.
@@ -194,19 +138,12 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
     let labels = &raw.test_labels;
     let mut ort_right = 0;
     let mut near_ties = 0;
-    for (i, (o, b)) in ort_logits
-        .chunks(CLASSES)
-        .zip(burn_logits.chunks(CLASSES))
-        .enumerate()
-    {
+    for (i, (o, b)) in ort_logits.chunks(CLASSES).zip(burn_logits.chunks(CLASSES)).enumerate() {
         ort_right += usize::from(argmax(o) == labels[i] as usize);
         if argmax(o) != argmax(b) {
             let mut sorted = b.to_vec();
             sorted.sort_by(|x, y| y.total_cmp(x));
-            assert!(
-                sorted[0] - sorted[1] <= 2e-4,
-                "{preset}: image {i} predicted differently: {o:?} vs {b:?}"
-            );
+            assert!(sorted[0] - sorted[1] <= 2e-4, "{preset}: image {i} predicted differently: {o:?} vs {b:?}");
             near_ties += 1;
         }
     }
@@ -215,10 +152,7 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
     assert!(o.status.success(), "{}", stderr(&o));
     let eval: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     let eval_accuracy = eval["test_accuracy"].as_f64().unwrap();
-    assert_eq!(
-        eval_accuracy,
-        summary(&run_dir)["test_accuracy"].as_f64().unwrap()
-    );
+    assert_eq!(eval_accuracy, summary(&run_dir)["test_accuracy"].as_f64().unwrap());
     let slack = near_ties as f64 / TEST_LEN as f64;
     assert!(
         (ort_accuracy - eval_accuracy).abs() <= slack,
@@ -230,38 +164,21 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
     );
 
     // The users' example prints the first ten predictions and what the outputs are.
-    let example = EXAMPLE
-        .replace("RUN", run_dir.to_str().unwrap())
-        .replace("DATA", data.to_str().unwrap());
-    let o = python_with(&[py::ONNXRUNTIME, py::NUMPY])
-        .args(["-c", &example])
-        .output()
-        .unwrap();
+    let example = EXAMPLE.replace("RUN", run_dir.to_str().unwrap()).replace("DATA", data.to_str().unwrap());
+    let o = python_with(&[py::ONNXRUNTIME, py::NUMPY]).args(["-c", &example]).output().unwrap();
     assert!(o.status.success(), "the example failed:\n{}", stderr(&o));
-    let first: Vec<String> = ort_logits
-        .chunks(CLASSES)
-        .take(10)
-        .map(|r| argmax(r).to_string())
-        .collect();
+    let first: Vec<String> = ort_logits.chunks(CLASSES).take(10).map(|r| argmax(r).to_string()).collect();
     assert_eq!(stdout(&o).trim(), format!("[{}] {output}", first.join(" ")));
 }
 
 #[test]
 fn sigmoid_baseline_runs_in_onnxruntime_as_in_burn() {
-    onnxruntime_agrees_with_burn(
-        "baseline",
-        &["Gemm", "Sigmoid", "Gemm", "Sigmoid"],
-        "sigmoid",
-    );
+    onnxruntime_agrees_with_burn("baseline", &["Gemm", "Sigmoid", "Gemm", "Sigmoid"], "sigmoid");
 }
 
 #[test]
 fn relu_softmax_monster_runs_in_onnxruntime_as_in_burn() {
-    onnxruntime_agrees_with_burn(
-        "monster",
-        &["Gemm", "Relu", "Gemm", "Relu", "Gemm", "Softmax"],
-        "softmax",
-    );
+    onnxruntime_agrees_with_burn("monster", &["Gemm", "Relu", "Gemm", "Relu", "Gemm", "Softmax"], "softmax");
 }
 
 /// No preset uses tanh: a config of our own covers it, after a sigmoid layer, under softmax.
@@ -311,62 +228,25 @@ fn onnx_export_never_replaces_the_runs_files() {
         let before = std::fs::read(&own).unwrap();
         // The same rule holds for every format.
         for format in ["onnx", "safetensors"] {
-            let o = run(&[
-                "export",
-                dir,
-                "--format",
-                format,
-                "--to",
-                own.to_str().unwrap(),
-            ]);
+            let o = run(&["export", dir, "--format", format, "--to", own.to_str().unwrap()]);
             assert_user_error(&o, 2, "would replace it");
         }
-        assert_eq!(
-            std::fs::read(&own).unwrap(),
-            before,
-            "{} untouched",
-            own.display()
-        );
+        assert_eq!(std::fs::read(&own).unwrap(), before, "{} untouched", own.display());
     }
 
     // A directory gets model.onnx; exporting again over an earlier export is fine.
-    let o = run(&[
-        "export",
-        dir,
-        "--format",
-        "onnx",
-        "--to",
-        tmp.path().to_str().unwrap(),
-    ]);
+    let o = run(&["export", dir, "--format", "onnx", "--to", tmp.path().to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let first = std::fs::read(tmp.path().join("model.onnx")).unwrap();
     let again = run_dir.join("copy.onnx");
     for _ in 0..2 {
-        let o = run(&[
-            "export",
-            dir,
-            "--format",
-            "onnx",
-            "--to",
-            again.to_str().unwrap(),
-        ]);
+        let o = run(&["export", dir, "--format", "onnx", "--to", again.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    assert_eq!(
-        std::fs::read(&again).unwrap(),
-        first,
-        "the same model gives the same bytes"
-    );
+    assert_eq!(std::fs::read(&again).unwrap(), first, "the same model gives the same bytes");
 
     // An unwritable destination is a runtime error.
     let missing = tmp.path().join("no-such-dir").join("m.onnx");
-    let o = run(&[
-        "export",
-        dir,
-        "--format",
-        "onnx",
-        "--to",
-        missing.to_str().unwrap(),
-    ]);
+    let o = run(&["export", dir, "--format", "onnx", "--to", missing.to_str().unwrap()]);
     assert_user_error(&o, 4, "cannot write");
 }

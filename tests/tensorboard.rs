@@ -54,10 +54,7 @@ fn histograms() -> Vec<(&'static str, Vec<f32>)> {
         ("dense1/weights", normal),
         ("dense1/bias", vec![0.5; 30]),
         ("empty", vec![]),
-        (
-            "non_finite",
-            vec![f32::NAN, 1.0, f32::INFINITY, -3.0, f32::NEG_INFINITY, 2.5],
-        ),
+        ("non_finite", vec![f32::NAN, 1.0, f32::INFINITY, -3.0, f32::NEG_INFINITY, 2.5]),
         ("only_nan", vec![f32::NAN; 4]),
         ("whole_range", vec![-f32::MAX, f32::MAX, 0.0, -0.0, 1e-30]),
     ]
@@ -65,9 +62,7 @@ fn histograms() -> Vec<(&'static str, Vec<f32>)> {
 
 fn png(image: image::DynamicImage) -> Vec<u8> {
     let mut bytes = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut bytes), image::ImageOutputFormat::Png)
-        .unwrap();
+    image.write_to(&mut Cursor::new(&mut bytes), image::ImageOutputFormat::Png).unwrap();
     bytes
 }
 
@@ -78,13 +73,7 @@ fn images() -> Vec<(&'static str, i64, Vec<u8>, u32, u32)> {
     let rgba = image::RgbaImage::from_fn(1, 1, |_, _| image::Rgba([1, 2, 3, 4]));
     vec![
         ("confusion_matrix", 1, png(rgb.clone().into()), 7, 5),
-        (
-            "confusion_matrix",
-            2,
-            png(image::DynamicImage::from(rgb).fliph()),
-            7,
-            5,
-        ),
+        ("confusion_matrix", 2, png(image::DynamicImage::from(rgb).fliph()), 7, 5),
         ("grey", 1, png(grey.into()), 3, 11),
         ("rgba", 3, png(rgba.into()), 1, 1),
     ]
@@ -99,9 +88,7 @@ fn write_logs(logdir: &Path) {
         train.scalar(tag, step, value).unwrap();
     }
     for step in 1..=3 {
-        validation
-            .scalar("epoch_loss", step, 1.0 / step as f64)
-            .unwrap();
+        validation.scalar("epoch_loss", step, 1.0 / step as f64).unwrap();
     }
     validation.flush().unwrap();
     for step in 1..=2 {
@@ -117,16 +104,8 @@ fn write_logs(logdir: &Path) {
 }
 
 fn read_logs(logdir: &Path) -> Value {
-    let o = python_with(&py::TENSORBOARD)
-        .arg("tests/tensorboard_reader.py")
-        .arg(logdir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "tensorboard_reader.py failed:\n{}",
-        stderr(&o)
-    );
+    let o = python_with(&py::TENSORBOARD).arg("tests/tensorboard_reader.py").arg(logdir).output().unwrap();
+    assert!(o.status.success(), "tensorboard_reader.py failed:\n{}", stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
@@ -144,11 +123,7 @@ fn same_f32(a: f32, b: f32) -> bool {
 
 /// Finite values of a histogram's input, as f64.
 fn finite(values: &[f32]) -> Vec<f64> {
-    values
-        .iter()
-        .filter(|v| v.is_finite())
-        .map(|&v| f64::from(v))
-        .collect()
+    values.iter().filter(|v| v.is_finite()).map(|&v| f64::from(v)).collect()
 }
 
 #[test]
@@ -161,30 +136,16 @@ fn tensorboard_reads_back_every_scalar_histogram_and_image() {
     assert_eq!(train["file_version"], 2.0, "{}", train["file_version"]);
 
     // Scalars: every (tag, step) once, the value exactly as f32, in both views.
-    let expected: BTreeMap<(String, i64), f32> = scalars()
-        .into_iter()
-        .map(|(t, s, v)| ((t.to_string(), s), v as f32))
-        .collect();
+    let expected: BTreeMap<(String, i64), f32> =
+        scalars().into_iter().map(|(t, s, v)| ((t.to_string(), s), v as f32)).collect();
     assert_eq!(expected.len(), scalars().len());
-    for (view, rows) in [
-        ("EventAccumulator", &train["scalars"]),
-        ("UI", &ui["scalars"]),
-    ] {
-        let rows: Vec<&Value> = rows
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r.get("run").is_none_or(|run| run == "train"))
-            .collect();
+    for (view, rows) in [("EventAccumulator", &train["scalars"]), ("UI", &ui["scalars"])] {
+        let rows: Vec<&Value> =
+            rows.as_array().unwrap().iter().filter(|r| r.get("run").is_none_or(|run| run == "train")).collect();
         assert_eq!(rows.len(), expected.len(), "{view}: {rows:?}");
         for row in rows {
-            let key = (
-                row["tag"].as_str().unwrap().to_string(),
-                row["step"].as_i64().unwrap(),
-            );
-            let want = expected
-                .get(&key)
-                .unwrap_or_else(|| panic!("{view}: unexpected {key:?}"));
+            let key = (row["tag"].as_str().unwrap().to_string(), row["step"].as_i64().unwrap());
+            let want = expected.get(&key).unwrap_or_else(|| panic!("{view}: unexpected {key:?}"));
             let got = f32_of(&row["bits"]);
             assert!(
                 same_f32(got, *want),
@@ -195,21 +156,13 @@ fn tensorboard_reads_back_every_scalar_histogram_and_image() {
         }
     }
     // The odd values really are odd once stored.
-    let odd: Vec<f32> = scalars()
-        .iter()
-        .filter(|s| s.0 == "odd/values")
-        .map(|s| s.2 as f32)
-        .collect();
+    let odd: Vec<f32> = scalars().iter().filter(|s| s.0 == "odd/values").map(|s| s.2 as f32).collect();
     assert!(odd[0].is_nan() && odd[5] == f32::INFINITY && odd[6].to_bits() == (-0.0f32).to_bits());
 
     // The validation run: same tag, its own values; the UI lists both runs.
     let validation = &seen["runs"]["validation"]["scalars"];
-    let steps: Vec<(i64, f32)> = validation
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["step"].as_i64().unwrap(), f32_of(&r["bits"])))
-        .collect();
+    let steps: Vec<(i64, f32)> =
+        validation.as_array().unwrap().iter().map(|r| (r["step"].as_i64().unwrap(), f32_of(&r["bits"]))).collect();
     assert_eq!(steps, vec![(1, 1.0), (2, 0.5), (3, 1.0 / 3.0)]);
     let ui_runs: Vec<&str> = ui["scalars"]
         .as_array()
@@ -221,15 +174,7 @@ fn tensorboard_reads_back_every_scalar_histogram_and_image() {
     assert_eq!(ui_runs.iter().filter(|&&r| r == "validation").count(), 3);
 
     for plugin in ["scalars", "histograms", "images"] {
-        assert!(
-            ui["enabled"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p == plugin),
-            "{plugin}: {}",
-            ui["enabled"]
-        );
+        assert!(ui["enabled"].as_array().unwrap().iter().any(|p| p == plugin), "{plugin}: {}", ui["enabled"]);
     }
 
     // Histograms.
@@ -249,12 +194,7 @@ fn tensorboard_reads_back_every_scalar_histogram_and_image() {
             };
             let h = find(histos);
             let (min, max, num) = (f64_of(&h["min"]), f64_of(&h["max"]), f64_of(&h["num"]));
-            let limits: Vec<f64> = h["bucket_limit"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(f64_of)
-                .collect();
+            let limits: Vec<f64> = h["bucket_limit"].as_array().unwrap().iter().map(f64_of).collect();
             let counts: Vec<f64> = h["bucket"].as_array().unwrap().iter().map(f64_of).collect();
             assert_eq!(num, finite.len() as f64, "{tag} {step}: num");
             assert_eq!(counts.len(), limits.len(), "{tag} {step}");
@@ -266,10 +206,7 @@ fn tensorboard_reads_back_every_scalar_histogram_and_image() {
                 .map(|b| b.as_array().unwrap().iter().map(f64_of).collect())
                 .collect();
             if finite.is_empty() {
-                assert!(
-                    limits.is_empty() && ui_buckets.is_empty(),
-                    "{tag} {step}: {h} {ui_buckets:?}"
-                );
+                assert!(limits.is_empty() && ui_buckets.is_empty(), "{tag} {step}: {h} {ui_buckets:?}");
                 continue;
             }
             let true_min = finite.iter().copied().fold(f64::INFINITY, f64::min);
@@ -279,60 +216,30 @@ fn tensorboard_reads_back_every_scalar_histogram_and_image() {
             let sum_squares: f64 = finite.iter().map(|v| v * v).sum();
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
             assert!(close(f64_of(&h["sum"]), sum), "{tag} {step}: sum");
-            assert!(
-                close(f64_of(&h["sum_squares"]), sum_squares),
-                "{tag} {step}: sum of squares"
-            );
-            assert!(
-                limits.len() == 1 || limits.len() == HISTOGRAM_BUCKETS,
-                "{tag} {step}: {} buckets",
-                limits.len()
-            );
+            assert!(close(f64_of(&h["sum_squares"]), sum_squares), "{tag} {step}: sum of squares");
+            assert!(limits.len() == 1 || limits.len() == HISTOGRAM_BUCKETS, "{tag} {step}: {} buckets", limits.len());
             assert_eq!(*limits.last().unwrap(), max, "{tag} {step}: last edge");
-            assert!(
-                limits.iter().all(|l| l.is_finite()) && limits.windows(2).all(|w| w[0] <= w[1]),
-                "{limits:?}"
-            );
+            assert!(limits.iter().all(|l| l.is_finite()) && limits.windows(2).all(|w| w[0] <= w[1]), "{limits:?}");
             // Each count is the number of values between its edges: [previous, limit), the
             // first from min, the last including max.
             for (i, &count) in counts.iter().enumerate() {
                 let lo = if i == 0 { min } else { limits[i - 1] };
                 let inside = |v: f64| v >= lo && (v < limits[i] || i == limits.len() - 1);
-                assert_eq!(
-                    count,
-                    finite.iter().filter(|&&v| inside(v)).count() as f64,
-                    "{tag} {step}: bucket {i}"
-                );
+                assert_eq!(count, finite.iter().filter(|&&v| inside(v)).count() as f64, "{tag} {step}: bucket {i}");
             }
             // The UI's buckets: [left, right, count] from min to max (as f32), same total.
             let total: f64 = ui_buckets.iter().map(|b| b[2]).sum();
             assert_eq!(total, num, "{tag} {step}: UI counts {ui_buckets:?}");
-            assert_eq!(
-                ui_buckets[0][0], min as f32 as f64,
-                "{tag} {step}: UI left edge"
-            );
-            assert_eq!(
-                ui_buckets.last().unwrap()[1],
-                max as f32 as f64,
-                "{tag} {step}: UI right edge"
-            );
-            assert!(
-                ui_buckets.iter().all(|b| b[0] <= b[1]),
-                "{tag} {step}: {ui_buckets:?}"
-            );
+            assert_eq!(ui_buckets[0][0], min as f32 as f64, "{tag} {step}: UI left edge");
+            assert_eq!(ui_buckets.last().unwrap()[1], max as f32 as f64, "{tag} {step}: UI right edge");
+            assert!(ui_buckets.iter().all(|b| b[0] <= b[1]), "{tag} {step}: {ui_buckets:?}");
         }
     }
     // A normal sample looks like one: mean ≈ 0, standard deviation ≈ 1 (step 1).
-    let h = histos
-        .iter()
-        .find(|r| r["tag"] == "dense1/weights" && r["step"] == 1)
-        .unwrap();
+    let h = histos.iter().find(|r| r["tag"] == "dense1/weights" && r["step"] == 1).unwrap();
     let mean = f64_of(&h["sum"]) / f64_of(&h["num"]);
     let var = f64_of(&h["sum_squares"]) / f64_of(&h["num"]) - mean * mean;
-    assert!(
-        mean.abs() < 0.05 && (var.sqrt() - 1.0).abs() < 0.05,
-        "mean {mean}, variance {var}"
-    );
+    assert!(mean.abs() < 0.05 && (var.sqrt() - 1.0).abs() < 0.05, "mean {mean}, variance {var}");
 
     // Images: size and bytes identical, in both views.
     let expected = images();
@@ -342,19 +249,11 @@ fn tensorboard_reads_back_every_scalar_histogram_and_image() {
     assert_eq!(ui_got.len(), expected.len());
     for (tag, step, png, width, height) in expected {
         let hex: String = png.iter().map(|b| format!("{b:02x}")).collect();
-        let row = got
-            .iter()
-            .find(|r| r["tag"] == tag && r["step"] == step)
-            .unwrap_or_else(|| panic!("{tag} {step}"));
-        assert_eq!(
-            (row["width"].as_u64(), row["height"].as_u64()),
-            (Some(width.into()), Some(height.into()))
-        );
+        let row = got.iter().find(|r| r["tag"] == tag && r["step"] == step).unwrap_or_else(|| panic!("{tag} {step}"));
+        assert_eq!((row["width"].as_u64(), row["height"].as_u64()), (Some(width.into()), Some(height.into())));
         assert_eq!(row["png"], hex, "{tag} {step}");
-        let row = ui_got
-            .iter()
-            .find(|r| r["tag"] == tag && r["step"] == step)
-            .unwrap_or_else(|| panic!("{tag} {step}"));
+        let row =
+            ui_got.iter().find(|r| r["tag"] == tag && r["step"] == step).unwrap_or_else(|| panic!("{tag} {step}"));
         assert_eq!(row["png"], hex, "UI {tag} {step}");
     }
 }
@@ -368,21 +267,12 @@ fn a_flushed_epoch_is_readable_while_the_writer_stays_open() {
     let seen = read_logs(tmp.path());
     let rows = seen["runs"]["train"]["scalars"].as_array().unwrap().clone();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(
-        (rows[0]["step"].as_i64(), f32_of(&rows[0]["bits"])),
-        (Some(1), 0.75)
-    );
+    assert_eq!((rows[0]["step"].as_i64(), f32_of(&rows[0]["bits"])), (Some(1), 0.75));
     // Still open: the next epoch goes on in the same file.
     writer.scalar("epoch_loss", 2, 0.5).unwrap();
     writer.flush().unwrap();
     let seen = read_logs(tmp.path());
-    assert_eq!(
-        seen["runs"]["train"]["scalars"].as_array().unwrap().len(),
-        2
-    );
+    assert_eq!(seen["runs"]["train"]["scalars"].as_array().unwrap().len(), 2);
     drop(writer);
-    assert_eq!(
-        std::fs::read_dir(tmp.path().join("train")).unwrap().count(),
-        1
-    );
+    assert_eq!(std::fs::read_dir(tmp.path().join("train")).unwrap().count(), 1);
 }

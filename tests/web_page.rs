@@ -53,10 +53,7 @@ fn drawings() -> Vec<Drawing> {
             ink: 0,
             pen: 20.0,
             grain: 0,
-            strokes: vec![
-                vec![(60.0, 62.0), (218.0, 58.0), (122.0, 236.0)],
-                vec![(100.0, 150.0), (182.0, 148.0)],
-            ],
+            strokes: vec![vec![(60.0, 62.0), (218.0, 58.0), (122.0, 236.0)], vec![(100.0, 150.0), (182.0, 148.0)]],
         },
         Drawing {
             name: "zero-white-on-black",
@@ -76,10 +73,7 @@ fn drawings() -> Vec<Drawing> {
             ink: 30,
             pen: 3.0,
             grain: 0,
-            strokes: vec![
-                vec![(209.0, 40.0), (199.5, 52.0), (214.0, 52.0)],
-                vec![(209.0, 44.0), (209.0, 57.0)],
-            ],
+            strokes: vec![vec![(209.0, 40.0), (199.5, 52.0), (214.0, 52.0)], vec![(209.0, 44.0), (209.0, 57.0)]],
         },
         Drawing {
             name: "one-on-grey-paper-at-the-edge",
@@ -118,11 +112,7 @@ fn drawings() -> Vec<Drawing> {
 fn distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 == 0.0 {
-        0.0
-    } else {
-        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
-    };
+    let t = if len2 == 0.0 { 0.0 } else { (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0) };
     ((p.0 - a.0 - t * dx).powi(2) + (p.1 - a.1 - t * dy).powi(2)).sqrt()
 }
 
@@ -139,11 +129,7 @@ fn render(d: &Drawing) -> Vec<u8> {
                 .flat_map(|s| s.windows(2).map(move |seg| distance(p, seg[0], seg[1])))
                 .fold(f32::INFINITY, f32::min);
             let cover = (d.pen / 2.0 + 0.5 - dist).clamp(0.0, 1.0);
-            let grain = if d.grain == 0 {
-                0
-            } else {
-                ((x * 7 + y * 13) % (2 * d.grain as u32 + 1)) as i32 - d.grain
-            };
+            let grain = if d.grain == 0 { 0 } else { ((x * 7 + y * 13) % (2 * d.grain as u32 + 1)) as i32 - d.grain };
             let paper = (d.paper as i32 + grain).clamp(0, 255) as f32;
             raster.push((paper + (d.ink as f32 - paper) * cover).round() as u8);
         }
@@ -161,19 +147,12 @@ fn mnist_of(raster: &[u8], (w, h): (u32, u32)) -> Vec<f32> {
 }
 
 fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// The golden files hold each drawing's raster and what image_input.rs makes of it; both the
@@ -187,10 +166,8 @@ fn golden_preprocessing_vectors_are_current() {
         let pixels = mnist_of(&raster, d.size);
         let path = golden_path(d.name);
         if bless {
-            let rows: Vec<String> = raster
-                .chunks(d.size.0 as usize)
-                .map(|row| row.iter().map(|b| format!("{b:02x}")).collect())
-                .collect();
+            let rows: Vec<String> =
+                raster.chunks(d.size.0 as usize).map(|row| row.iter().map(|b| format!("{b:02x}")).collect()).collect();
             let json = serde_json::json!({
                 "name": d.name, "note": d.note, "width": d.size.0, "height": d.size.1,
                 "raster_hex": rows, "pixels": pixels,
@@ -207,44 +184,19 @@ fn golden_preprocessing_vectors_are_current() {
             .iter()
             .flat_map(|row| {
                 let row = row.as_str().unwrap();
-                (0..row.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&row[i..i + 2], 16).unwrap())
-                    .collect::<Vec<_>>()
+                (0..row.len()).step_by(2).map(|i| u8::from_str_radix(&row[i..i + 2], 16).unwrap()).collect::<Vec<_>>()
             })
             .collect();
-        assert_eq!(
-            (g["width"].as_u64(), g["height"].as_u64()),
-            (Some(d.size.0 as u64), Some(d.size.1 as u64))
-        );
-        assert!(
-            stored == raster,
-            "{}: the stored raster is not this test's drawing",
-            d.name
-        );
+        assert_eq!((g["width"].as_u64(), g["height"].as_u64()), (Some(d.size.0 as u64), Some(d.size.1 as u64)));
+        assert!(stored == raster, "{}: the stored raster is not this test's drawing", d.name);
         let expected = floats(&g["pixels"]);
         let diff = max_diff(&pixels, &expected);
-        assert!(
-            diff <= GOLDEN_TOLERANCE,
-            "{}: image_input.rs now differs from the golden vector by {diff}",
-            d.name
-        );
+        assert!(diff <= GOLDEN_TOLERANCE, "{}: image_input.rs now differs from the golden vector by {diff}", d.name);
     }
     // The set covers the paths through the preprocessing.
-    let golden: Vec<Vec<f32>> = drawings()
-        .iter()
-        .map(|d| mnist_of(&render(d), d.size))
-        .collect();
-    assert!(
-        golden.last().unwrap().iter().all(|&v| v == 0.0),
-        "the faint drawing is blank"
-    );
-    assert!(
-        golden[..golden.len() - 1]
-            .iter()
-            .all(|p| p.iter().any(|&v| v > 0.9)),
-        "the others have ink"
-    );
+    let golden: Vec<Vec<f32>> = drawings().iter().map(|d| mnist_of(&render(d), d.size)).collect();
+    assert!(golden.last().unwrap().iter().all(|&v| v == 0.0), "the faint drawing is blank");
+    assert!(golden[..golden.len() - 1].iter().all(|p| p.iter().any(|&v| v > 0.9)), "the others have ink");
 }
 
 // ---- The page in a browser -------------------------------------------------------------------
@@ -254,22 +206,14 @@ fn export_page(run_dir: &Path) -> PathBuf {
     let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web"]);
     assert!(o.status.success(), "export failed:\n{}", stderr(&o));
     let page = run_dir.join("digit.html");
-    assert_eq!(
-        stdout(&o).trim(),
-        page.to_str().unwrap(),
-        "prints the path it wrote"
-    );
+    assert_eq!(stdout(&o).trim(), page.to_str().unwrap(), "prints the path it wrote");
     page
 }
 
 /// The first `n` MNIST test digits as [0, 1] floats, with their labels.
 fn test_digits(n: usize) -> (Vec<f32>, Vec<u8>) {
-    let raw =
-        mnist_lab::data::load_raw(mnist_lab::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
-    let pixels = raw.test_images[..n * 784]
-        .iter()
-        .map(|&p| p as f32 / 255.0)
-        .collect();
+    let raw = mnist_lab::data::load_raw(mnist_lab::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
+    let pixels = raw.test_images[..n * 784].iter().map(|&p| p as f32 / 255.0).collect();
     (pixels, raw.test_labels[..n].to_vec())
 }
 
@@ -286,11 +230,7 @@ fn library_probabilities(run_dir: &Path, pixels: &[f32]) -> Vec<Vec<f32>> {
     if cfg.model.output == Output::Sigmoid {
         p = p.clone().div(p.sum_dim(1));
     }
-    let flat = p
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap();
+    let flat = p.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
     flat.chunks(10).map(<[f32]>::to_vec).collect()
 }
 
@@ -333,10 +273,8 @@ fn page_classifies_draws_and_stays_offline_in_headless_chromium() {
     let (pixels, labels) = test_digits(n);
     let digits: Vec<&[f32]> = pixels.chunks(784).collect();
     let work = tempfile::tempdir().unwrap();
-    let pages: Vec<serde_json::Value> = runs
-        .iter()
-        .map(|run_dir| serde_json::json!({ "path": export_page(run_dir), "digits": digits }))
-        .collect();
+    let pages: Vec<serde_json::Value> =
+        runs.iter().map(|run_dir| serde_json::json!({ "path": export_page(run_dir), "digits": digits })).collect();
     let golden: Vec<PathBuf> = drawings().iter().map(|d| golden_path(d.name)).collect();
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("digit-page.png");
     let _ = std::fs::remove_file(&screenshot);
@@ -351,21 +289,11 @@ fn page_classifies_draws_and_stays_offline_in_headless_chromium() {
     let (job_path, out_path) = (work.path().join("job.json"), work.path().join("out.json"));
     std::fs::write(&job_path, job.to_string()).unwrap();
     let o = python_with(&[py::SELENIUM, py::CHROMEDRIVER, py::BROTLI])
-        .args([
-            "tests/web/drive_page.py",
-            job_path.to_str().unwrap(),
-            out_path.to_str().unwrap(),
-        ])
+        .args(["tests/web/drive_page.py", job_path.to_str().unwrap(), out_path.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        o.status.success(),
-        "the browser run failed:\n{}\n{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    let out: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    assert!(o.status.success(), "the browser run failed:\n{}\n{}", stdout(&o), stderr(&o));
+    let out: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
     eprintln!("browser: {}", out["browser"]);
 
     // (1) classify() agrees with the library's prediction, page by page.
@@ -378,10 +306,7 @@ fn page_classifies_draws_and_stays_offline_in_headless_chromium() {
         for ((g, e), label) in got.iter().zip(&expected).zip(&labels) {
             let digit = g["digit"].as_u64().unwrap() as usize;
             let probs = floats(&g["probabilities"]);
-            assert!(
-                (probs.iter().sum::<f32>() - 1.0).abs() < 1e-4,
-                "probabilities sum to one"
-            );
+            assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-4, "probabilities sum to one");
             assert_eq!(digit, argmax(&probs), "digit is the most probable one");
             agree += usize::from(digit == argmax(e));
             right += usize::from(digit == *label as usize);
@@ -391,69 +316,31 @@ fn page_classifies_draws_and_stays_offline_in_headless_chromium() {
             "{}: page agrees with the library on {agree}/{n} test digits (largest probability difference {worst:.2e}); {right}/{n} right",
             cfg.preset
         );
-        assert!(
-            agree * 1000 >= n * 995,
-            "{}: only {agree}/{n} agree",
-            cfg.preset
-        );
-        assert!(
-            worst < 1e-4,
-            "{}: probabilities differ by {worst}",
-            cfg.preset
-        );
+        assert!(agree * 1000 >= n * 995, "{}: only {agree}/{n} agree", cfg.preset);
+        assert!(worst < 1e-4, "{}: probabilities differ by {worst}", cfg.preset);
         // The page describes the network it runs.
         let model = &page["model"];
         let summary = summary(run_dir);
         assert_eq!(model["preset"], cfg.preset.as_str());
-        assert_eq!(
-            model["test_accuracy"].as_f64(),
-            summary["test_accuracy"].as_f64()
-        );
+        assert_eq!(model["test_accuracy"].as_f64(), summary["test_accuracy"].as_f64());
         let mut sizes = vec![784];
         sizes.extend(cfg.model.hidden.iter().map(|l| l.units));
         sizes.push(10);
         assert_eq!(model["sizes"], serde_json::json!(sizes));
         // (3) Nothing but the page itself was requested; no script errors.
-        let requests: Vec<&str> = page["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u.as_str().unwrap())
-            .collect();
-        assert_eq!(
-            requests,
-            [page["url"].as_str().unwrap()],
-            "{}: requests",
-            cfg.preset
-        );
-        assert_eq!(
-            page["resources"],
-            serde_json::json!([]),
-            "{}: resource entries",
-            cfg.preset
-        );
-        assert_eq!(
-            page["errors"],
-            serde_json::json!([]),
-            "{}: console errors",
-            cfg.preset
-        );
+        let requests: Vec<&str> = page["requests"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+        assert_eq!(requests, [page["url"].as_str().unwrap()], "{}: requests", cfg.preset);
+        assert_eq!(page["resources"], serde_json::json!([]), "{}: resource entries", cfg.preset);
+        assert_eq!(page["errors"], serde_json::json!([]), "{}: console errors", cfg.preset);
     }
 
     // The page's preprocessing gives the golden vectors.
     for g in out["golden"].as_array().unwrap() {
         let path = g["path"].as_str().unwrap();
-        let stored: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let diff = max_diff(&floats(&g["pixels"]), &floats(&stored["pixels"]));
-        eprintln!(
-            "{}: page vs image_input.rs, largest difference {diff:e}",
-            stored["name"]
-        );
-        assert!(
-            diff <= PREPROCESS_TOLERANCE,
-            "{path}: the page's preprocessing differs by {diff}"
-        );
+        eprintln!("{}: page vs image_input.rs, largest difference {diff:e}", stored["name"]);
+        assert!(diff <= PREPROCESS_TOLERANCE, "{path}: the page's preprocessing differs by {diff}");
     }
 
     // (2) A vertical pen stroke reads as 1 in #prediction; so do mouse and touch strokes; Clear clears.
@@ -461,43 +348,22 @@ fn page_classifies_draws_and_stays_offline_in_headless_chromium() {
     eprintln!("drawn: {draw:#}");
     assert_eq!(draw["initial"], "–", "an empty pad predicts nothing");
     assert_eq!(draw["pen"], "1", "a vertical pen stroke");
-    assert!(
-        draw["pen_input_ink"].as_u64().unwrap() >= 20,
-        "the 28×28 view shows the stroke"
-    );
+    assert!(draw["pen_input_ink"].as_u64().unwrap() >= 20, "the 28×28 view shows the stroke");
     assert_eq!(draw["cleared"], "–");
     assert_eq!(draw["mouse"], "1", "a vertical mouse stroke");
     assert_eq!(draw["touch"], "1", "a vertical finger stroke");
-    assert_eq!(
-        draw["requests"],
-        serde_json::json!([]),
-        "drawing requests nothing"
-    );
-    assert_eq!(
-        draw["errors"],
-        serde_json::json!([]),
-        "no console errors while drawing"
-    );
+    assert_eq!(draw["requests"], serde_json::json!([]), "drawing requests nothing");
+    assert_eq!(draw["errors"], serde_json::json!([]), "no console errors while drawing");
     // The request log does record loads (so an empty one means something).
     let probe = &out["probe"];
-    assert!(
-        probe["requests"]
-            .as_array()
-            .unwrap()
-            .contains(&probe["url"]),
-        "{probe}"
-    );
+    assert!(probe["requests"].as_array().unwrap().contains(&probe["url"]), "{probe}");
 
     // (4) The screenshot, with a drawn 7 (docs/digit-page.png is a copy of it).
     let png = std::fs::read(&screenshot).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let img = image::load_from_memory(&png).unwrap();
     assert_eq!((img.width(), img.height()), (1000, 840), "screenshot size");
-    eprintln!(
-        "screenshot: {} (the 7 reads as {})",
-        screenshot.display(),
-        draw["seven"]
-    );
+    eprintln!("screenshot: {} (the 7 reads as {})", screenshot.display(), draw["seven"]);
 }
 
 // ---- The exporter ----------------------------------------------------------------------------
@@ -523,97 +389,37 @@ fn web_export_embeds_the_weights_and_refuses_the_runs_own_files() {
     assert_eq!(meta["activations"], serde_json::json!(["sigmoid"]));
     assert_eq!(meta["output"], "sigmoid");
     assert_eq!(meta["preset"], "baseline");
-    assert_eq!(
-        meta["test_accuracy"].as_f64(),
-        summary(&run_dir)["test_accuracy"].as_f64()
-    );
+    assert_eq!(meta["test_accuracy"].as_f64(), summary(&run_dir)["test_accuracy"].as_f64());
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(between(r#"<script id="weights" type="application/octet-stream">"#).trim())
         .unwrap();
-    let embedded: Vec<f32> = bytes
-        .chunks(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
+    let embedded: Vec<f32> = bytes.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     let dir = RunDir::open(&run_dir).unwrap();
     let cfg = dir.config().unwrap();
-    let model = dir
-        .load_model(&cfg, &mnist_lab::backend::select(None).unwrap().device)
-        .unwrap();
+    let model = dir.load_model(&cfg, &mnist_lab::backend::select(None).unwrap().device).unwrap();
     let mut expected = Vec::new();
     for layer in &model.layers {
-        expected.extend(
-            layer
-                .weight
-                .val()
-                .into_data()
-                .try_into_vec::<f32>()
-                .unwrap(),
-        );
-        expected.extend(
-            layer
-                .bias
-                .as_ref()
-                .unwrap()
-                .val()
-                .into_data()
-                .try_into_vec::<f32>()
-                .unwrap(),
-        );
+        expected.extend(layer.weight.val().into_data().try_into_vec::<f32>().unwrap());
+        expected.extend(layer.bias.as_ref().unwrap().val().into_data().try_into_vec::<f32>().unwrap());
     }
     assert_eq!(embedded, expected);
 
     // --to a directory writes digit.html there; --to a file writes that file.
-    let o = run(&[
-        "export",
-        run_dir.to_str().unwrap(),
-        "--format",
-        "web",
-        "--to",
-        tmp.path().to_str().unwrap(),
-    ]);
+    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web", "--to", tmp.path().to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        std::fs::read_to_string(tmp.path().join("digit.html")).unwrap(),
-        html
-    );
+    assert_eq!(std::fs::read_to_string(tmp.path().join("digit.html")).unwrap(), html);
     let named = tmp.path().join("lecture.html");
-    let o = run(&[
-        "export",
-        run_dir.to_str().unwrap(),
-        "--format",
-        "web",
-        "--to",
-        named.to_str().unwrap(),
-    ]);
+    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web", "--to", named.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&named).unwrap(), html);
 
     // Without summary.json the page says no accuracy; still a page.
-    std::fs::rename(
-        run_dir.join("summary.json"),
-        tmp.path().join("summary.json"),
-    )
-    .unwrap();
-    let o = run(&[
-        "export",
-        run_dir.to_str().unwrap(),
-        "--format",
-        "web",
-        "--to",
-        named.to_str().unwrap(),
-    ]);
+    std::fs::rename(run_dir.join("summary.json"), tmp.path().join("summary.json")).unwrap();
+    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web", "--to", named.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        std::fs::read_to_string(&named)
-            .unwrap()
-            .contains(r#""test_accuracy":null"#)
-    );
-    std::fs::rename(
-        tmp.path().join("summary.json"),
-        run_dir.join("summary.json"),
-    )
-    .unwrap();
+    assert!(std::fs::read_to_string(&named).unwrap().contains(r#""test_accuracy":null"#));
+    std::fs::rename(tmp.path().join("summary.json"), run_dir.join("summary.json")).unwrap();
 
     // Onto the run's own files: refused, nothing touched.
     std::fs::create_dir_all(run_dir.join("checkpoints")).unwrap();
@@ -628,27 +434,13 @@ fn web_export_embeds_the_weights_and_refuses_the_runs_own_files() {
     ] {
         let path = run_dir.join(own);
         let before = std::fs::read(&path).ok();
-        let o = run(&[
-            "export",
-            run_dir.to_str().unwrap(),
-            "--format",
-            "web",
-            "--to",
-            path.to_str().unwrap(),
-        ]);
+        let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web", "--to", path.to_str().unwrap()]);
         assert_user_error(&o, 2, "the page would replace it");
         assert_eq!(std::fs::read(&path).ok(), before, "{own} untouched");
     }
     // Also through another spelling of the same path.
     let sneaky = run_dir.join("checkpoints").join("..").join("config.toml");
-    let o = run(&[
-        "export",
-        run_dir.to_str().unwrap(),
-        "--format",
-        "web",
-        "--to",
-        sneaky.to_str().unwrap(),
-    ]);
+    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web", "--to", sneaky.to_str().unwrap()]);
     assert_user_error(&o, 2, "config.toml");
 
     // An unwritable destination: a runtime error.
@@ -670,11 +462,8 @@ fn web_export_embeds_the_weights_and_refuses_the_runs_own_files() {
     }
     let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
     assert!(config.contains(r#"dataset = "mnist""#), "{config}");
-    std::fs::write(
-        fashion.join("config.toml"),
-        config.replace(r#"dataset = "mnist""#, r#"dataset = "fashion-mnist""#),
-    )
-    .unwrap();
+    std::fs::write(fashion.join("config.toml"), config.replace(r#"dataset = "mnist""#, r#"dataset = "fashion-mnist""#))
+        .unwrap();
     let o = run(&["export", fashion.to_str().unwrap(), "--format", "web"]);
     assert_user_error(&o, 2, "fashion-mnist");
     assert!(!fashion.join("digit.html").exists());

@@ -8,6 +8,7 @@ mod export;
 mod list;
 mod predict;
 mod report;
+mod sweep;
 mod train;
 
 use std::path::PathBuf;
@@ -51,6 +52,11 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// The compiled backends, every GPU adapter found, and the one `train` would pick.
     Devices(BackendArg),
+    /// Sweeps: a grid of settings × seeds, run here or by Slurm, collected into mean ± std.
+    Sweep {
+        #[command(subcommand)]
+        command: sweep::SweepCommand,
+    },
     /// Manage the datasets.
     Data {
         #[command(subcommand)]
@@ -98,6 +104,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List { names } => list::run(names),
         Command::Bench(args) => bench::run(args),
         Command::Devices(args) => devices::run(args),
+        Command::Sweep { command } => sweep::run(command),
         Command::Data { command } => data::run(command),
     }
 }

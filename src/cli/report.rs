@@ -82,7 +82,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         Format::Html => {
             let picture = fs::read_to_string(&svg)
                 .map_err(|e| error::runtime(format!("cannot read back {}: {e}", svg.display())))?;
-            html_page(&table::html(&rows), &picture)
+            html_page("mnist-lab report", &table::html(&rows), "Validation accuracy", &picture)
         }
         Format::Markdown => {
             format!("# Runs\n\n{markdown}\n![validation accuracy]({})\n", relative_to(&png, out))
@@ -93,7 +93,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn extension(p: &Path) -> Option<String> {
+pub(super) fn extension(p: &Path) -> Option<String> {
     p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
@@ -149,13 +149,14 @@ fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
 }
 
 /// `target` as a link from the file `from`: bare file name when both share a folder.
-fn relative_to(target: &Path, from: &Path) -> String {
+pub(super) fn relative_to(target: &Path, from: &Path) -> String {
     let dir = from.parent().unwrap_or(Path::new(""));
     target.strip_prefix(dir).unwrap_or(target).display().to_string()
 }
 
-/// One file, nothing fetched: styles inline and the SVG text itself in the page.
-fn html_page(table: &str, svg: &str) -> String {
+/// One file, nothing fetched: styles inline and the SVG text itself in the page, under a
+/// heading `picture`.
+pub(super) fn html_page(title: &str, table: &str, picture: &str, svg: &str) -> String {
     // An XML prolog is not allowed in the middle of an HTML document.
     let svg = svg.trim_start();
     let svg = match svg.strip_prefix("<?xml") {
@@ -163,10 +164,10 @@ fn html_page(table: &str, svg: &str) -> String {
         None => svg,
     };
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>mnist-lab report</title>\n\
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n\
 <style>\nbody {{ font-family: sans-serif; margin: 2em; }}\n\
 table {{ border-collapse: collapse; }}\nth, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; }}\n\
 td.num {{ text-align: right; }}\nsvg {{ max-width: 100%; height: auto; }}\n</style>\n</head>\n<body>\n\
-<h1>mnist-lab report</h1>\n{table}<h2>Validation accuracy</h2>\n{svg}\n</body>\n</html>\n"
+<h1>{title}</h1>\n{table}<h2>{picture}</h2>\n{svg}\n</body>\n</html>\n"
     )
 }

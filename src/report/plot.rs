@@ -41,6 +41,15 @@ pub fn overlay(runs: &[(String, History)], title: &str, svg: &Path, png: &Path) 
     render(&Figure::Overlay { runs, title }, svg, png)
 }
 
+/// A mean curve with its spread: its label and `(epoch, mean, std)` points.
+pub type MeanCurve = (String, Vec<(f64, f64, f64)>);
+
+/// Several mean curves, each in a shaded band of ± one standard deviation (a sweep's grid points
+/// over their seeds). Writes both files.
+pub fn bands(curves: &[MeanCurve], title: &str, y_desc: &str, svg: &Path, png: &Path) -> Result<()> {
+    render(&Figure::Bands { curves, title, y_desc }, svg, png)
+}
+
 // With plotters' `ab_glyph` feature there are no system fonts: the bitmap backend can only draw
 // text with a font registered by hand. The SVG backend just names the family ("sans-serif").
 const FONT: &str = "sans-serif";
@@ -71,6 +80,7 @@ enum Figure<'a> {
     Curves { history: &'a History, best_epoch: Option<usize>, title: &'a str },
     Confusion { matrix: &'a [[u64; 10]; 10], title: &'a str },
     Overlay { runs: &'a [(String, History)], title: &'a str },
+    Bands { curves: &'a [MeanCurve], title: &'a str, y_desc: &'a str },
 }
 
 /// Draws `fig` into an SVG string and an RGB buffer, then writes both files.
@@ -102,7 +112,7 @@ impl Figure<'_> {
         match self {
             Figure::Curves { .. } => (1280, 540),
             Figure::Confusion { .. } => (760, 780),
-            Figure::Overlay { .. } => (960, 600),
+            Figure::Overlay { .. } | Figure::Bands { .. } => (960, 600),
         }
     }
 
@@ -123,8 +133,8 @@ impl Figure<'_> {
                     ("validation accuracy", VALID, series(history, |e| e.val_accuracy)),
                 ];
                 let best = best_epoch.map(|b| b as f64);
-                panel(&panels[0], "loss", "loss", &loss, best)?;
-                panel(&panels[1], "accuracy", "accuracy", &acc, best)?;
+                panel(&panels[0], "loss", "loss", &loss, &[], best)?;
+                panel(&panels[1], "accuracy", "accuracy", &acc, &[], best)?;
             }
             Figure::Overlay { runs, title } => {
                 let curves: Vec<_> = runs
@@ -142,7 +152,21 @@ impl Figure<'_> {
                     })
                     .collect();
                 let area = root.margin(6, 6, 6, 6);
-                panel(&area, title, "accuracy", &curves, None)?;
+                panel(&area, title, "accuracy", &curves, &[], None)?;
+            }
+            Figure::Bands { curves, title, y_desc } => {
+                let color = |i: usize| TAB10[i % TAB10.len()];
+                let lines: Vec<Curve<&str>> = curves
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, p))| (name.as_str(), color(i), p.iter().map(|q| (q.0, q.1)).collect()))
+                    .collect();
+                let spread: Vec<Spread> = curves
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, p))| (color(i), p.iter().map(|q| (q.0, q.1 - q.2, q.1 + q.2)).collect()))
+                    .collect();
+                panel(&root.margin(6, 6, 6, 6), title, y_desc, &lines, &spread, None)?;
             }
             Figure::Confusion { matrix, title } => heat_map(root, matrix, title)?,
         }
@@ -171,20 +195,27 @@ fn span(values: impl Iterator<Item = f64>, pad: f64, single: f64) -> Range<f64> 
 /// A labelled series: its name, its colour and its finite `(epoch, value)` points.
 type Curve<L> = (L, RGBColor, Vec<(f64, f64)>);
 
-/// One line chart with epochs on x: labelled series, an optional "best epoch" line, a legend.
+/// A shaded band: its colour and `(epoch, low, high)` points.
+type Spread = (RGBColor, Vec<(f64, f64, f64)>);
+
+/// One line chart with epochs on x: labelled series over optional shaded bands, an optional
+/// "best epoch" line, a legend.
 fn panel<DB: DrawingBackend, L: AsRef<str>>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
     y_desc: &str,
     curves: &[Curve<L>],
+    spread: &[Spread],
     best_epoch: Option<f64>,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let all = || curves.iter().flat_map(|(_, _, p)| p.iter());
-    let x = span(all().map(|p| p.0), 0.03, 0.5);
-    let y = span(all().map(|p| p.1), 0.06, 0.05);
+    let edges = || spread.iter().flat_map(|(_, b)| b.iter().flat_map(|q| [(q.0, q.1), (q.0, q.2)]));
+    let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let x = span(all().copied().chain(edges()).filter(finite).map(|p| p.0), 0.03, 0.5);
+    let y = span(all().copied().chain(edges()).filter(finite).map(|p| p.1), 0.06, 0.05);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 22))
         .margin(14)
@@ -211,6 +242,16 @@ where
         .bold_line_style(BLACK.mix(0.08))
         .draw()?;
 
+    // Bands first, pale, so every line stays visible on top of them.
+    for (color, band) in spread {
+        let band: Vec<_> = band.iter().filter(|q| q.0.is_finite() && q.1.is_finite() && q.2.is_finite()).collect();
+        if band.len() < 2 {
+            continue;
+        }
+        let outline: Vec<(f64, f64)> =
+            band.iter().map(|q| (q.0, q.2)).chain(band.iter().rev().map(|q| (q.0, q.1))).collect();
+        chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled())))?;
+    }
     let mut labelled = false;
     for (label, color, points) in curves {
         if points.is_empty() {
@@ -456,6 +497,23 @@ mod tests {
         let (s, p) = paths(dir.path(), "none");
         overlay(&[], "no runs", &s, &p).unwrap();
         check(dir.path(), "none", (960, 600), &["accuracy"]);
+    }
+
+    #[test]
+    fn bands_draw_a_shaded_area_under_each_labelled_mean() {
+        let dir = tempfile::tempdir().unwrap();
+        let curve = |lift: f64| (1..=5).map(|e| (e as f64, 0.8 + lift + 0.02 * e as f64, 0.01)).collect::<Vec<_>>();
+        let curves = vec![("lr=0.1 (n=3)".to_string(), curve(0.0)), ("lr=0.5 (n=3)".to_string(), curve(0.05))];
+        let (s, p) = paths(dir.path(), "bands");
+        bands(&curves, "sweep", "validation accuracy", &s, &p).unwrap();
+        check(dir.path(), "bands", (960, 600), &["lr=0.1 (n=3)", "lr=0.5 (n=3)", "validation accuracy", "epoch"]);
+        let svg = std::fs::read_to_string(&s).unwrap();
+        assert_eq!(svg.matches("<polygon").count(), 2, "one band per curve");
+        // One epoch (or none) leaves no area to shade, and still draws.
+        let (s, p) = paths(dir.path(), "short");
+        bands(&[("one".to_string(), vec![(1.0, 0.9, 0.0)])], "short", "accuracy", &s, &p).unwrap();
+        check(dir.path(), "short", (960, 600), &["one"]);
+        assert!(!std::fs::read_to_string(&s).unwrap().contains("<polygon"));
     }
 
     /// Not a check: `PLOT_CHECK_DIR=/tmp/plot-check cargo test --release --lib report::plot`

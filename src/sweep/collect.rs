@@ -1,0 +1,243 @@
+//! Results of a sweep: per grid point, the mean and spread over seeds of the test accuracy, the
+//! best epoch and the validation curve; runs that have not finished are listed, never dropped.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::plan::{self, Entry, Plan, State};
+use crate::artifacts::{HISTORY_FILE, RunDir};
+use crate::error;
+use crate::report::plot::MeanCurve;
+use crate::report::table::{escape_html, read_history_csv};
+use crate::train::history::History;
+
+/// One grid point and what its finished runs measured.
+#[derive(Debug)]
+pub struct Point {
+    /// One cell per grid key.
+    pub values: Vec<String>,
+    pub label: String,
+    pub planned: usize,
+    /// Test accuracy (0..1) of each finished run.
+    pub accuracy: Vec<f64>,
+    pub best_epoch: Vec<f64>,
+    pub histories: Vec<History>,
+}
+
+/// A run without results, and why.
+#[derive(Debug)]
+pub struct Missing {
+    pub index: usize,
+    pub id: String,
+    pub label: String,
+    pub seed: u64,
+    pub state: State,
+}
+
+pub struct Results {
+    pub keys: Vec<String>,
+    pub points: Vec<Point>,
+    pub missing: Vec<Missing>,
+}
+
+pub fn gather(dir: &Path, plan: &Plan) -> Result<Results> {
+    let mut points: Vec<Point> = Vec::new();
+    let mut missing = Vec::new();
+    for entry in &plan.runs {
+        let label = plan.label(entry);
+        let at = match points.iter().position(|p| p.label == label) {
+            Some(i) => i,
+            None => {
+                points.push(Point {
+                    values: entry.point.iter().map(plan::json_text).collect(),
+                    label: label.clone(),
+                    planned: 0,
+                    accuracy: Vec::new(),
+                    best_epoch: Vec::new(),
+                    histories: Vec::new(),
+                });
+                points.len() - 1
+            }
+        };
+        let point = &mut points[at];
+        point.planned += 1;
+        match plan::state(dir, entry) {
+            State::Finished => {
+                let (summary, history) = read_run(dir, entry)?;
+                point.accuracy.push(summary.0);
+                point.best_epoch.push(summary.1);
+                point.histories.push(history);
+            }
+            state => missing.push(Missing { index: entry.index, id: entry.id.clone(), label, seed: entry.seed, state }),
+        }
+    }
+    Ok(Results { keys: plan.keys.clone(), points, missing })
+}
+
+/// (test accuracy, best epoch) and the history of a finished run.
+fn read_run(dir: &Path, entry: &Entry) -> Result<((f64, f64), History)> {
+    let run = RunDir::open(&dir.join(&entry.run))?;
+    let s = run.summary().map_err(|e| error::data(format!("{e:#}")))?;
+    let history = read_history_csv(&run.file(HISTORY_FILE))?;
+    Ok(((s.test_accuracy, s.best_epoch as f64), history))
+}
+
+/// Mean and sample standard deviation (n − 1); no deviation from fewer than two values.
+pub fn mean_std(xs: &[f64]) -> Option<(f64, Option<f64>)> {
+    if xs.is_empty() {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let std = (xs.len() > 1).then(|| (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    Some((mean, std))
+}
+
+fn cell(xs: &[f64], scale: f64, digits: usize) -> String {
+    match mean_std(xs) {
+        None => "—".into(),
+        Some((m, None)) => format!("{:.digits$}", m * scale),
+        Some((m, Some(s))) => format!("{:.digits$} ± {:.digits$}", m * scale, s * scale),
+    }
+}
+
+impl Results {
+    fn header(&self) -> Vec<String> {
+        let mut h = self.keys.clone();
+        if h.is_empty() {
+            h.push("grid point".into());
+        }
+        h.extend(["n".into(), "test accuracy (%)".into(), "best epoch".into()]);
+        h
+    }
+
+    fn rows(&self) -> Vec<Vec<String>> {
+        self.points
+            .iter()
+            .map(|p| {
+                let mut row = if self.keys.is_empty() { vec![p.label.clone()] } else { p.values.clone() };
+                let n = p.accuracy.len();
+                row.push(if n == p.planned { n.to_string() } else { format!("{n} of {}", p.planned) });
+                row.push(cell(&p.accuracy, 100.0, 2));
+                row.push(cell(&p.best_epoch, 1.0, 1));
+                row
+            })
+            .collect()
+    }
+
+    /// The runs without results, one line each.
+    pub fn missing_lines(&self) -> Vec<String> {
+        self.missing
+            .iter()
+            .map(|m| {
+                let why = match m.state {
+                    State::NotStarted => "not started".to_string(),
+                    State::Unfinished(k) => format!("unfinished ({k} epochs checkpointed)"),
+                    State::Finished => "finished".to_string(),
+                };
+                format!("run {} ({}, {}, seed {}): {why}", m.index, m.id, m.label, m.seed)
+            })
+            .collect()
+    }
+
+    /// The table (mean ± sample std over seeds, n = finished runs), then the missing runs.
+    pub fn markdown(&self) -> String {
+        let line = |cells: &[String]| {
+            format!("| {} |\n", cells.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "))
+        };
+        let header = self.header();
+        let mut out = line(&header);
+        let align: Vec<String> =
+            (0..header.len()).map(|i| if i < header.len() - 3 { "---".into() } else { "---:".into() }).collect();
+        out.push_str(&line(&align));
+        for row in self.rows() {
+            out.push_str(&line(&row));
+        }
+        if !self.missing.is_empty() {
+            out.push_str(&format!("\nNot finished ({} of {} runs):\n\n", self.missing.len(), self.total()));
+            for l in self.missing_lines() {
+                out.push_str(&format!("- {l}\n"));
+            }
+        }
+        out
+    }
+
+    pub fn html(&self) -> String {
+        let header = self.header();
+        let numeric = header.len() - 3;
+        let mut out = String::from("<table>\n<thead><tr>");
+        for c in &header {
+            out.push_str(&format!("<th>{}</th>", escape_html(c)));
+        }
+        out.push_str("</tr></thead>\n<tbody>\n");
+        for row in self.rows() {
+            out.push_str("<tr>");
+            for (i, c) in row.iter().enumerate() {
+                let class = if i >= numeric { " class=\"num\"" } else { "" };
+                out.push_str(&format!("<td{class}>{}</td>", escape_html(c)));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n</table>\n");
+        if !self.missing.is_empty() {
+            out.push_str(&format!("<p>Not finished ({} of {} runs):</p>\n<ul>\n", self.missing.len(), self.total()));
+            for l in self.missing_lines() {
+                out.push_str(&format!("<li>{}</li>\n", escape_html(&l)));
+            }
+            out.push_str("</ul>\n");
+        }
+        out
+    }
+
+    pub fn total(&self) -> usize {
+        self.points.iter().map(|p| p.planned).sum()
+    }
+
+    /// Per grid point: its label and, per epoch, the mean and sample std of the validation
+    /// accuracy over the runs that reached that epoch (train accuracy when there is no
+    /// validation split, said in the label).
+    pub fn curves(&self) -> Vec<MeanCurve> {
+        self.points
+            .iter()
+            .filter(|p| !p.histories.is_empty())
+            .map(|p| {
+                let validation = p.histories.iter().any(|h| h.epochs.iter().any(|e| e.val_accuracy.is_some()));
+                let epochs = p.histories.iter().map(|h| h.epochs.len()).max().unwrap_or(0);
+                let points = (1..=epochs)
+                    .filter_map(|epoch| {
+                        let xs: Vec<f64> = p
+                            .histories
+                            .iter()
+                            .filter_map(|h| h.epochs.iter().find(|e| e.epoch == epoch))
+                            .filter_map(|e| if validation { e.val_accuracy } else { Some(e.train_accuracy) })
+                            .filter(|v| v.is_finite())
+                            .collect();
+                        mean_std(&xs).map(|(m, s)| (epoch as f64, m, s.unwrap_or(0.0)))
+                    })
+                    .collect();
+                let n = p.histories.len();
+                let what = if validation { "" } else { ", train" };
+                (format!("{} (n={n}{what})", p.label), points)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_std() {
+        assert_eq!(mean_std(&[]), None);
+        assert_eq!(mean_std(&[0.5]), Some((0.5, None)));
+        let (m, s) = mean_std(&[0.80, 0.90]).unwrap();
+        assert!((m - 0.85).abs() < 1e-12);
+        // Sample std of two values: |a − b| / √2.
+        assert!((s.unwrap() - 0.1 / 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(cell(&[0.80, 0.90], 100.0, 2), "85.00 ± 7.07");
+        assert_eq!(cell(&[3.0], 1.0, 1), "3.0");
+        assert_eq!(cell(&[], 1.0, 1), "—");
+    }
+}

@@ -1,0 +1,239 @@
+//! A sweep directory: `plan.json` (one entry per run), `configs/<id>.toml` (each run's resolved
+//! config), `runs/<id>/` (each run directory, written by `train`), `locks/<id>.lock` (held by the
+//! worker training that run) and `logs/`.
+//!
+//! A run's id is a hash of its resolved config, so the same grid always plans the same ids and
+//! a run directory can never be taken for a run with other settings.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::grid::Grid;
+use crate::artifacts::{SUMMARY_FILE, write_atomic};
+use crate::config::ExperimentConfig;
+use crate::error;
+use crate::train::checkpoint;
+
+pub const PLAN_FILE: &str = "plan.json";
+pub const CONFIGS: &str = "configs";
+pub const RUNS: &str = "runs";
+pub const LOCKS: &str = "locks";
+pub const LOGS: &str = "logs";
+const FORMAT: &str = "mnist-lab-sweep-1";
+
+/// `plan.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: String,
+    /// The grid file's `base`, as written.
+    pub base: String,
+    /// The grid's keys, in the order of every entry's `point`.
+    pub keys: Vec<String>,
+    pub seeds: Vec<u64>,
+    pub runs: Vec<Entry>,
+}
+
+/// One run of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub index: usize,
+    pub id: String,
+    /// The grid point: one value per key of [`Plan::keys`], in that order.
+    pub point: Vec<serde_json::Value>,
+    pub seed: u64,
+    /// Relative to the sweep directory.
+    pub config: String,
+    pub run: String,
+}
+
+/// The id of a resolved config: the first 12 hex digits of the SHA-256 of its TOML.
+pub fn config_id(cfg: &ExperimentConfig) -> String {
+    format!("{:x}", Sha256::digest(cfg.to_toml().as_bytes()))[..12].to_string()
+}
+
+impl Plan {
+    pub fn from_grid(grid: &Grid) -> Result<Self> {
+        let mut runs: Vec<Entry> = Vec::new();
+        for (index, r) in grid.runs.iter().enumerate() {
+            let id = config_id(&r.config);
+            if let Some(same) = runs.iter().find(|e| e.id == id) {
+                return Err(error::config(format!(
+                    "runs {} and {index} of the grid have the same config (a value listed twice?)",
+                    same.index
+                )));
+            }
+            let point = r
+                .point
+                .iter()
+                .map(|(_, v)| serde_json::to_value(v).map_err(|e| error::config(format!("grid value `{v}`: {e}"))))
+                .collect::<Result<_>>()?;
+            runs.push(Entry {
+                index,
+                config: format!("{CONFIGS}/{id}.toml"),
+                run: format!("{RUNS}/{id}"),
+                id,
+                point,
+                seed: r.seed,
+            });
+        }
+        Ok(Plan {
+            format: FORMAT.into(),
+            base: grid.base.clone(),
+            keys: grid.keys.clone(),
+            seeds: grid.seeds.clone(),
+            runs,
+        })
+    }
+
+    /// Write the plan into `dir`: a new or empty folder, or one holding this same plan
+    /// (then nothing changes but missing config files). Returns whether it was already there.
+    pub fn write(&self, dir: &Path, grid: &Grid) -> Result<bool> {
+        let plan_path = dir.join(PLAN_FILE);
+        let existing = match Plan::load(dir) {
+            Ok(p) => Some(p),
+            Err(_) if !plan_path.exists() => {
+                // Only a plan cut short before its plan.json may have left something here.
+                let foreign = fs::read_dir(dir)
+                    .map(|it| it.filter_map(|e| e.ok()).any(|e| e.file_name() != CONFIGS))
+                    .unwrap_or(false);
+                if foreign {
+                    return Err(error::config(format!(
+                        "{} is not empty and holds no sweep plan; choose another --out",
+                        dir.display()
+                    )));
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(old) = &existing
+            && (old.runs != self.runs || old.keys != self.keys)
+        {
+            return Err(error::config(format!(
+                "{} holds a different plan ({} runs from base `{}`); choose another --out",
+                dir.display(),
+                old.runs.len(),
+                old.base
+            )));
+        }
+        fs::create_dir_all(dir.join(CONFIGS))
+            .map_err(|e| error::config(format!("cannot create {}: {e}", dir.join(CONFIGS).display())))?;
+        for (entry, r) in self.runs.iter().zip(&grid.runs) {
+            let path = dir.join(&entry.config);
+            if !path.is_file() {
+                let text = format!(
+                    "# mnist-lab sweep run {} ({}), fully resolved\n{}",
+                    entry.index,
+                    entry.id,
+                    r.config.to_toml()
+                );
+                write_atomic(&path, text.as_bytes())?;
+            }
+        }
+        if existing.is_none() {
+            let json = serde_json::to_string_pretty(self).expect("a plan serialises");
+            write_atomic(&plan_path, format!("{json}\n").as_bytes())?;
+        }
+        Ok(existing.is_some())
+    }
+
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(PLAN_FILE);
+        let text = fs::read_to_string(&path).map_err(|e| {
+            error::config(format!(
+                "{} is not a sweep directory ({}: {e}); make one with `mnist-lab sweep plan GRID.toml --out {}`",
+                dir.display(),
+                path.display(),
+                dir.display()
+            ))
+        })?;
+        let plan: Plan = serde_json::from_str(&text)
+            .map_err(|e| error::data(format!("{} is not a sweep plan: {e}", path.display())))?;
+        if plan.format != FORMAT {
+            return Err(error::data(format!("{}: unknown plan format `{}`", path.display(), plan.format)));
+        }
+        for (i, e) in plan.runs.iter().enumerate() {
+            // Ids and paths become file names: nothing may point outside the sweep directory.
+            let ok = e.index == i
+                && e.id.len() == 12
+                && e.id.bytes().all(|b| b.is_ascii_hexdigit())
+                && e.config == format!("{CONFIGS}/{}.toml", e.id)
+                && e.run == format!("{RUNS}/{}", e.id)
+                && e.point.len() == plan.keys.len();
+            if !ok {
+                return Err(error::data(format!("{}: run {i} is not a valid entry", path.display())));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// A grid point for people: `key=value, …` (`base` without grid keys).
+    pub fn label(&self, entry: &Entry) -> String {
+        if self.keys.is_empty() {
+            return "base".into();
+        }
+        self.keys.iter().zip(&entry.point).map(|(k, v)| format!("{k}={}", json_text(v))).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A value as the grid file wrote it, strings without quotes.
+pub fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Where a run stands, from its files alone (no lock is taken: a worker must never find a run
+/// locked by a mere reader and skip it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    NotStarted,
+    /// Interrupted (or training now) after this many checkpointed epochs.
+    Unfinished(usize),
+    Finished,
+}
+
+pub fn state(dir: &Path, entry: &Entry) -> State {
+    let run = dir.join(&entry.run);
+    if run.join(SUMMARY_FILE).is_file() {
+        State::Finished
+    } else if has_checkpoint(&run) {
+        State::Unfinished(checkpoint::completed_epochs(&run).unwrap_or(0))
+    } else {
+        State::NotStarted
+    }
+}
+
+/// Whether `run` has a checkpoint pointer (a run killed before its first epoch ended has none).
+pub fn has_checkpoint(run: &Path) -> bool {
+    checkpoint::latest(run).is_ok()
+}
+
+/// The lock file of an entry.
+pub fn lock_path(dir: &Path, entry: &Entry) -> PathBuf {
+    dir.join(LOCKS).join(format!("{}.lock", entry.id))
+}
+
+/// Try to take the entry's lock: `Some(file)` holds it until dropped (or the process dies),
+/// `None` when another worker holds it.
+pub fn try_lock(dir: &Path, entry: &Entry) -> Result<Option<fs::File>> {
+    let path = lock_path(dir, entry);
+    fs::create_dir_all(dir.join(LOCKS))
+        .map_err(|e| error::runtime(format!("cannot create {}: {e}", dir.join(LOCKS).display())))?;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| error::runtime(format!("cannot open lock file {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(error::runtime(format!("cannot lock {}: {e}", path.display()))),
+    }
+}

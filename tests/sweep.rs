@@ -1,0 +1,358 @@
+//! Sweeps on this machine: plan a grid × seeds, run it with parallel workers, skip what is
+//! finished, resume what was killed, leave a locked run to its worker, collect mean ± std;
+//! grid-file mistakes are one `error:` line naming the key.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::*;
+
+/// `mnist-lab sweep ARGS…` without the scheduler variables of the environment the tests run in.
+fn sweep(args: &[&str]) -> Output {
+    sweep_env(args, &[])
+}
+
+fn sweep_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = bin();
+    cmd.arg("sweep").args(args).env_remove("SLURM_ARRAY_TASK_ID").env_remove("JOB_COMPLETION_INDEX");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(o), stderr(o));
+    stdout(o)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A grid file in `dir`; returns its path.
+fn grid(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn plan_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap()
+}
+
+fn ids(dir: &Path) -> Vec<String> {
+    plan_json(dir)["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
+fn mtime(p: &Path) -> SystemTime {
+    std::fs::metadata(p).unwrap().modified().unwrap()
+}
+
+/// Mean ± sample std, as `collect` prints them.
+fn mean_std(xs: &[f64], scale: f64, digits: usize) -> String {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let sd = (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    format!("{:.digits$} ± {:.digits$}", m * scale, sd * scale)
+}
+
+const TWO_BY_TWO: &str = r#"
+base = "overfit"
+seeds = [1, 2]
+[set]
+"train.epochs" = 2
+[grid]
+"optimizer.learning_rate" = [0.1, 0.5]
+"#;
+
+#[test]
+fn a_two_by_two_grid_runs_two_at_a_time_once_and_collects_mean_and_std() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", TWO_BY_TWO);
+    let dir = tmp.path().join("sweep");
+
+    let out = ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    assert!(out.contains("4 runs planned (2 grid points × 2 seeds)"), "{out}");
+    let plan = plan_json(&dir);
+    let runs = plan["runs"].as_array().unwrap();
+    assert_eq!(plan["keys"], serde_json::json!(["optimizer.learning_rate"]));
+    let points: Vec<_> = runs.iter().map(|r| (r["point"][0].as_f64().unwrap(), r["seed"].as_u64().unwrap())).collect();
+    assert_eq!(points, [(0.1, 1), (0.1, 2), (0.5, 1), (0.5, 2)]);
+    let id = ids(&dir);
+    for (i, r) in runs.iter().enumerate() {
+        let cfg = mnist_lab::config::ExperimentConfig::from_file(&dir.join(r["config"].as_str().unwrap())).unwrap();
+        assert_eq!((cfg.optimizer.learning_rate(), cfg.train.seed, cfg.train.epochs), (points[i].0, points[i].1, 2));
+        assert_eq!(cfg.data.train_limit, Some(1000), "the rest is the preset's");
+        assert_eq!(mnist_lab::sweep::plan::config_id(&cfg), id[i]);
+    }
+
+    // The same grid again: nothing changes. Another grid into the same folder: refused.
+    let before = std::fs::read(dir.join("plan.json")).unwrap();
+    let out = ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    assert!(out.contains("already holds this plan: 4 runs"), "{out}");
+    assert_eq!(std::fs::read(dir.join("plan.json")).unwrap(), before);
+    let other = grid(tmp.path(), "other.toml", &TWO_BY_TWO.replace("0.5]", "0.3]"));
+    assert_user_error(&sweep(&["plan", s(&other), "--out", s(&dir)]), 2, "holds a different plan");
+    assert_eq!(std::fs::read(dir.join("plan.json")).unwrap(), before);
+
+    let out = ok(&sweep(&["run", s(&dir), "--jobs", "2"]));
+    assert!(out.contains("0 of 4 runs already finished; training 4 with 2 at a time"), "{out}");
+    let progress: Vec<&str> = out.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(progress.len(), 4, "one line per run:\n{out}");
+    for k in 1..=4 {
+        let line = progress[k - 1];
+        assert!(line.starts_with(&format!("[{k}/4] run ")) && line.contains("test accuracy"), "{line}");
+    }
+    let summaries: Vec<PathBuf> = id.iter().map(|i| dir.join("runs").join(i).join("summary.json")).collect();
+    for (i, p) in summaries.iter().enumerate() {
+        assert!(p.is_file(), "run {i} finished");
+        assert_eq!(summary(p.parent().unwrap())["epochs_run"], 2);
+        assert!(dir.join("logs").join(format!("{}.log", id[i])).is_file());
+    }
+    let stamps: Vec<SystemTime> = summaries.iter().map(|p| mtime(p)).collect();
+
+    // A finished index returns at once, whether named or taken from the scheduler's variable.
+    let start = Instant::now();
+    let out = ok(&sweep(&["run", s(&dir), "--index", "0"]));
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+    assert!(
+        out.contains(&format!("run 0 of 4 ({}: optimizer.learning_rate=0.1, seed 1): already finished", id[0])),
+        "{out}"
+    );
+    let out = ok(&sweep_env(&["run", s(&dir)], &[("SLURM_ARRAY_TASK_ID", "3"), ("JOB_COMPLETION_INDEX", "1")]));
+    assert!(out.contains("run 3 of 4") && out.contains("already finished"), "{out}");
+    let out = ok(&sweep_env(&["run", s(&dir)], &[("JOB_COMPLETION_INDEX", "2")]));
+    assert!(out.contains("run 2 of 4") && out.contains("already finished"), "{out}");
+    let out = ok(&sweep(&["run", s(&dir), "--jobs", "2"]));
+    assert!(out.contains("all 4 runs") && out.contains("already finished"), "{out}");
+    let again: Vec<SystemTime> = summaries.iter().map(|p| mtime(p)).collect();
+    assert_eq!(again, stamps, "nothing was trained twice");
+
+    // collect: n, mean ± std over the two seeds, from the runs' own summaries.
+    let o = sweep(&["collect", s(&dir)]);
+    let table = ok(&o);
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "| optimizer.learning_rate | n | test accuracy (%) | best epoch |", "{table}");
+    for (row, lr, runs) in [(2, "0.1", [0, 1]), (3, "0.5", [2, 3])] {
+        let acc: Vec<f64> =
+            runs.iter().map(|&r| summary(summaries[r].parent().unwrap())["test_accuracy"].as_f64().unwrap()).collect();
+        let best: Vec<f64> =
+            runs.iter().map(|&r| summary(summaries[r].parent().unwrap())["best_epoch"].as_f64().unwrap()).collect();
+        let want = format!("| {lr} | 2 | {} | {} |", mean_std(&acc, 100.0, 2), mean_std(&best, 1.0, 1));
+        assert_eq!(lines[row], want, "{table}");
+    }
+    assert_eq!(lines.len(), 4, "{table}");
+
+    // With --out: the table and the curves, mean ± std band per grid point.
+    let html = tmp.path().join("out/report.html");
+    ok(&sweep(&["collect", s(&dir), "--out", s(&html)]));
+    let page = std::fs::read_to_string(&html).unwrap();
+    for needle in
+        ["<table>", "<svg", "<polygon", "optimizer.learning_rate=0.1 (n=2)", "optimizer.learning_rate=0.5 (n=2)", " ± "]
+    {
+        assert!(page.contains(needle), "{needle} in the page");
+    }
+    let png = image::open(html.with_extension("png")).unwrap();
+    assert_eq!((png.width(), png.height()), (960, 600));
+    let md = tmp.path().join("report.md");
+    ok(&sweep(&["collect", s(&dir), "--out", s(&md)]));
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains(lines[2]) && text.contains("](report.png)"), "{text}");
+
+    // A run that vanished is listed, not dropped, and `run --jobs` trains only it.
+    std::fs::remove_dir_all(dir.join("runs").join(&id[3])).unwrap();
+    let o = sweep(&["collect", s(&dir)]);
+    let table = ok(&o);
+    assert!(table.contains("| 0.5 | 1 of 2 |"), "{table}");
+    assert!(
+        table.contains(&format!("- run 3 ({}, optimizer.learning_rate=0.5, seed 2): not started", id[3])),
+        "{table}"
+    );
+    assert!(stderr(&o).starts_with("warning: 1 of 4 runs have not finished"), "{}", stderr(&o));
+    let out = ok(&sweep(&["run", s(&dir), "--jobs", "2"]));
+    assert!(out.contains("3 of 4 runs already finished; training 1"), "{out}");
+    assert!(out.contains("[1/1] run 3 of 4"), "{out}");
+    assert_eq!(summaries[..3].iter().map(|p| mtime(p)).collect::<Vec<_>>(), stamps[..3]);
+}
+
+/// history.csv's lines, the wall-clock column included: a resumed run keeps its first epochs as
+/// they were written, a retrained one would have new times.
+fn history(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("history.csv")).unwrap().lines().map(String::from).collect()
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint_and_a_locked_one_is_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", "base = \"softmax\"\nseeds = [7]\n[set]\n\"train.epochs\" = 5\n");
+    let dir = tmp.path().join("sweep");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let id = ids(&dir).remove(0);
+    let run = dir.join("runs").join(&id);
+
+    let mut child = bin()
+        .args(["sweep", "run", s(&dir), "--index", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = run.join("checkpoints/latest");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while std::fs::read_to_string(&latest).map_or(true, |s| s.trim() < "epoch-0002") {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL: the lock goes with the process
+    child.wait().unwrap();
+    assert!(!run.join("summary.json").exists(), "killed before the end");
+    let done: usize = std::fs::read_to_string(&latest).unwrap().trim().trim_start_matches("epoch-").parse().unwrap();
+    let before = history(&run);
+    assert!(before.len() > done, "history has the {done} checkpointed epochs");
+
+    let o = sweep(&["collect", s(&dir)]);
+    let table = ok(&o);
+    assert!(table.contains("| base | 0 of 1 | — | — |"), "{table}");
+    assert!(table.contains(&format!("run 0 ({id}, base, seed 7): unfinished ({done} epochs checkpointed)")), "{table}");
+
+    // Another worker holds the lock: this one leaves the run alone.
+    let lock = std::fs::File::create(dir.join("locks").join(format!("{id}.lock"))).unwrap();
+    lock.try_lock().unwrap();
+    let out = ok(&sweep(&["run", s(&dir), "--index", "0"]));
+    assert!(out.contains("another worker is training it"), "{out}");
+    let out = ok(&sweep(&["run", s(&dir), "--jobs", "1"]));
+    assert!(out.contains("[1/1] run 0 of 1") && out.contains("another worker is training it"), "{out}");
+    assert_eq!(history(&run), before, "untouched while locked");
+    drop(lock);
+
+    let out = ok(&sweep(&["run", s(&dir), "--index", "0"]));
+    assert!(out.contains(&format!("resuming after epoch {done} of 5")), "{out}");
+    let after = history(&run);
+    assert_eq!(after.len(), 6, "header and five epochs");
+    assert_eq!(after[..=done], before[..=done], "the checkpointed epochs were not trained again");
+    assert_eq!(summary(&run)["epochs_run"], 5);
+}
+
+#[test]
+fn a_run_stopped_before_its_first_checkpoint_starts_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", "base = \"overfit\"\nseeds = [3]\n[set]\n\"train.epochs\" = 1\n");
+    let dir = tmp.path().join("sweep");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let run = dir.join("runs").join(ids(&dir).remove(0));
+    // What `train` leaves when killed during its first epoch: a claimed directory, no checkpoint.
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("config.toml"), "# mnist-lab run\n").unwrap();
+    let out = ok(&sweep(&["run", s(&dir), "--index", "0"]));
+    assert!(out.contains("run 0 of 1") && out.contains(": starting"), "{out}");
+    assert_eq!(summary(&run)["epochs_run"], 1);
+}
+
+#[test]
+fn grid_and_command_line_mistakes_are_errors_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    let cases: &[(&str, &str)] = &[
+        ("base = \"overfit\"\nseed = 1\n", "unknown field `seed`"),
+        (
+            "base = \"overfit\"\n[grid]\n\"optimizer.learnin_rate\" = [0.1, 0.5]\n",
+            "`optimizer.learnin_rate` is not a config key",
+        ),
+        (
+            "base = \"overfit\"\n[set]\n\"train.epochs\" = \"two\"\n",
+            "`train.epochs` does not fit the config: invalid type: string \"two\"",
+        ),
+        (
+            "base = \"overfit\"\n[grid]\n\"train.batch_size\" = [10, 2.5]\n",
+            "`train.batch_size` does not fit the config",
+        ),
+        (
+            "base = \"overfit\"\n[grid]\n\"optimizer.learning_rate\" = [0.1, 0]\n",
+            "`optimizer.learning_rate` must be a positive number",
+        ),
+        (
+            "base = \"overfit\"\n[grid]\n\"model.hidden[1].dropout\" = [0.5]\n",
+            "`model.hidden[1].dropout`: `model.hidden` has 1 entries",
+        ),
+        ("base = \"no-such-preset\"\n", "no preset named `no-such-preset`"),
+        ("base = \"missing.toml\"\n", "missing.toml"),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let g = grid(tmp.path(), &format!("g{i}.toml"), text);
+        let o = sweep(&["plan", s(&g), "--out", s(&dir)]);
+        assert_user_error(&o, 2, needle);
+        assert!(stderr(&o).contains(&format!("g{i}.toml")), "names the file: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "one line: {}", stderr(&o));
+        assert!(!dir.join("plan.json").exists(), "nothing planned");
+    }
+    let o = sweep(&["plan", s(&tmp.path().join("nope.toml")), "--out", s(&dir)]);
+    assert_user_error(&o, 2, "cannot read grid file");
+
+    // A folder holding something else is not taken over.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let g = grid(tmp.path(), "good.toml", "base = \"overfit\"\nseeds = [1, 2]\n[set]\n\"train.epochs\" = 1\n");
+    assert_user_error(&sweep(&["plan", s(&g), "--out", s(&foreign)]), 2, "holds no sweep plan");
+
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    assert_user_error(&sweep(&["run", s(&dir), "--index", "2"]), 2, "--index 2 is out of range");
+    assert_user_error(&sweep(&["run", s(&dir)]), 2, "--index");
+    assert_user_error(&sweep_env(&["run", s(&dir)], &[("SLURM_ARRAY_TASK_ID", "x")]), 2, "$SLURM_ARRAY_TASK_ID is `x`");
+    assert_user_error(&sweep(&["run", s(&dir), "--jobs", "0"]), 2, "--jobs");
+    assert_user_error(&sweep(&["collect", s(tmp.path())]), 2, "not a sweep directory");
+    assert_user_error(&sweep(&["collect", s(&dir), "--out", "r.txt"]), 2, ".html or .md");
+    assert_user_error(&sweep(&["slurm", s(&dir), "--time", "1h"]), 2, "--time 1h");
+    assert_user_error(&sweep(&["slurm", s(&dir), "--max-parallel", "0"]), 2, "--max-parallel");
+    // Edited after planning: refused rather than trained under the wrong id.
+    let cfg = dir.join("configs").join(format!("{}.toml", ids(&dir)[0]));
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("epochs = 1", "epochs = 3");
+    std::fs::write(&cfg, text).unwrap();
+    assert_user_error(&sweep(&["run", s(&dir), "--index", "0"]), 2, "does not match its id");
+}
+
+#[test]
+fn the_slurm_script_is_a_requeueable_array_over_the_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", TWO_BY_TWO);
+    let dir = tmp.path().join("sweep");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let out = ok(&sweep(&[
+        "slurm",
+        s(&dir),
+        "--max-parallel",
+        "3",
+        "--time",
+        "00:05:00",
+        "--cpus-per-task",
+        "2",
+        "--partition",
+        "debug",
+    ]));
+    let abs = std::fs::canonicalize(&dir).unwrap();
+    let script = abs.join("sweep.sbatch");
+    assert_eq!(out.trim(), format!("sbatch {}", script.display()));
+    let text = std::fs::read_to_string(&script).unwrap();
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_mnist-lab")).unwrap();
+    for line in [
+        "#!/bin/bash".to_string(),
+        "#SBATCH --array=0-3%3".into(),
+        "#SBATCH --time=00:05:00".into(),
+        "#SBATCH --cpus-per-task=2".into(),
+        "#SBATCH --partition=debug".into(),
+        "#SBATCH --requeue".into(),
+        format!("#SBATCH --output={}/logs/slurm-%A_%a.out", abs.display()),
+        "export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"".into(),
+        format!("exec {} sweep run {} --index \"$SLURM_ARRAY_TASK_ID\"", exe.display(), abs.display()),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+    }
+    assert!(abs.join("logs").is_dir(), "Slurm does not make the log folder itself");
+    let o = std::process::Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    assert!(o.status.success(), "bash -n: {}", stderr(&o));
+}
