@@ -17,7 +17,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kit=${GPU_KIT:-$root/gpu-kit}
 data_root=${MNIST_LAB_DATA:-$HOME/.cache/mnist-lab}
-build=1 with_wgpu=1 flex_bin= wgpu_bin=
+build=1 with_wgpu=1 flex_bin="" wgpu_bin=""
 debs=(libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 idx=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
 
@@ -29,7 +29,7 @@ while (($#)); do
         --flex) flex_bin=${2:?--flex needs a path}; shift ;;
         --wgpu) wgpu_bin=${2:?--wgpu needs a path}; shift ;;
         --data-dir) data_root=${2:?--data-dir needs a path}; shift ;;
-        -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift

@@ -35,8 +35,7 @@ py=${PYTHON:-python3}
 [[ $device == cuda || $device == cpu ]] || { echo "error: GPU_BENCH_DEVICE must be cuda or cpu" >&2; exit 2; }
 
 t0=$SECONDS
-summary_at=$((budget - 10))            # the summary's own few seconds
-cpu_end=$summary_at
+cpu_end=$((t0 + budget - 10))          # the summary's own few seconds after it
 gpu_end=$((cpu_end - cpu_seconds))
 mkdir -p "$out"
 log=$out/log.txt env_txt=$out/env.txt results=$out/results.jsonl
@@ -112,11 +111,13 @@ torch_limit=()
 } >"$env_txt" 2>&1
 cat "$env_txt" >>"$log"
 say "setup done; $(grep -m1 '^train would run on' "$env_txt" || echo 'mnist-lab devices printed no choice')"
-lab_ok=1
-if [[ $device == cuda ]] && ! timeout 30 "$lab" devices --backend wgpu >>"$log" 2>&1; then
-    lab_ok=0
-    say "mnist-lab finds no usable wgpu adapter: its GPU steps are skipped (see env.txt)"
+lab_ok=1 lab_why=
+if [[ ! -x $lab ]]; then
+    lab_ok=0 lab_why="the kit has no $(basename "$lab") (packed with --no-wgpu?)"
+elif [[ $device == cuda ]] && ! timeout 30 "$lab" devices --backend wgpu >>"$log" 2>&1; then
+    lab_ok=0 lab_why="mnist-lab finds no usable wgpu adapter (env.txt, log.txt)"
 fi
+((lab_ok)) || say "$lab_why: mnist-lab's GPU steps are skipped"
 
 # --- steps ------------------------------------------------------------------------------------
 declare -A took   # key → seconds its last run took
@@ -127,16 +128,18 @@ step() {
     local left=$((until - SECONDS)) need=${took[$key]:-$guess} rc status
     if ((left < need || left < 5)); then
         say "skip $key (round $round): ${left}s left in its section, it needs ~${need}s"
-        record "$key" "$round" "$threads" skipped "" 0 "$want" "$@"
+        record "$key" "$round" "$threads" skipped "" 0 "$want" "${left}s left, needs ~${need}s" "$@"
         return
     fi
     local limit_s=$((want < left ? want : left))
     rm -f "$work/step.json"
     say "run  $key (round $round${threads:+, $threads threads}, timeout ${limit_s}s): $*"
     local start=$SECONDS
-    timeout -k 10 "$limit_s" "$@" >>"$log" 2>&1
-    rc=$?
-    local dur=$((SECONDS - start))
+    timeout -k 10 "$limit_s" "$@" 2>&1 | tee -a "$log" >"$work/step.log"
+    rc=${PIPESTATUS[0]}
+    local dur=$((SECONDS - start)) why=
+    # A failure's last words (an `error:` line, a Python exception) go into its record.
+    ((rc != 0)) && why=$(grep -v '^[[:space:]]*$' "$work/step.log" | tail -1 | cut -c1-300)
     took[$key]=$((dur + 3))
     case $rc in
         0) status=ok ;;
@@ -144,15 +147,15 @@ step() {
         *) status=failed ;;
     esac
     say "done $key: $status (exit $rc) in ${dur}s"
-    record "$key" "$round" "$threads" "$status" "$rc" "$dur" "$limit_s" "$@"
+    record "$key" "$round" "$threads" "$status" "$rc" "$dur" "$limit_s" "$why" "$@"
 }
 # One JSON line per step, with the JSON document the step wrote (if any).
-record() {
-    local key=$1 round=$2 threads=$3 status=$4 rc=$5 dur=$6 limit_s=$7
-    shift 7
-    python3 - "$key" "$round" "$threads" "$status" "$rc" "$dur" "$limit_s" "$work/step.json" "$@" >>"$results" <<'EOF'
+record() { # KEY ROUND THREADS STATUS EXIT SECONDS TIMEOUT WHY COMMAND…
+    local key=$1 round=$2 threads=$3 status=$4 rc=$5 dur=$6 limit_s=$7 why=$8
+    shift 8
+    python3 - "$key" "$round" "$threads" "$status" "$rc" "$dur" "$limit_s" "$why" "$work/step.json" "$@" >>"$results" <<'EOF'
 import json, os, sys
-key, rnd, threads, status, rc, dur, limit_s, doc_path, *cmd = sys.argv[1:]
+key, rnd, threads, status, rc, dur, limit_s, why, doc_path, *cmd = sys.argv[1:]
 doc = None
 if status != "skipped" and os.path.isfile(doc_path):
     try:
@@ -161,13 +164,16 @@ if status != "skipped" and os.path.isfile(doc_path):
         doc = {"unreadable": str(e)}
 print(json.dumps({"key": key, "round": int(rnd), "threads": int(threads) if threads else None, "status": status,
                   "exit": int(rc) if rc else None, "seconds": int(dur), "timeout": int(limit_s),
-                  "command": cmd, "doc": doc}))
+                  "why": why or None, "command": cmd, "doc": doc}))
 EOF
 }
 
 lab_step() { # ROUND PRESET TIMEOUT GUESS DEADLINE
     local round=$1 p=$2
-    if ((!lab_ok)); then return; fi
+    if ((!lab_ok)); then
+        record "lab:$p" "$round" "" skipped "" 0 0 "$lab_why"
+        return
+    fi
     step "lab:$p" "$round" "" "$3" "$4" "$5" \
         "$lab" bench --backend "$lab_backend" --preset "$(preset "$p")" --runs 3 --data-dir "$data" --json "$work/step.json"
 }

@@ -59,18 +59,19 @@ def env_facts(env_path):
     """GPU, CPU, torch and mnist-lab's adapter, read from env.txt."""
     if not env_path or not os.path.isfile(env_path):
         return []
-    text = open(env_path).read()
+    with open(env_path) as f:
+        text = f.read()
     facts = []
     for label, pattern in [
         ("GPU", r"^\|\s+\d+\s+(NVIDIA [^|]+?)\s{2,}"),
         ("driver", r"Driver Version:\s*([\d.]+)"),
         ("CPU", r"^Model name:\s*(.+)$"),
         ("CPUs", r"^CPU\(s\):\s*(\d+)"),
-        ("python / torch", r"^== python\n(.+)$"),
+        ("python / torch", r"^== python\n([^=\n].*)$"),
         ("mnist-lab on", r"^train would run on: (.+)$"),
-        ("mode", r"^== mode\n(.+)$"),
+        ("mode", r"^== mode\n([^=\n].*)$"),
     ]:
-        m = re.search(pattern, text, re.M)
+        m = re.search(pattern, text, re.MULTILINE)
         if m:
             facts.append(f"{label}: {m.group(1).strip()}")
     return facts
@@ -89,16 +90,21 @@ def main():
     gpu, cpu, first, problems = {}, {}, {}, []
     for rec in records:
         if rec["status"] != "ok":
-            why = rec["status"] + (f" (exit {rec['exit']})" if rec.get("exit") not in (None, 0) else "")
-            problems.append(f"- `{rec['key']}` round {rec['round']}: {why} after {rec['seconds']} s "
-                            f"(timeout {rec['timeout']} s)")
+            if rec["status"] == "skipped":
+                problems.append(f"- `{rec['key']}` round {rec['round']}: skipped ({rec.get('why') or 'no time'})")
+            else:
+                last = f": `{rec['why']}`" if rec.get("why") else ""
+                problems.append(f"- `{rec['key']}` round {rec['round']}: {rec['status']} (exit {rec.get('exit')}) "
+                                f"after {rec['seconds']} s (timeout {rec['timeout']} s){last}")
         doc = rec.get("doc") or {}
         for failure in doc.get("failures", []):
-            problems.append(f"- `{rec['key']}`: {failure.get('backend')}/{failure.get('preset')}: {failure.get('error')}")
+            pair = f"{failure.get('backend')}/{failure.get('preset')}"
+            problems.append(f"- `{rec['key']}`: {pair}: {failure.get('error')}")
         for result in doc.get("results", []):
             col, net = side(rec, result), network(result)
             if rec["key"].startswith("cpu-"):
-                cpu.setdefault(col.replace(" compiled", ""), {}).setdefault(rec["threads"], []).append(result["train_seconds"])
+                per_threads = cpu.setdefault(col.replace(" compiled", ""), {})
+                per_threads.setdefault(rec["threads"], []).append(result["train_seconds"])
                 continue
             gpu.setdefault(net, {}).setdefault(col, []).append(result["train_seconds"])
             f = first.setdefault((col, net), {"load": [], "first": [], "epoch": [], "train": [], "val": [], "acc": []})
@@ -118,13 +124,13 @@ def main():
     peer_cols = [c for c in cols if not c.startswith("mnist-lab")]
     if cols:
         print("### Training epoch (s, median over rounds) and mnist-lab's ratio\n")
-        head = ["network"] + [f"{c} (rounds)" for c in cols] + [f"{l} / {c}" for l in lab_cols for c in peer_cols]
+        head = ["network"] + [f"{c} (rounds)" for c in cols] + [f"{lab} / {c}" for lab in lab_cols for c in peer_cols]
         print("| " + " | ".join(head) + " |")
         print("|---" * len(head) + "|")
         for net in [n for n in NETWORKS if n in gpu] + sorted(set(gpu) - set(NETWORKS)):
             per = gpu[net]
             cells = [net] + [f"{fmt(med(per.get(c, [])))} ({len(per.get(c, []))})" if c in per else "–" for c in cols]
-            cells += [ratio(med(per.get(l, [])), med(per.get(c, []))) for l in lab_cols for c in peer_cols]
+            cells += [ratio(med(per.get(lab, [])), med(per.get(c, []))) for lab in lab_cols for c in peer_cols]
             print("| " + " | ".join(cells) + " |")
         print()
 

@@ -167,7 +167,8 @@ def main():
     p.add_argument("--model", choices=["baseline", "monster", "all"], default="all")
     p.add_argument("--optimizer", choices=["adadelta", "adam"], default="adadelta",
                    help="monster's optimizer: adadelta (as configs/monster.toml) or adam (lr 0.001)")
-    p.add_argument("--backend", choices=["tensorflow", "jax"], default=os.environ.get("KERAS_BACKEND") or "tensorflow",
+    p.add_argument("--backend", choices=["tensorflow", "jax"],
+                   default=os.environ.get("KERAS_BACKEND") or "tensorflow",
                    help="Keras' backend (default: $KERAS_BACKEND, else tensorflow); Keras jit-compiles on jax")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads; on jax, the number "
                    "of cores the process may use (0: the default)")
@@ -214,8 +215,8 @@ def main():
     if args.json:
         tmp = f"{args.json}.tmp-{os.getpid()}"  # write then rename, as mnist-lab does
         with open(tmp, "w") as f:
-            json.dump({"machine": info, "settings": {"epochs": args.epochs, "backend": args.backend, "threads": args.threads},
-                       "results": results}, f, indent=2)
+            settings = {"epochs": args.epochs, "backend": args.backend, "threads": args.threads}
+            json.dump({"machine": info, "settings": settings, "results": results}, f, indent=2)
             f.write("\n")
         os.replace(tmp, args.json)
 

@@ -44,7 +44,8 @@ def run(cmd, env=None):
 
 
 def first_result(path, key, value):
-    results = json.load(open(path))["results"]
+    with open(path) as f:
+        results = json.load(f)["results"]
     return next(r for r in results if r[key] == value)
 
 
@@ -126,7 +127,7 @@ def main():
     for m, med in medians.items():
         cells = [f"{med[s]:.2f}" for s in sides]
         for s in peers:  # ratio of the medians, and the range of the rounds' own ratios
-            rs = [t / k for t, k in zip(times[m]["mnist-lab"], times[m][s])]
+            rs = [t / k for t, k in zip(times[m]["mnist-lab"], times[m][s], strict=True)]
             spread = f" ({min(rs):.2f}–{max(rs):.2f})" if len(rs) > 1 else ""
             cells.append(f"{med['mnist-lab'] / med[s]:.2f}×{spread}")
         print(f"| {m} | " + " | ".join(cells) + " |")

@@ -161,7 +161,7 @@ def run(torch, device, splits, model, optimizer, epochs, load_seconds, compile_m
         print(f"  epoch {epoch + 1}: {end - start:.2f} s (validation {end - mid:.3f} s)"
               f" - loss {float(train_loss):.4f} - val_accuracy {float(val_acc):.4f}", file=sys.stderr)
     _, test_accuracy = runner.evaluate(*splits["test"])
-    epoch_times = [t + v for t, v in zip(train_times, val_times)]
+    epoch_times = [t + v for t, v in zip(train_times, val_times, strict=True)]
     steady = lambda xs: xs[1:] or xs  # noqa: E731  (the first epoch warms up: allocator, kernels, compilation)
     train_s = statistics.median(steady(train_times))
     result = {
@@ -187,13 +187,15 @@ def run(torch, device, splits, model, optimizer, epochs, load_seconds, compile_m
 def machine(torch, device):
     cpu = "unknown"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor() or cpu
     info = {
         "cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
         "python": platform.python_version(), "torch": torch.__version__,
         "device": str(device), "threads": torch.get_num_threads(),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),  # "highest": no TF32
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if device.type == "cuda":
@@ -205,7 +207,8 @@ def machine(torch, device):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=default_data_dir(),
-                   help="folder with the four raw IDX files (default: $MNIST_LAB_DATA/mnist or ~/.cache/mnist-lab/mnist)")
+                   help="folder with the four raw IDX files "
+                   "(default: $MNIST_LAB_DATA/mnist or ~/.cache/mnist-lab/mnist)")
     p.add_argument("--epochs", type=int, default=4, help="epochs per model, the first is warm-up (default 4 = "
                    "mnist-lab bench's 1 warm-up + 3 runs)")
     p.add_argument("--model", choices=["baseline", "monster", "monster-adam", "all"], default="all",
