@@ -56,7 +56,8 @@ fi
 [[ -x $flex_bin ]] || die "no flex binary at $flex_bin (cargo build --release, or --flex BIN)"
 if ((with_wgpu)); then
     [[ -x $wgpu_bin ]] || die "no wgpu binary at $wgpu_bin (CARGO_TARGET_DIR=target-wgpu cargo build --release --features wgpu, or --wgpu BIN)"
-    "$wgpu_bin" devices | grep -q '^compiled backends:.*wgpu' || die "$wgpu_bin was built without --features wgpu"
+    backends=$("$wgpu_bin" devices 2>/dev/null | head -1 || true)
+    [[ $backends == "compiled backends:"*wgpu* ]] || die "$wgpu_bin was built without --features wgpu"
 fi
 for f in "${idx[@]}"; do
     [[ -f $data_root/mnist/$f ]] || die "$data_root/mnist/$f missing: run \`mnist-lab data fetch\` (or --data-dir DIR)"
