@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keras 3 / TensorFlow reference for `mnist-lab bench`: the same two networks, the same data.
+"""Keras 3 reference for `mnist-lab bench` (TensorFlow or JAX): the same two networks, the same data.
 
 Reads the four raw IDX files mnist-lab downloads (no Keras dataset download), holds out the last
 10 000 training images for validation exactly as mnist-lab does, trains `baseline` and/or
@@ -8,6 +8,7 @@ every epoch with a callback. See bench/README.md for how the numbers are defined
 
     pip install tensorflow-cpu==2.21.0
     python bench/keras_reference.py --epochs 4 --json keras.json
+    python bench/keras_reference.py --backend jax --epochs 4     # Keras on JAX (jit), pip install "jax[cpu]"
 """
 
 import argparse
@@ -136,18 +137,25 @@ def run(keras, data, model, optimizer, epochs, load_seconds):
     }
 
 
-def machine(tf, keras):
+def machine(keras, engine, threads):
     cpu = "unknown"
     try:
         cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor() or cpu
-    return {
+    info = {
         "cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
-        "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if info["backend"] == "tensorflow":
+        info["tensorflow"] = engine.__version__
+        info["intra_op_threads"] = engine.config.threading.get_intra_op_parallelism_threads()
+    else:
+        info["jax"] = engine.__version__
+        info["jax_devices"] = [str(d) for d in engine.devices()]
+        info["cpu_affinity"] = threads or None  # --threads pins the process to that many cores
+    return info
 
 
 def main():
@@ -159,18 +167,33 @@ def main():
     p.add_argument("--model", choices=["baseline", "monster", "all"], default="all")
     p.add_argument("--optimizer", choices=["adadelta", "adam"], default="adadelta",
                    help="monster's optimizer: adadelta (as configs/monster.toml) or adam (lr 0.001)")
-    p.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: TF's default)")
+    p.add_argument("--backend", choices=["tensorflow", "jax"],
+                   default=os.environ.get("KERAS_BACKEND") or "tensorflow",
+                   help="Keras' backend (default: $KERAS_BACKEND, else tensorflow); Keras jit-compiles on jax")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads; on jax, the number "
+                   "of cores the process may use (0: the default)")
     p.add_argument("--json", help="also write the results and a machine description here")
     args = p.parse_args()
     if args.epochs < 1:
         p.error("--epochs must be at least 1")
 
-    import tensorflow as tf
+    os.environ["KERAS_BACKEND"] = args.backend  # read once, when keras is first imported
+    if args.backend == "jax":
+        if args.threads:
+            # XLA's CPU client has no thread-count setting; its pools size themselves to the
+            # cores this process may run on.
+            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.threads])
+        import jax as engine
+    else:
+        import tensorflow as engine
+
+        if args.threads:
+            engine.config.threading.set_intra_op_parallelism_threads(args.threads)
+            engine.config.threading.set_inter_op_parallelism_threads(args.threads)
     import keras
 
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if keras.backend.backend() != args.backend:
+        sys.exit(f"error: keras runs on {keras.backend.backend()}, not {args.backend} (set before keras was imported?)")
     start = time.perf_counter()
     data = load(args.data_dir)
     load_seconds = time.perf_counter() - start
@@ -179,9 +202,9 @@ def main():
     results = [run(keras, data, m, "sgd" if m == "baseline" else args.optimizer, args.epochs, load_seconds)
                for m in models]
 
-    info = machine(tf, keras)
-    print(f"keras {info['keras']} / tensorflow {info['tensorflow']} on {info['cpu']}, {info['cores']} cores, "
-          f"{info['os']}; {info['date']}\n")
+    info = machine(keras, engine, args.threads)
+    print(f"keras {info['keras']} / {info['backend']} {info.get('tensorflow') or info.get('jax')} on {info['cpu']}, "
+          f"{info['cores']} cores, {info['os']}; {info['date']}\n")
     print("| model | optimizer | load s | first epoch s | epoch s (train) | validation s | samples/s "
           "| peak MB | test accuracy |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -192,7 +215,8 @@ def main():
     if args.json:
         tmp = f"{args.json}.tmp-{os.getpid()}"  # write then rename, as mnist-lab does
         with open(tmp, "w") as f:
-            json.dump({"machine": info, "settings": {"epochs": args.epochs}, "results": results}, f, indent=2)
+            settings = {"epochs": args.epochs, "backend": args.backend, "threads": args.threads}
+            json.dump({"machine": info, "settings": settings, "results": results}, f, indent=2)
             f.write("\n")
         os.replace(tmp, args.json)
 
