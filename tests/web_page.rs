@@ -435,7 +435,7 @@ fn web_export_embeds_the_weights_and_refuses_the_runs_own_files() {
         let path = run_dir.join(own);
         let before = std::fs::read(&path).ok();
         let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web", "--to", path.to_str().unwrap()]);
-        assert_user_error(&o, 2, "the page would replace it");
+        assert_user_error(&o, 2, "exporting there would replace it");
         assert_eq!(std::fs::read(&path).ok(), before, "{own} untouched");
     }
     // Also through another spelling of the same path.

@@ -103,16 +103,18 @@ fn same_file(a: &Path, b: &Path) -> bool {
     matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
-/// The name of the run's own file that `dest` would replace: an existing file in the run
-/// directory or below it (config, history, pictures, checkpoints…), except an earlier export
-/// of the same format at the top level (`export_name`, or another name with its extension;
-/// for burnpack that includes model.bpk itself, which is then left as it is).
+/// The name of the run's own file that `dest` would replace: anything in the run's folders
+/// (`checkpoints/`…), or an existing file at its top (config, history, pictures…) except an
+/// earlier export of the same format (`export_name`, or another name with its extension; for
+/// burnpack that includes model.bpk itself, which is then left as it is). `dest` need not exist.
 fn run_file(run: &Path, dest: &Path, export_name: &str) -> Option<String> {
     let run = run.canonicalize().ok()?;
-    let dest = dest.canonicalize().ok()?;
+    let parent = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dest = parent.canonicalize().ok()?.join(dest.file_name()?);
     let inside = dest.strip_prefix(&run).ok()?;
+    let top_level = inside.parent() == Some(Path::new(""));
     let same_format = Path::new(export_name).extension() == dest.extension();
-    if same_format && inside.parent() == Some(Path::new("")) {
+    if top_level && (!dest.exists() || same_format) {
         return None;
     }
     Some(inside.display().to_string())

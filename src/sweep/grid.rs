@@ -442,7 +442,7 @@ base = "softmax"
             ("base = \"overfit\"\n[grid]\n\"train.epochs\" = [1, 2.5]\n", "`train.epochs` does not fit the config"),
             (
                 "base = \"overfit\"\n[grid]\n\"optimizer.learning_rate\" = [0.1, -1]\n",
-                "`optimizer.learning_rate` must be a positive number, got -1",
+                "`optimizer.learning_rate` must be a positive number that f32 can hold, got -1",
             ),
             (
                 "base = \"overfit\"\n[grid]\n\"optimizer.learning_rate\" = 0.1\n",
