@@ -124,3 +124,44 @@ fn packed_pixels_unpack_to_the_float_ones() {
     assert_eq!(ints(a.labels), ints(b.labels));
     assert_eq!(read(float.rows(100, 350).images), read(packed.rows(100, 350).images));
 }
+
+/// Fashion-MNIST on a machine without Debian's dataset package: fetched from Debian's archive
+/// (the .deb checked by SHA-256, each file by its own), and a clear error where no source works.
+#[test]
+fn fashion_mnist_comes_from_debians_archive_when_the_package_is_not_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let no_package = tmp.path().join("no-system-datasets");
+    let fetch = |data: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mnist-lab"))
+            .args(["data", "fetch", "--dataset", "fashion-mnist", "--data-dir"])
+            .arg(data)
+            .env("MNIST_LAB_SYSTEM_DATASETS", &no_package)
+            .env_remove("MNIST_LAB_MIRROR")
+            .output()
+            .unwrap()
+    };
+    let o = fetch(&tmp.path().join("data"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("fashion-mnist: 60000 training and 10000 test images verified")
+    );
+    // Every source out of reach: the error says what to install and where the files go.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-lab"))
+        .args(["data", "fetch", "--dataset", "fashion-mnist", "--data-dir"])
+        .arg(tmp.path().join("unreachable"))
+        .env("MNIST_LAB_SYSTEM_DATASETS", &no_package)
+        .env("https_proxy", "http://127.0.0.1:9")
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.starts_with("error: could not download fashion-mnist")
+            && err.contains("apt-get install dataset-fashion-mnist"),
+        "{err}"
+    );
+    assert!(err.contains("train-images-idx3-ubyte") && err.contains("--offline"), "{err}");
+}

