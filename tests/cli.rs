@@ -146,3 +146,20 @@ fn every_run_writes_its_pictures() {
     assert_eq!(total, 10_000, "every test image is counted once");
     assert!(run_dir.join("confusion.png").is_file() && run_dir.join("model.safetensors").is_file());
 }
+
+#[test]
+fn a_run_stuck_at_chance_level_is_named_with_its_likely_cause() {
+    // A learning rate of 1e30 saturates every sigmoid after the first step: 10 %, loss frozen.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let o = run(&["train", "baseline", "--learning-rate", "1e30", "--epochs", "2", "--quiet", "--out", &out("dead")]);
+    let err = stderr(&o);
+    assert!(summary(&tmp.path().join("dead"))["test_accuracy"].as_f64().unwrap() < 0.15);
+    assert!(o.status.success(), "a dead run is not an error, as in Keras:\n{err}");
+    assert_eq!(err.lines().count(), 1, "warned once:\n{err}");
+    assert!(err.starts_with("warning: epoch 1 ended at chance level"), "{err}");
+    assert!(err.contains("saturated") && err.contains("(now 1e30)") && err.contains("--learning-rate"), "{err}");
+    // A run that learns says nothing.
+    let o = run(&["train", "baseline", "--epochs", "1", "--quiet", "--out", &out("alive")]);
+    assert!(o.status.success() && stderr(&o).is_empty(), "{}", stderr(&o));
+}

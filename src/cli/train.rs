@@ -80,6 +80,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     let interrupt = interrupt_flag();
     let mut history = History::default();
+    let mut warned_stalled = false;
     let opts = FitOptions {
         show_progress: show_progress_bar(&args),
         checkpoints: if resuming { Checkpoints::Resume(&run.path) } else { Checkpoints::Save(&run.path) },
@@ -89,6 +90,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         history.epochs.push(m.clone());
         if !args.quiet {
             println!("{}", epoch_line(m, cfg.train.epochs));
+        }
+        if m.stalled && !std::mem::replace(&mut warned_stalled, true) {
+            eprintln!("{}", stalled_warning(m, &cfg));
         }
         // Written every epoch so an interrupted run still shows its curve.
         if let Err(e) = run.write(HISTORY_FILE, history.to_csv().as_bytes()) {
@@ -215,6 +219,24 @@ fn with_overrides(mut cfg: ExperimentConfig, args: &TrainArgs) -> Result<Experim
     }
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// Said once, at the first epoch that ends at chance level with a loss that stopped moving.
+fn stalled_warning(m: &EpochMetrics, cfg: &ExperimentConfig) -> String {
+    let cause = if cfg.model.hidden.iter().any(|l| l.activation != crate::config::Activation::Relu) {
+        "the sigmoid/tanh units are likely saturated (stuck at 0 or 1, where their gradient vanishes)"
+    } else {
+        "the ReLU units are likely dead (never active, so no gradient reaches them)"
+    };
+    format!(
+        "warning: epoch {} ended at chance level (training accuracy {:.1} %) with a loss that stopped \
+         moving ({:.4}): {cause}, usually from a learning rate that is too large (now {}); try one 10–1000× \
+         smaller with --learning-rate",
+        m.epoch,
+        m.train_accuracy * 100.0,
+        m.train_loss,
+        crate::train::history::lr_text(m.learning_rate)
+    )
 }
 
 /// Keras' one-line epoch summary.

@@ -131,6 +131,7 @@ pub fn parse_history_csv(text: &str, origin: &str) -> Result<History> {
             learning_rate: num(5)?,
             seconds: num(6)?,
             grad_mean_abs: grads.iter().map(|&c| num(c)).collect::<Result<_>>()?,
+            stalled: false,
         };
         epochs.push(e);
     }

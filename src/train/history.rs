@@ -14,6 +14,10 @@ pub struct EpochMetrics {
     /// Mean |∂L/∂W| of each layer's weights over the epoch's batches (empty unless logged).
     #[serde(default)]
     pub grad_mean_abs: Vec<f64>,
+    /// Ended at chance level with a loss that stopped moving (saturated units, usually): worth a
+    /// warning, not part of the history.
+    #[serde(skip)]
+    pub stalled: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -67,4 +71,9 @@ impl History {
         }
         rest.iter().map(|e| e.seconds).sum::<f64>() / rest.len() as f64
     }
+}
+
+/// A learning rate as people write it: 0.5, 0.001, 1e30.
+pub fn lr_text(lr: f64) -> String {
+    if lr != 0.0 && !(1e-4..1e6).contains(&lr.abs()) { format!("{lr:e}") } else { format!("{lr}") }
 }

@@ -109,18 +109,32 @@ impl EpochSums {
     /// The epoch's row of the history: means over the `n` training images, and the validation
     /// (loss, accuracy) when there is a validation split.
     fn metrics(&self, epoch: usize, lr: f64, n: usize, validation: Option<(f64, f64)>, seconds: f64) -> EpochMetrics {
+        let (loss, first_half) = (self.loss.get_f64(), self.first_half_loss.get_f64());
+        let train_loss = loss / n as f64;
+        let train_accuracy = self.correct.get_i64() as f64 / n as f64;
+        // At chance level with the same mean loss over both halves: nothing is learning any more.
+        let halves = (self.first_half_len > 0 && self.first_half_len < n)
+            .then(|| (first_half / self.first_half_len as f64, (loss - first_half) / (n - self.first_half_len) as f64));
+        let stalled = train_accuracy <= CHANCE
+            && halves.is_some_and(|(a, b)| (a - b).abs() <= STALL_TOLERANCE * a.abs().max(f64::MIN_POSITIVE));
         EpochMetrics {
             epoch,
-            train_loss: self.loss.get_f64() / n as f64,
-            train_accuracy: self.correct.get_i64() as f64 / n as f64,
+            train_loss,
+            train_accuracy,
             val_loss: validation.map(|v| v.0),
             val_accuracy: validation.map(|v| v.1),
             learning_rate: lr,
             seconds,
             grad_mean_abs: self.grads.iter().map(|s| s.get_f64() / self.batches as f64).collect(),
+            stalled,
         }
     }
 }
+
+/// Training accuracy at or below this is chance level for ten classes, give or take.
+const CHANCE: f64 = 0.15;
+/// Relative difference of the two half-epochs' mean losses below which the loss "stopped moving".
+const STALL_TOLERANCE: f64 = 1e-3;
 
 /// What one training step reports, kept on the device.
 pub struct StepStats {
@@ -164,6 +178,10 @@ pub fn train_step(
 #[derive(Default)]
 struct EpochSums {
     loss: Sum<Tensor<1>>,
+    /// The loss over the first half of the epoch's images (`first_half_len` of them): compared
+    /// with the second half's, it tells a network that still learns from one that stopped.
+    first_half_loss: Sum<Tensor<1>>,
+    first_half_len: usize,
     correct: Sum<Tensor<1, Int>>,
     grads: Vec<Sum<Tensor<1>>>,
     batches: usize,
@@ -201,7 +219,12 @@ fn train_epoch(
         }
         let (next, step) = train_step(model, optimizer, batch, &cfg.train, cfg.model.output, lr);
         model = next;
-        sums.loss.add(step.loss.mul_scalar((end - start) as f64));
+        let batch_loss = step.loss.mul_scalar((end - start) as f64);
+        if end <= n / 2 {
+            sums.first_half_loss.add(batch_loss.clone());
+            sums.first_half_len = end;
+        }
+        sums.loss.add(batch_loss);
         sums.correct.add(step.correct);
         sums.grads.resize_with(step.grad_mean_abs.len(), Sum::default);
         sums.grads.iter_mut().zip(step.grad_mean_abs).for_each(|(s, g)| s.add(g));
@@ -232,7 +255,8 @@ fn check_finite(m: &EpochMetrics) -> Result<()> {
         if let Some(v) = value.filter(|v| !v.is_finite()) {
             return Err(error::runtime(format!(
                 "training diverged: the {what} became {v} in epoch {}; hint: try a smaller learning rate (now {})",
-                m.epoch, m.learning_rate
+                m.epoch,
+                super::history::lr_text(m.learning_rate)
             )));
         }
     }
