@@ -134,7 +134,7 @@ fn every_optimizer_reduces_the_loss_on_a_fixed_batch() {
         let before = batch_loss(&model.valid()).into_scalar::<f64>();
         for _ in 0..30 {
             let lr = cfg.optimizer.learning_rate();
-            (model, _) = train_step(model, &mut opt, batch.clone(), &cfg.train, cfg.model.output, lr);
+            (model, _) = train_step(model, &mut opt, batch.clone(), &cfg.train, cfg.model.output, lr, false);
         }
         let after = batch_loss(&model.valid()).into_scalar::<f64>();
         assert!(after < before * 0.85, "{name}: loss {before} → {after}");

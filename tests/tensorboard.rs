@@ -276,3 +276,71 @@ fn a_flushed_epoch_is_readable_while_the_writer_stays_open() {
     drop(writer);
     assert_eq!(std::fs::read_dir(tmp.path().join("train")).unwrap().count(), 1);
 }
+
+/// Every `train` writes TensorBoard logs: a loss and accuracy point per epoch for training and
+/// validation, the learning rate, per-layer weight and gradient histograms, the confusion matrix.
+#[test]
+fn every_run_logs_its_epochs_for_tensorboard() {
+    let (_tmp, run_dir) = common::train_run(&["deep-sigmoid", "--epochs", "2"]);
+    let seen = read_logs(&run_dir.join("tensorboard"));
+    let ui = &seen["ui"];
+    let history = std::fs::read_to_string(run_dir.join("history.csv")).unwrap();
+    let rows: Vec<Vec<f64>> =
+        history.lines().skip(1).map(|l| l.split(',').take(6).map(|c| c.parse().unwrap()).collect()).collect();
+    let points = |run: &str, tag: &str| -> Vec<(i64, f32)> {
+        ui["scalars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["run"] == run && s["tag"] == tag)
+            .map(|s| (s["step"].as_i64().unwrap(), f32_of(&s["bits"])))
+            .collect()
+    };
+    for (run, tag, column) in [
+        (".", "epoch_loss", 1),
+        (".", "epoch_accuracy", 2),
+        ("validation", "epoch_loss", 3),
+        ("validation", "epoch_accuracy", 4),
+        (".", "epoch_learning_rate", 5),
+    ] {
+        let got = points(run, tag);
+        assert_eq!(got.iter().map(|p| p.0).collect::<Vec<_>>(), [1, 2], "{run} {tag}: one point per epoch");
+        for ((_, value), row) in got.iter().zip(&rows) {
+            // history.csv keeps six decimals.
+            assert!((*value as f64 - row[column]).abs() < 2e-6, "{run} {tag}: {value} vs {}", row[column]);
+        }
+    }
+    // deep-sigmoid: 4 hidden layers + the output layer, each with weights and gradients.
+    let histograms = ui["histograms"].as_array().unwrap();
+    let range = |tag: &str, step: i64| -> f64 {
+        let h = histograms.iter().find(|h| h["tag"] == tag && h["step"] == step).unwrap_or_else(|| panic!("{tag}"));
+        let edges: Vec<f64> =
+            h["buckets"].as_array().unwrap().iter().flat_map(|b| [f64_of(&b[0]), f64_of(&b[1])]).collect();
+        edges.iter().fold(0.0f64, |m, e| m.max(e.abs()))
+    };
+    for layer in 0..5 {
+        for step in [1, 2] {
+            assert!(range(&format!("layer{layer}/weights"), step) > 0.0);
+            assert!(range(&format!("layer{layer}/gradients"), step) > 0.0);
+        }
+    }
+    // The vanishing-gradient picture: the first layer's gradients sit several times closer to zero (mean
+    // |g| from the buckets' centres and counts; the UI's buckets are [left, right, count]).
+    let mean_abs = |tag: &str| -> f64 {
+        let h = histograms.iter().find(|h| h["tag"] == tag && h["step"] == 2).unwrap();
+        let (mut sum, mut n) = (0.0, 0.0);
+        for b in h["buckets"].as_array().unwrap() {
+            let (left, right, count) = (f64_of(&b[0]), f64_of(&b[1]), f64_of(&b[2]));
+            sum += count * ((left + right) / 2.0).abs();
+            n += count;
+        }
+        sum / n
+    };
+    let (first, last) = (mean_abs("layer0/gradients"), mean_abs("layer4/gradients"));
+    assert!(first < last / 4.0, "mean |g|: first layer {first}, last layer {last}");
+    let images = ui["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!((images[0]["tag"].as_str(), images[0]["step"].as_i64()), (Some("confusion_matrix"), Some(2)));
+    let png = std::fs::read(run_dir.join("confusion.png")).unwrap();
+    assert_eq!(images[0]["png"].as_str().unwrap(), png.iter().map(|b| format!("{b:02x}")).collect::<String>());
+}

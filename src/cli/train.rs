@@ -79,12 +79,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
 
     let interrupt = interrupt_flag();
+    let board_dir = run.file(train::tensorboard::DIR);
     let mut history = History::default();
     let mut warned_stalled = false;
     let opts = FitOptions {
         show_progress: show_progress_bar(&args),
         checkpoints: if resuming { Checkpoints::Resume(&run.path) } else { Checkpoints::Save(&run.path) },
         interrupt: Some(&interrupt),
+        tensorboard: Some(&board_dir),
     };
     let outcome = train::fit(&cfg, &mnist, &backend.device, &opts, |m: &EpochMetrics| {
         history.epochs.push(m.clone());
@@ -183,6 +185,8 @@ fn write_results(
     run.write("confusion.csv", matrix.to_csv().as_bytes())?;
     let (svg, png) = (run.file("confusion.svg"), run.file("confusion.png"));
     plot::confusion_matrix(&matrix, &format!("{title}: test set"), &svg, &png)?;
+    let epochs = outcome.history.epochs.len();
+    train::tensorboard::TensorBoard::confusion_matrix(&run.file(train::tensorboard::DIR), epochs, &png)?;
     let summary = Summary {
         preset: cfg.preset.clone(),
         dataset: cfg.data.dataset.name().to_string(),

@@ -17,6 +17,7 @@ use super::history::EpochMetrics;
 use super::loss::loss;
 use super::regularization::penalty;
 use super::state::TrainingState;
+use super::tensorboard::TensorBoard;
 use crate::config::{ExperimentConfig, Output, TrainConfig};
 use crate::data::augment::Augmenter;
 use crate::data::idx::PIXELS;
@@ -51,6 +52,8 @@ pub struct FitOptions<'a> {
     pub checkpoints: Checkpoints<'a>,
     /// Set (by a Ctrl-C handler) to stop after the current batch.
     pub interrupt: Option<&'a AtomicBool>,
+    /// Write TensorBoard event files into this folder.
+    pub tensorboard: Option<&'a Path>,
 }
 
 /// Train `cfg`'s network on `data` (resident on `device`), calling `on_epoch` after each epoch.
@@ -67,6 +70,7 @@ pub fn fit(
         _ => TrainingState::new(cfg, &train_device),
     };
     state.history.epochs.iter().for_each(&mut on_epoch);
+    let mut board = opts.tensorboard.map(|dir| TensorBoard::create(dir, data.valid.is_some())).transpose()?;
     let mut interrupted = false;
     for epoch in state.next_epoch()..=cfg.train.epochs {
         if state.stopped_early {
@@ -91,6 +95,9 @@ pub fn fit(
         let metrics = sums.metrics(epoch, lr, data.train.len, validation, start.elapsed().as_secs_f64());
         check_finite(&metrics)?;
         on_epoch(&metrics);
+        if let Some(board) = board.as_mut() {
+            board.on_epoch_end(&metrics, &state.model, &sums.last_gradients)?;
+        }
         state.end_epoch(metrics, epoch == cfg.train.epochs);
         if let Checkpoints::Save(run) | Checkpoints::Resume(run) = opts.checkpoints {
             state.save(run)?;
@@ -144,9 +151,12 @@ pub struct StepStats {
     pub correct: Tensor<1, Int>,
     /// Mean |∂L/∂W| of each layer's weights (only when `log_gradients`).
     pub grad_mean_abs: Vec<Tensor<1>>,
+    /// ∂L/∂W of each layer (only when asked for).
+    pub gradients: Vec<Tensor<2>>,
 }
 
 /// One step of gradient descent on `batch`: the four lines every lecture step shares.
+/// `keep_gradients` hands the weights' gradients back (for TensorBoard's histograms).
 pub fn train_step(
     model: Mlp,
     optimizer: &mut ModuleOptimizer,
@@ -154,6 +164,7 @@ pub fn train_step(
     train: &TrainConfig,
     output: Output,
     lr: f64,
+    keep_gradients: bool,
 ) -> (Mlp, StepStats) {
     // 1. Forward: the network's logits for the batch.
     let logits = model.forward(batch.images);
@@ -164,14 +175,17 @@ pub fn train_step(
     }
     // 3. Backward: the gradient of the loss for every weight.
     let grads = objective.backward();
+    let layer_grads = || model.layers.iter().filter_map(|l| l.weight.val().grad(&grads));
     let grad_mean_abs = match train.log_gradients {
-        true => model.layers.iter().filter_map(|l| l.weight.val().grad(&grads)).map(|g| g.abs().mean()).collect(),
+        true => layer_grads().map(|g| g.abs().mean()).collect(),
         false => Vec::new(),
     };
+    let gradients = if keep_gradients { layer_grads().collect() } else { Vec::new() };
     // 4. Step: the optimizer moves every weight against its gradient.
     let grads = GradientsParams::from_grads(grads, &model);
     let model = optimizer.step(lr, model, grads);
-    (model, StepStats { loss: objective.inner(), correct: count_correct(logits.inner(), batch.labels), grad_mean_abs })
+    let correct = count_correct(logits.inner(), batch.labels);
+    (model, StepStats { loss: objective.inner(), correct, grad_mean_abs, gradients })
 }
 
 /// Sums over one epoch's batches, on the device.
@@ -184,6 +198,8 @@ struct EpochSums {
     first_half_len: usize,
     correct: Sum<Tensor<1, Int>>,
     grads: Vec<Sum<Tensor<1>>>,
+    /// The last batch's weight gradients, when TensorBoard wants them.
+    last_gradients: Vec<Tensor<2>>,
     batches: usize,
 }
 
@@ -217,7 +233,8 @@ fn train_epoch(
             let warped = aug.batch(host, &order[start..end]);
             batch.images = Tensor::from_data(TensorData::new(warped, [end - start, PIXELS]), &device);
         }
-        let (next, step) = train_step(model, optimizer, batch, &cfg.train, cfg.model.output, lr);
+        let keep = end == n && opts.tensorboard.is_some();
+        let (next, step) = train_step(model, optimizer, batch, &cfg.train, cfg.model.output, lr, keep);
         model = next;
         let batch_loss = step.loss.mul_scalar((end - start) as f64);
         if end <= n / 2 {
@@ -228,6 +245,7 @@ fn train_epoch(
         sums.correct.add(step.correct);
         sums.grads.resize_with(step.grad_mean_abs.len(), Sum::default);
         sums.grads.iter_mut().zip(step.grad_mean_abs).for_each(|(s, g)| s.add(g));
+        sums.last_gradients = step.gradients;
         sums.batches += 1;
         bar.inc((end - start) as u64);
         if !bar.is_hidden() && sums.batches % progress_every == 0 {

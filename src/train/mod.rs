@@ -11,6 +11,7 @@ pub mod optim;
 pub mod regularization;
 pub mod schedule;
 pub mod state;
+pub mod tensorboard;
 
 pub use evaluate::{ConfusionMatrix, evaluate, evaluate_with_confusion};
 pub use history::{EpochMetrics, History};
