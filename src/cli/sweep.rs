@@ -5,8 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -334,58 +333,75 @@ fn run_all(plan: &Plan, jobs: usize, args: &RunArgs) -> Result<()> {
         threads.as_ref().map(|t| format!(", RAYON_NUM_THREADS={t} each")).unwrap_or_default(),
         logs.display()
     );
-
     // Ctrl-C reaches the children too (same process group): they checkpoint and stop; here no
     // new run starts. A second Ctrl-C exits at once.
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-
-    let total = todo.len();
+    let interrupt = super::train::interrupt_flag();
+    let mut tally = Tally { total: todo.len(), ..Tally::default() };
     let mut queue = todo.into_iter();
     let mut running: Vec<Running> = Vec::new();
-    let (mut ended, mut failed, mut busy, mut stopped) = (0usize, Vec::new(), 0usize, 0usize);
     loop {
         while running.len() < jobs && !interrupt.load(Ordering::SeqCst) {
             let Some(entry) = queue.next() else { break };
-            let log = logs.join(format!("{}.log", entry.id));
-            let out = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .map_err(|e| error::runtime(format!("cannot open {}: {e}", log.display())))?;
-            let err = out.try_clone().map_err(|e| error::runtime(format!("cannot open {}: {e}", log.display())))?;
-            let mut cmd = Command::new(&exe);
-            cmd.arg("sweep").arg("run").arg(dir).arg("--index").arg(entry.index.to_string());
-            if let Some(d) = &args.data_dir {
-                cmd.arg("--data-dir").arg(d);
-            }
-            if args.offline {
-                cmd.arg("--offline");
-            }
-            if let Some(b) = args.backend.backend {
-                cmd.arg("--backend").arg(b.as_str());
-            }
-            if let Some(t) = &threads {
-                cmd.env("RAYON_NUM_THREADS", t);
-            }
-            // Never read from the terminal: a child's output goes to its log only.
-            let child = cmd
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .map_err(|e| error::runtime(format!("cannot start {}: {e}", exe.display())))?;
-            running.push(Running { child, entry, log, started: Instant::now() });
+            running.push(start_child(&exe, entry, &logs, args, threads.as_deref())?);
         }
         if running.is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
+        tally.reap(&mut running, plan, dir)?;
+    }
+    tally.finish(dir, jobs, interrupt.load(Ordering::SeqCst))
+}
+
+/// `sweep run DIR --index I` for `entry` in a child process, its output into its own log.
+fn start_child<'a>(
+    exe: &Path,
+    entry: &'a Entry,
+    logs: &Path,
+    args: &RunArgs,
+    threads: Option<&str>,
+) -> Result<Running<'a>> {
+    let log = logs.join(format!("{}.log", entry.id));
+    let cannot_open = |e: std::io::Error| error::runtime(format!("cannot open {}: {e}", log.display()));
+    let out = fs::OpenOptions::new().create(true).append(true).open(&log).map_err(cannot_open)?;
+    let err = out.try_clone().map_err(cannot_open)?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("sweep").arg("run").arg(&args.dir).arg("--index").arg(entry.index.to_string());
+    if let Some(d) = &args.data_dir {
+        cmd.arg("--data-dir").arg(d);
+    }
+    if args.offline {
+        cmd.arg("--offline");
+    }
+    if let Some(b) = args.backend.backend {
+        cmd.arg("--backend").arg(b.as_str());
+    }
+    if let Some(t) = threads {
+        cmd.env("RAYON_NUM_THREADS", t);
+    }
+    // Never read from the terminal: a child's output goes to its log only.
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| error::runtime(format!("cannot start {}: {e}", exe.display())))?;
+    Ok(Running { child, entry, log, started: Instant::now() })
+}
+
+/// How the runs of `run_all` ended so far.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    ended: usize,
+    failed: Vec<usize>,
+    busy: usize,
+    stopped: usize,
+}
+
+impl Tally {
+    /// Collect the children that have exited, with one progress line each.
+    fn reap(&mut self, running: &mut Vec<Running>, plan: &Plan, dir: &Path) -> Result<()> {
         let mut i = 0;
         while i < running.len() {
             let status =
@@ -395,42 +411,48 @@ fn run_all(plan: &Plan, jobs: usize, args: &RunArgs) -> Result<()> {
                 continue;
             };
             let r = running.swap_remove(i);
-            ended += 1;
+            self.ended += 1;
             let run_dir = dir.join(&r.entry.run);
             let what = if run_dir.join(SUMMARY_FILE).is_file() {
                 format!("{}, {:.1} s", accuracy_of(&run_dir), r.started.elapsed().as_secs_f64())
             } else if status.success() {
-                busy += 1;
+                self.busy += 1;
                 "another worker is training it".to_string()
             } else if status.code() == Some(error::Kind::Interrupted.exit_code()) {
-                stopped += 1;
+                self.stopped += 1;
                 "interrupted; its last complete epoch is checkpointed".to_string()
             } else {
-                failed.push(r.entry.index);
+                self.failed.push(r.entry.index);
                 format!("failed ({}): {}; log: {}", status, last_error(&r.log), r.log.display())
             };
-            println!("[{ended}/{total}] {}: {what}", describe(plan, r.entry));
+            println!("[{}/{}] {}: {what}", self.ended, self.total, describe(plan, r.entry));
         }
+        Ok(())
     }
 
-    let again = format!("mnist-lab sweep run {} --jobs {jobs}", dir.display());
-    if busy > 0 {
-        println!(
-            "{busy} runs were being trained by other workers; `mnist-lab sweep collect {}` shows when they are done",
-            dir.display()
-        );
+    /// The closing line, and the error that gives the exit code.
+    fn finish(&self, dir: &Path, jobs: usize, interrupted: bool) -> Result<()> {
+        let again = format!("mnist-lab sweep run {} --jobs {jobs}", dir.display());
+        if self.busy > 0 {
+            println!(
+                "{} runs were being trained by other workers; `mnist-lab sweep collect {}` shows when they are done",
+                self.busy,
+                dir.display()
+            );
+        }
+        if interrupted || self.stopped > 0 {
+            return Err(error::interrupted(format!("interrupted; `{again}` carries on where it stopped")));
+        }
+        if !self.failed.is_empty() {
+            return Err(error::runtime(format!(
+                "{} of {} runs failed (runs {}); see their logs, then `{again}` retries them",
+                self.failed.len(),
+                self.total,
+                self.failed.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(())
     }
-    if interrupt.load(Ordering::SeqCst) || stopped > 0 {
-        return Err(error::interrupted(format!("interrupted; `{again}` carries on where it stopped")));
-    }
-    if !failed.is_empty() {
-        return Err(error::runtime(format!(
-            "{} of {total} runs failed (runs {}); see their logs, then `{again}` retries them",
-            failed.len(),
-            failed.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    Ok(())
 }
 
 fn collect_cmd(args: CollectArgs) -> Result<()> {

@@ -146,7 +146,7 @@ fn resolve(args: &TrainArgs) -> Result<(Option<RunDir>, ExperimentConfig)> {
 }
 
 /// Ctrl-C: finish the current batch, keep the last checkpoint, exit; a second one exits now.
-fn interrupt_flag() -> Arc<AtomicBool> {
+pub(super) fn interrupt_flag() -> Arc<AtomicBool> {
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
     let _ = ctrlc::set_handler(move || {

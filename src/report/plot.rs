@@ -12,6 +12,7 @@ use anyhow::{Result, bail};
 use image::{ColorType, ImageEncoder, codecs::png::PngEncoder};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -243,15 +244,7 @@ where
         .draw()?;
 
     // Bands first, pale, so every line stays visible on top of them.
-    for (color, band) in spread {
-        let band: Vec<_> = band.iter().filter(|q| q.0.is_finite() && q.1.is_finite() && q.2.is_finite()).collect();
-        if band.len() < 2 {
-            continue;
-        }
-        let outline: Vec<(f64, f64)> =
-            band.iter().map(|q| (q.0, q.2)).chain(band.iter().rev().map(|q| (q.0, q.1))).collect();
-        chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled())))?;
-    }
+    draw_bands(&mut chart, spread)?;
     let mut labelled = false;
     for (label, color, points) in curves {
         if points.is_empty() {
@@ -284,6 +277,26 @@ where
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.4))
             .draw()?;
+    }
+    Ok(())
+}
+
+/// Each (colour, [(x, low, high)]) as a filled band between its low and high edges.
+fn draw_bands<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    spread: &[Spread],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    for (color, band) in spread {
+        let band: Vec<_> = band.iter().filter(|q| q.0.is_finite() && q.1.is_finite() && q.2.is_finite()).collect();
+        if band.len() < 2 {
+            continue;
+        }
+        let outline: Vec<(f64, f64)> =
+            band.iter().map(|q| (q.0, q.2)).chain(band.iter().rev().map(|q| (q.0, q.1))).collect();
+        chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled())))?;
     }
     Ok(())
 }
