@@ -22,14 +22,14 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     assert!(o.status.success(), "bench failed:\n{}", stderr(&o));
 
     let out = stdout(&o);
-    let header = "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB |";
+    let header = "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB | sgemm floor s | × floor |";
     assert!(out.contains(header), "table header missing:\n{out}");
     let row = out
         .lines()
         .find(|l| l.starts_with(&format!("| {backend} | baseline |")))
         .unwrap_or_else(|| panic!("no {backend}/baseline row:\n{out}"));
     let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
-    assert_eq!(cells.len(), 8, "row {row:?}");
+    assert_eq!(cells.len(), 10, "row {row:?}");
     for (i, cell) in cells[2..7].iter().enumerate() {
         let v: f64 = cell.parse().unwrap_or_else(|_| panic!("column {} is not a number: {row:?}", i + 2));
         assert!(v > 0.0, "column {} must be positive: {row:?}", i + 2);
@@ -39,6 +39,12 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     } else {
         assert_eq!(cells[7], "n/a");
     }
+    // A CPU backend carries its machine's yardstick: the epoch's products alone, and the ratio.
+    let floor: f64 = cells[8].parse().unwrap_or_else(|_| panic!("floor: {row:?}"));
+    let ratio: f64 = cells[9].parse().unwrap_or_else(|_| panic!("× floor: {row:?}"));
+    let train: f64 = cells[4].parse().unwrap();
+    assert!(floor > 0.0 && floor < train, "the products alone take less than the epoch: {row:?}");
+    assert!((ratio - train / floor).abs() < 0.02 * ratio + 0.01, "{row:?}");
 
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let machine = &doc["machine"];
@@ -64,6 +70,7 @@ fn bench_baseline_prints_a_table_and_writes_json() {
         "validation_seconds",
         "samples_per_second",
         "test_accuracy",
+        "floor_seconds",
     ] {
         assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key} must be positive: {r}");
     }

@@ -64,6 +64,10 @@ pub struct Measurement {
     pub peak_rss_mb: Option<f64>,
     /// After all epochs; a sanity check that the timed network really learns.
     pub test_accuracy: f64,
+    /// The training epoch's matrix products alone, as plain sgemm on the same threads (CPU
+    /// backends): the machine's floor for this network.
+    #[serde(default)]
+    pub floor_seconds: Option<f64>,
     pub load_seconds_all: Vec<f64>,
     pub epoch_seconds_all: Vec<f64>,
     pub validation_seconds_all: Vec<f64>,
@@ -249,6 +253,7 @@ fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
         None => vec![0.0],
     };
     let (_, test_accuracy) = train::evaluate(&outcome.model, &mnist.test, loss, output);
+    let floor_seconds = backend::is_host(&device).then(|| super::floor::epoch_seconds(&cfg, mnist.train.len));
 
     let epoch_seconds_all = epochs[warmup..].to_vec();
     let epoch_seconds = median(&epoch_seconds_all);
@@ -267,6 +272,7 @@ fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
         samples_per_second: mnist.train.len as f64 / train_seconds,
         peak_rss_mb: peak_rss_mb(),
         test_accuracy,
+        floor_seconds,
         load_seconds_all,
         epoch_seconds_all,
         validation_seconds_all,
@@ -294,13 +300,15 @@ fn peak_rss_mb() -> Option<f64> {
 
 fn table(results: &[Measurement]) -> String {
     let mut out = String::from(
-        "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB | sgemm floor s | × floor |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for m in results {
         let peak = m.peak_rss_mb.map_or("n/a".to_string(), |mb| format!("{mb:.0}"));
+        let floor = m.floor_seconds.map_or("n/a".to_string(), |f| format!("{f:.2}"));
+        let ratio = m.floor_seconds.map_or("n/a".to_string(), |f| format!("{:.2}", m.train_seconds / f));
         out.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.0} | {peak} |\n",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.0} | {peak} | {floor} | {ratio} |\n",
             m.backend,
             m.preset,
             m.load_seconds,

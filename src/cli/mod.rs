@@ -5,6 +5,7 @@ mod data;
 mod devices;
 mod eval;
 mod export;
+mod floor;
 mod list;
 mod predict;
 mod report;
