@@ -44,7 +44,6 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     let ratio: f64 = cells[9].parse().unwrap_or_else(|_| panic!("× floor: {row:?}"));
     let train: f64 = cells[4].parse().unwrap();
     assert!(floor > 0.0 && floor < train, "the products alone take less than the epoch: {row:?}");
-    assert!((ratio - train / floor).abs() < 0.02 * ratio + 0.01, "{row:?}");
 
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let machine = &doc["machine"];
@@ -74,6 +73,9 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     ] {
         assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key} must be positive: {r}");
     }
+    // The ratio printed is the epoch's training time over the floor (both unrounded).
+    let (train, floor) = (r["train_seconds"].as_f64().unwrap(), r["floor_seconds"].as_f64().unwrap());
+    assert!((ratio - train / floor).abs() <= 0.006, "× floor {ratio} vs {train} / {floor}");
     // Training time excludes the separately timed validation pass.
     assert!(r["train_seconds"].as_f64() < r["epoch_seconds"].as_f64(), "{r}");
     if cfg!(target_os = "linux") {

@@ -91,8 +91,7 @@ fn early_stopping_stops_before_its_limit_and_restores_the_best_weights() {
     assert!(o.stopped_early && run < 60, "stopped after {run} epochs");
     assert_eq!(o.best_epoch + patience, run, "stopped `patience` epochs after the best");
     let best_val = o.history.epochs[o.best_epoch - 1].val_loss.unwrap();
-    let (val_loss, _) =
-        mnist_lab::train::evaluate(&o.model, data.valid.as_ref().unwrap(), cfg.train.loss, cfg.model.output);
+    let (val_loss, _) = mnist_lab::train::evaluate(&o.model, data.valid.as_ref().unwrap(), &cfg);
     assert!(
         (val_loss - best_val).abs() < 1e-4,
         "restored weights give the best epoch's val loss: {val_loss} vs {best_val}"
@@ -199,7 +198,7 @@ fn baseline_and_monster_reach_the_lecture_accuracy() {
     for (name, want) in [("baseline", 0.955), ("monster", 0.98)] {
         let cfg = preset(name, |_| {});
         let (o, data) = train(&cfg);
-        let (_, acc) = mnist_lab::train::evaluate(&o.model, &data.test, cfg.train.loss, cfg.model.output);
+        let (_, acc) = mnist_lab::train::evaluate(&o.model, &data.test, &cfg);
         assert!(acc >= want, "{name}: test accuracy {acc} < {want}");
     }
 }

@@ -241,18 +241,17 @@ fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
         return Err(error::runtime(format!("expected {} epochs, fit ran {}", warmup + runs, epochs.len())));
     }
     // fit's epoch time includes one validation pass; time that pass alone to split it off.
-    let (loss, output) = (cfg.train.loss, cfg.model.output);
     let validation_seconds_all: Vec<f64> = match &mnist.valid {
         Some(split) => (0..runs)
             .map(|_| {
                 let start = Instant::now();
-                train::evaluate(&outcome.model, split, loss, output);
+                train::evaluate(&outcome.model, split, &cfg);
                 start.elapsed().as_secs_f64()
             })
             .collect(),
         None => vec![0.0],
     };
-    let (_, test_accuracy) = train::evaluate(&outcome.model, &mnist.test, loss, output);
+    let (_, test_accuracy) = train::evaluate(&outcome.model, &mnist.test, &cfg);
     let floor_seconds = backend::is_host(&device).then(|| super::floor::epoch_seconds(&cfg, mnist.train.len));
 
     let epoch_seconds_all = epochs[warmup..].to_vec();

@@ -32,7 +32,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
     let test = data::Split::from_raw(&raw.test_images, &raw.test_labels, &device)?;
     let model = run.load_model(&cfg, &device)?;
-    let (loss, accuracy) = train::evaluate(&model, &test, cfg.train.loss, cfg.model.output);
+    let (loss, accuracy) = train::evaluate(&model, &test, &cfg);
     if args.json {
         let line =
             serde_json::json!({ "test_accuracy": accuracy, "test_loss": loss, "backend": backend.name.as_str() });

@@ -177,8 +177,7 @@ fn write_results(
     run.write(HISTORY_FILE, outcome.history.to_csv().as_bytes())?;
     run.save_model(&outcome.model)?;
     run.write(crate::export::SAFETENSORS_FILE, &crate::export::safetensors_bytes(&outcome.model, cfg)?)?;
-    let (test_loss, test_accuracy, matrix) =
-        train::evaluate_with_confusion(&outcome.model, test, cfg.train.loss, cfg.model.output);
+    let (test_loss, test_accuracy, matrix) = train::evaluate_with_confusion(&outcome.model, test, cfg);
     let title = format!("{} ({}, {backend})", cfg.preset, cfg.data.dataset.name());
     let best = Some(outcome.best_epoch);
     plot::learning_curves(&outcome.history, best, &title, &run.file("curves.svg"), &run.file("curves.png"))?;

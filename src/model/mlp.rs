@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use super::init::weight_initializer;
+use super::init::{truncate, truncated_std, weight_initializer};
 use crate::config::{Activation, ModelConfig, Output};
 use crate::data::idx::{CLASSES, PIXELS};
 
@@ -29,8 +29,11 @@ impl Mlp {
             .windows(2)
             .map(|w| {
                 let mut linear = LinearConfig::new(w[0], w[1])
-                    .with_initializer(weight_initializer(cfg.init, w[0], cfg.init_std))
+                    .with_initializer(weight_initializer(cfg.init, w[0], w[1], cfg.init_std))
                     .init(device);
+                if let Some(std) = truncated_std(cfg.init, w[0], w[1]) {
+                    linear.weight = Param::from_tensor(truncate(linear.weight.val(), std));
+                }
                 // Keras starts biases at zero.
                 linear.bias = Some(Param::from_tensor(Tensor::zeros([w[1]], device)));
                 linear

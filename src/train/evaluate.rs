@@ -3,7 +3,8 @@
 use burn::tensor::{Int, Tensor};
 
 use super::loss::loss;
-use crate::config::{Loss, Output};
+use super::regularization::penalty;
+use crate::config::ExperimentConfig;
 use crate::data::idx::CLASSES;
 use crate::data::{Batch, Split};
 use crate::model::Mlp;
@@ -31,20 +32,16 @@ impl ConfusionMatrix {
     }
 }
 
-/// Mean loss (without penalties) and accuracy of `model` on `split`.
-pub fn evaluate(model: &Mlp, split: &Split, loss_kind: Loss, output: Output) -> (f64, f64) {
-    evaluation_pass(model, split, loss_kind, output, None)
+/// Mean loss and accuracy of `model` on `split`. The loss includes the L1/L2 penalty, as Keras'
+/// `evaluate` and `val_loss` do.
+pub fn evaluate(model: &Mlp, split: &Split, cfg: &ExperimentConfig) -> (f64, f64) {
+    evaluation_pass(model, split, cfg, None)
 }
 
 /// [`evaluate`] plus the confusion matrix, in the same forward pass.
-pub fn evaluate_with_confusion(
-    model: &Mlp,
-    split: &Split,
-    loss_kind: Loss,
-    output: Output,
-) -> (f64, f64, ConfusionMatrix) {
+pub fn evaluate_with_confusion(model: &Mlp, split: &Split, cfg: &ExperimentConfig) -> (f64, f64, ConfusionMatrix) {
     let mut matrix = ConfusionMatrix::default();
-    let (loss, accuracy) = evaluation_pass(model, split, loss_kind, output, Some(&mut matrix));
+    let (loss, accuracy) = evaluation_pass(model, split, cfg, Some(&mut matrix));
     (loss, accuracy, matrix)
 }
 
@@ -53,10 +50,10 @@ pub fn evaluate_with_confusion(
 fn evaluation_pass(
     model: &Mlp,
     split: &Split,
-    loss_kind: Loss,
-    output: Output,
+    cfg: &ExperimentConfig,
     mut matrix: Option<&mut ConfusionMatrix>,
 ) -> (f64, f64) {
+    let (loss_kind, output) = (cfg.train.loss, cfg.model.output);
     let mut loss_sum = Sum::default();
     let mut correct_sum = Sum::default();
     for start in (0..split.len).step_by(EVAL_BATCH) {
@@ -75,7 +72,8 @@ fn evaluation_pass(
         correct_sum.add(count_correct(logits, labels));
     }
     let n = split.len as f64;
-    (loss_sum.get_f64() / n, correct_sum.get_i64() as f64 / n)
+    let penalty = penalty(model, cfg.train.l1, cfg.train.l2).map_or(0.0, |p| p.into_scalar::<f64>());
+    (loss_sum.get_f64() / n + penalty, correct_sum.get_i64() as f64 / n)
 }
 
 /// How many rows' largest logit is at their label, on the device.

@@ -90,8 +90,7 @@ pub fn fit(
             break;
         };
         // Then how the network does on images it never trains on.
-        let validation =
-            data.valid.as_ref().map(|v| evaluate(&state.model.valid(), v, cfg.train.loss, cfg.model.output));
+        let validation = data.valid.as_ref().map(|v| evaluate(&state.model.valid(), v, cfg));
         let metrics = sums.metrics(epoch, lr, data.train.len, validation, start.elapsed().as_secs_f64());
         check_finite(&metrics)?;
         on_epoch(&metrics);
