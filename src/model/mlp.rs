@@ -32,7 +32,9 @@ impl Mlp {
                     .with_initializer(weight_initializer(cfg.init, w[0], w[1], cfg.init_std))
                     .init(device);
                 if let Some(std) = truncated_std(cfg.init, w[0], w[1]) {
-                    linear.weight = Param::from_tensor(truncate(linear.weight.val(), std));
+                    // Cut outside autodiff: the parameter must stay a leaf of the graph.
+                    let cut = truncate(linear.weight.val().inner(), std);
+                    linear.weight = Param::from_tensor(Tensor::from_inner(cut));
                 }
                 // Keras starts biases at zero.
                 linear.bias = Some(Param::from_tensor(Tensor::zeros([w[1]], device)));
