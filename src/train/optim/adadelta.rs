@@ -8,8 +8,9 @@
 //! ```
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
+use super::host::{self, HostRule, Updated};
 use crate::backend;
 use crate::config::AdadeltaConfig;
 
@@ -78,8 +79,7 @@ impl Adadelta {
         (tensor.sub(delta.mul_scalar(lr)), Some(AdadeltaState { accum_grad, accum_delta }))
     }
 
-    /// The same update as one pass over host memory, in place: on a CPU backend the chain of
-    /// tensor ops above reads and writes every parameter ~14 times, one buffer per op.
+    /// The same update as one pass over host memory, in place (see [`host`]).
     pub fn step_host<const D: usize>(
         &self,
         lr: LearningRate,
@@ -87,84 +87,37 @@ impl Adadelta {
         grad: Tensor<D>,
         state: AdadeltaState<D>,
     ) -> (Tensor<D>, Option<AdadeltaState<D>>) {
-        let device = tensor.device();
-        // Moving a uniquely held CPU tensor into `TensorData` and back copies nothing.
-        let mut w = tensor.into_data();
-        let g = grad.into_data();
-        let mut eg = state.accum_grad.into_data();
-        let mut ed = state.accum_delta.into_data();
-        let updated = self.update_slices(lr, &mut w, &g, &mut eg, &mut ed);
-        let (tensor, eg, ed) =
-            (Tensor::from_data(w, &device), Tensor::from_data(eg, &device), Tensor::from_data(ed, &device));
-        let state = AdadeltaState { accum_grad: eg, accum_delta: ed };
-        match updated {
-            Ok(()) => (tensor, Some(state)),
-            // Not f32: the tensor ops handle every dtype.
-            Err(_) => self.step_tensors(lr, tensor, Tensor::from_data(g, &device), state),
+        let rule = Rule { rho: self.rho as f32, eps: self.epsilon as f32, lr: lr as f32 };
+        match host::update(&rule, tensor, grad, [state.accum_grad, state.accum_delta]) {
+            Updated::Done(tensor, [accum_grad, accum_delta]) => {
+                (tensor, Some(AdadeltaState { accum_grad, accum_delta }))
+            }
+            Updated::NotF32(tensor, grad, [accum_grad, accum_delta]) => {
+                self.step_tensors(lr, tensor, grad, AdadeltaState { accum_grad, accum_delta })
+            }
         }
-    }
-
-    fn update_slices(
-        &self,
-        lr: LearningRate,
-        w: &mut TensorData,
-        g: &TensorData,
-        eg: &mut TensorData,
-        ed: &mut TensorData,
-    ) -> Result<(), burn::tensor::DataError> {
-        let (w, g) = (w.as_mut_slice::<f32>()?, g.as_slice::<f32>()?);
-        let (eg, ed) = (eg.as_mut_slice::<f32>()?, ed.as_mut_slice::<f32>()?);
-        let c = Coefs { rho: self.rho as f32, eps: self.epsilon as f32, lr: lr as f32 };
-        // Large tensors are split across the thread pool's cores, idle outside the matrix products.
-        const CHUNK: usize = 1 << 15;
-        if w.len() > CHUNK {
-            use rayon::prelude::*;
-            w.par_chunks_mut(CHUNK)
-                .zip(g.par_chunks(CHUNK))
-                .zip(eg.par_chunks_mut(CHUNK))
-                .zip(ed.par_chunks_mut(CHUNK))
-                .for_each(|(((w, g), eg), ed)| update_chunk(c, w, g, eg, ed));
-        } else {
-            update_chunk(c, w, g, eg, ed);
-        }
-        Ok(())
     }
 }
 
-#[derive(Clone, Copy)]
-struct Coefs {
+/// Keras' rule per element, in f32.
+struct Rule {
     rho: f32,
     eps: f32,
     lr: f32,
 }
 
-/// One step on a chunk, with 8-wide vectors where the CPU has AVX (the default x86-64 target
-/// only assumes 4-wide SSE2; the square root and division dominate this loop).
-fn update_chunk(c: Coefs, w: &mut [f32], g: &[f32], eg: &mut [f32], ed: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU supports AVX, checked just above.
-        return unsafe { update_chunk_avx(c, w, g, eg, ed) };
-    }
-    update_chunk_any(c, w, g, eg, ed)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn update_chunk_avx(c: Coefs, w: &mut [f32], g: &[f32], eg: &mut [f32], ed: &mut [f32]) {
-    update_chunk_any(c, w, g, eg, ed)
-}
-
-/// Keras' rule per element (no fused multiply-add, so every path rounds alike).
-#[inline(always)]
-fn update_chunk_any(c: Coefs, w: &mut [f32], g: &[f32], eg: &mut [f32], ed: &mut [f32]) {
-    let Coefs { rho, eps, lr } = c;
-    for (((w, &g), eg), ed) in w.iter_mut().zip(g).zip(eg.iter_mut()).zip(ed.iter_mut()) {
-        *eg = rho * *eg + (1.0 - rho) * g * g;
-        // One square root of the ratio instead of two: the same value, half the work.
-        let delta = ((*ed + eps) / (*eg + eps)).sqrt() * g;
-        *ed = rho * *ed + (1.0 - rho) * delta * delta;
-        *w -= lr * delta;
+impl HostRule<2> for Rule {
+    /// No fused multiply-add, so every path rounds alike.
+    #[inline(always)]
+    fn apply(&self, w: &mut [f32], g: &[f32], [eg, ed]: [&mut [f32]; 2]) {
+        let Rule { rho, eps, lr } = *self;
+        for (((w, &g), eg), ed) in w.iter_mut().zip(g).zip(eg.iter_mut()).zip(ed.iter_mut()) {
+            *eg = rho * *eg + (1.0 - rho) * g * g;
+            // One square root of the ratio instead of two: the same value, half the work.
+            let delta = ((*ed + eps) / (*eg + eps)).sqrt() * g;
+            *ed = rho * *ed + (1.0 - rho) * delta * delta;
+            *w -= lr * delta;
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
+mod host;
 pub mod rmsprop;
 pub mod sgd;
 
