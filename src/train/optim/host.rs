@@ -14,7 +14,9 @@ pub trait HostRule<const S: usize>: Sync {
 }
 
 /// What [`update`] did: the updated tensors, or, when they do not hold f32, the tensors as they
-/// came (the caller's tensor ops handle every dtype).
+/// came (the caller's tensor ops handle every dtype). Tensors are handles: taken apart at once,
+/// never stored, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Updated<const D: usize, const S: usize> {
     Done(Tensor<D>, [Tensor<D>; S]),
     NotF32(Tensor<D>, Tensor<D>, [Tensor<D>; S]),
