@@ -1,13 +1,26 @@
 //! The command line: one file per subcommand.
 
+/// `println!` for the commands' output, through [`out`]: a closed or full stdout never panics.
+macro_rules! outln {
+    () => { $crate::cli::out::write(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::out::write(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` through [`out`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::out::write(format_args!($($arg)*)) };
+}
+
 mod bench;
 mod data;
 mod devices;
 mod eval;
 mod export;
 mod list;
+pub mod out;
 mod predict;
 mod report;
+pub mod signals;
 mod sweep;
 mod train;
 
