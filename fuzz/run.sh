@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Fuzz the IDX parser and the config loader for a bounded time (cargo-fuzz / libFuzzer).
+# Fuzz the IDX parser, the config loader and the readers of history.csv, summary.json and a
+# checkpoint's state.json for a bounded time (cargo-fuzz / libFuzzer).
 #
 #   bash fuzz/run.sh [SECONDS per target, default 60]
 #
 # Works with stable Rust only: cargo-fuzz needs nightly flags (-Zsanitizer, -Cpasses=sancov…),
 # which RUSTC_BOOTSTRAP=1 lets stable rustc accept. AddressSanitizer is used by default;
 # FUZZ_SANITIZER=none (or address, leak, memory, thread) overrides it. FUZZ_TARGETS="idx"
-# picks targets. The fuzz crate includes src/error.rs, src/data/idx.rs and src/config/ by
-# path and never builds the main crate (nor Burn); it builds into fuzz/target.
+# picks targets. The fuzz crate includes src/error.rs, src/data/idx.rs, src/config/,
+# src/summary.rs and src/train/{history,monitor,progress}.rs by path and never builds the main
+# crate (nor Burn); it builds into fuzz/target.
 #
 # Exit status: 0 when no target crashed, 1 when one did (the crashing inputs are printed, with
 # the command that replays each one), 2 on a setup or build failure.
@@ -18,7 +20,7 @@ case "$secs" in
     '' | *[!0-9]*) echo "usage: $0 [SECONDS per target]" >&2; exit 2 ;;
 esac
 sanitizer="${FUZZ_SANITIZER:-address}"
-targets="${FUZZ_TARGETS:-idx config}"
+targets="${FUZZ_TARGETS:-idx config history summary progress}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -36,7 +38,8 @@ fi
 # ---- seed corpora (regenerated each run; only the working corpus in corpus/ is kept) ----
 be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
 rm -rf seeds
-mkdir -p seeds/idx seeds/config corpus/idx corpus/config
+mkdir -p seeds/idx seeds/config seeds/history seeds/summary seeds/progress
+mkdir -p corpus/idx corpus/config corpus/history corpus/summary corpus/progress
 { be32 0x803; be32 0; be32 28; be32 28; } >seeds/idx/images-0           # header only, 0 images
 { be32 0x803; be32 1; be32 28; be32 28; head -c 784 /dev/zero; } >seeds/idx/images-1
 { be32 0x801; be32 0; } >seeds/idx/labels-0
@@ -98,6 +101,33 @@ for opt in 'name = "sgd"\nlearning_rate = 0.1\nmomentum = 0.9\nnesterov = true' 
     sed '/^\[optimizer\]/,$d' seeds/config/every-key.toml >"seeds/config/every-key-$name.toml"
     printf '[optimizer]\n%b\n[schedule]\nname = "step"\nfactor = 0.5\nevery = 3\n' "$opt" >>"seeds/config/every-key-$name.toml"
 done
+
+# What training writes: a history with and without validation and gradient columns, a summary,
+# and checkpoint states with and without early-stopping and plateau trackers.
+h='epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds'
+printf '%s\n1,0.500000,0.800000,0.400000,0.850000,0.1,1.250\n2,0.300000,0.900000,0.350000,0.880000,0.05,1.000\n' "$h" >seeds/history/valid
+printf '%s,grad_mean_abs_layer0,grad_mean_abs_layer1\n1,0.5,0.8,,,3,12.5,1.5e-3,2.0e-2\n2,NaN,0.9,,,0.1,10.000,1.0e-3,1.0e-2\n' "$h" >seeds/history/grads
+printf '%s\n' "$h" >seeds/history/empty
+cat >seeds/summary/finished <<'JSON'
+{
+  "preset": "baseline",
+  "dataset": "mnist",
+  "backend": "flex",
+  "epochs_run": 30,
+  "best_epoch": 28,
+  "stopped_early": false,
+  "test_accuracy": 0.9611,
+  "test_loss": 0.0631,
+  "train_seconds": 7.5,
+  "seconds_per_epoch": 0.25
+}
+JSON
+row() { printf '{"epoch":%s,"train_loss":0.5,"train_accuracy":0.8,"val_loss":%s,"val_accuracy":0.85,"learning_rate":0.001,"seconds":1.0,"grad_mean_abs":[]}' "$1" "$2"; }
+tracker='{"monitor":"val_loss","min_delta":0.0,"best":[0.4,1],"wait":1,"epochs_seen":2}'
+printf '{"format":"mnist-lab-checkpoint-1","epoch":2,"history":{"epochs":[%s,%s]},"schedule":{"lr":0.001,"plateau":%s},"early_stopping":%s,"stopped_early":false}\n' \
+    "$(row 1 0.4)" "$(row 2 0.45)" "$tracker" "$tracker" >seeds/progress/early-stopping
+printf '{"format":"mnist-lab-checkpoint-1","epoch":1,"history":{"epochs":[%s]},"schedule":{"lr":0.001,"plateau":{"monitor":"val_loss","min_delta":0.0,"best":null,"wait":0,"epochs_seen":0}},"early_stopping":null,"stopped_early":false}\n' \
+    "$(row 1 0.4)" >seeds/progress/plain
 
 # ---- build once, then run each target ----
 echo "== building fuzz targets (sanitizer: $sanitizer)"

@@ -1,106 +1,237 @@
-//! The run directory: every file is written to a temporary name in the same directory, flushed,
-//! then renamed over its final name, so a crash or a full disk never leaves half a file.
+//! The run directory, and the one way every file is written.
+//!
+//! [`write_atomic`] writes to a temporary name in the destination's folder, flushes, then renames
+//! over the final name, so a crash or a full disk never leaves half a file. It only ever replaces
+//! a regular file: a FIFO, socket, device node or directory there is refused (renaming over
+//! `/dev/null` as root would replace the system's). A symbolic link is written through, as the
+//! shell's `>` and `cp` do: the regular file it points to is replaced atomically and the link
+//! stays; a link to nothing, or to anything but a regular file, is refused. A file the user names
+//! (`--out`, `--to`, `--json`) also goes through [`check_destination`]: never inside a run
+//! directory but the one being written.
+//!
+//! A run directory is claimed by its lock file ([`LOCK_FILE`], an advisory lock held for as long
+//! as `train` or `train --resume` runs and released by the kernel when the process dies), so two
+//! processes never train into one folder, and a folder a killed run left behind stays reusable.
 
 use std::fs;
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 
 use crate::config::ExperimentConfig;
 use crate::error;
 use crate::model::Mlp;
+pub use crate::summary::Summary;
+use crate::train::checkpoint;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const HISTORY_FILE: &str = "history.csv";
 pub const MODEL_FILE: &str = "model.bpk";
 pub const SUMMARY_FILE: &str = "summary.json";
+/// Claims a run directory; holds the pid of the process training it.
+pub const LOCK_FILE: &str = ".mnist-lab.lock";
 
-/// Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+/// Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename), keeping
+/// an existing file's permissions. Refuses anything but a regular file (see the module's notes).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let target = replaceable(path)?;
+    let dir = parent_of(&target);
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // Unique per call: two threads of one process (tests fetching the same file) must not share it.
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
+    let mode = fs::metadata(&target).ok().map(|m| m.permissions());
     let result = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
+        // A leftover of a killed process that had our pid; `create_new` never follows a link.
+        if fs::symlink_metadata(&tmp).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(&tmp)?;
+        }
+        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         file.write_all(bytes)?;
+        if let Some(mode) = mode {
+            file.set_permissions(mode)?;
+        }
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, &target)
     })();
     if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
+        if fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
+            let _ = fs::remove_file(&tmp);
+        }
         return Err(e).with_context(|| format!("cannot write {}", path.display()));
     }
     Ok(())
 }
 
-/// `summary.json`, as the contract pins it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    pub preset: String,
-    pub dataset: String,
-    pub backend: String,
-    pub epochs_run: usize,
-    pub best_epoch: usize,
-    pub stopped_early: bool,
-    pub test_accuracy: f64,
-    pub test_loss: f64,
-    pub train_seconds: f64,
-    pub seconds_per_epoch: f64,
+/// [`write_atomic`] to a path the user named, after [`check_destination`].
+pub fn write_destination(path: &Path, bytes: &[u8], own_run: Option<&Path>) -> Result<()> {
+    check_destination(path, own_run)?;
+    write_atomic(path, bytes)
 }
 
-/// A run directory on disk.
+/// A file the user named as a destination: replaceable by [`write_atomic`], and not inside a
+/// run directory (its config, checkpoints, pictures…) unless that run is `own_run`, whose own
+/// rules the caller applies. Checked before any work, so a bad path fails fast.
+pub fn check_destination(path: &Path, own_run: Option<&Path>) -> Result<()> {
+    let target = replaceable(path)?;
+    // The nearest folder that exists: the rest is created later and holds no run.
+    let mut dir = parent_of(&target).to_path_buf();
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+            _ => return Ok(()),
+        }
+    }
+    let Ok(dir) = dir.canonicalize() else { return Ok(()) };
+    let own = own_run.and_then(|r| r.canonicalize().ok());
+    for d in dir.ancestors() {
+        if own.as_deref() == Some(d) {
+            return Ok(());
+        }
+        if is_run_dir(d) {
+            return Err(error::config(format!(
+                "{} is inside the run directory {}; writing there could replace the run's own files \
+                 (pick a path outside it)",
+                path.display(),
+                d.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds a run: its config.toml and something only training writes beside it.
+pub fn is_run_dir(dir: &Path) -> bool {
+    dir.join(CONFIG_FILE).is_file()
+        && [LOCK_FILE, HISTORY_FILE, SUMMARY_FILE, MODEL_FILE, checkpoint::DIR].iter().any(|f| dir.join(f).exists())
+}
+
+/// The file [`write_atomic`] replaces for `path`: `path` itself when absent or a regular file,
+/// the target of a link to a regular file; anything else is a config error naming what it is.
+pub fn replaceable(path: &Path) -> Result<PathBuf> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(path.to_path_buf()),
+        Err(e) => return Err(error::runtime(format!("cannot write {}: {e}", path.display()))),
+    };
+    if meta.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if !meta.file_type().is_symlink() {
+        return Err(error::config(format!(
+            "{} is {}; mnist-lab only ever replaces regular files",
+            path.display(),
+            kind_of_file(&meta.file_type())
+        )));
+    }
+    let target = fs::canonicalize(path).map_err(|e| {
+        error::config(format!("{} is a symbolic link to nothing ({e}); not writing through it", path.display()))
+    })?;
+    match fs::metadata(&target) {
+        Ok(m) if m.is_file() => Ok(target),
+        Ok(m) => Err(error::config(format!(
+            "{} is a symbolic link to {}, which is {}; mnist-lab only ever replaces regular files",
+            path.display(),
+            target.display(),
+            kind_of_file(&m.file_type())
+        ))),
+        Err(e) => Err(error::runtime(format!("cannot write {}: {e}", target.display()))),
+    }
+}
+
+fn kind_of_file(t: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() { "a directory" } else { "not a regular file" }
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// A run directory on disk; while it holds the lock, this process is the one training it.
 pub struct RunDir {
     pub path: PathBuf,
+    lock: Option<fs::File>,
 }
 
 impl RunDir {
-    /// Create a new run directory: `out` if given (it must not already hold a run), else
-    /// `artifacts/<preset>-<UTC timestamp>` (with a suffix if two runs start the same second).
+    /// Claim a new run directory: `out` if given, else `artifacts/<preset>-<UTC timestamp>`
+    /// (with a suffix if two runs start the same second; the preset made a plain file name).
+    /// `out` must be new or empty, or hold only a run of ours stopped before its first epoch
+    /// ended ([`check_out`]), which is then started again.
     pub fn create(out: Option<&Path>, preset: &str) -> Result<Self> {
-        if let Some(out) = out {
-            fs::create_dir_all(out)
-                .map_err(|e| error::config(format!("cannot create run directory {}: {e}", out.display())))?;
-            // Claim the directory with an exclusive create: of two runs started with the same
-            // --out, exactly one gets it; a finished run is refused the same way.
-            let config = out.join(CONFIG_FILE);
-            fs::OpenOptions::new().write(true).create_new(true).open(&config).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => {
-                    error::config(format!("{} already holds a run; choose another --out", out.display()))
-                }
-                _ => error::config(format!("cannot create {}: {e}", config.display())),
-            })?;
-            return Ok(Self { path: out.to_path_buf() });
+        let Some(out) = out else { return Self::create_default(preset) };
+        fs::create_dir_all(out)
+            .map_err(|e| error::config(format!("cannot create run directory {}: {e}", out.display())))?;
+        // Looked at before the lock file is made, so a folder of the user's gets nothing of ours.
+        check_out(out)?;
+        let lock = lock(out)?;
+        // Again under the lock: another run may have claimed the folder in between.
+        if check_out(out)? == OutState::Unstarted {
+            clear_unstarted(out)?;
         }
+        Ok(Self { path: out.to_path_buf(), lock: Some(lock) })
+    }
+
+    fn create_default(preset: &str) -> Result<Self> {
         let stamp = time::OffsetDateTime::now_utc()
             .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
             .expect("static format");
         let root = Path::new("artifacts");
         fs::create_dir_all(root).map_err(|e| error::runtime(format!("cannot create {}: {e}", root.display())))?;
+        let preset = run_name(preset);
         for n in 1.. {
             let name = if n == 1 { format!("{preset}-{stamp}") } else { format!("{preset}-{stamp}-{n}") };
             let path = root.join(name);
             // create_dir (not _all) fails if it exists, so two runs never share a directory.
             match fs::create_dir(&path) {
-                Ok(()) => return Ok(Self { path }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Ok(()) => return Ok(Self { lock: Some(lock(&path)?), path }),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(error::runtime(format!("cannot create {}: {e}", path.display()))),
             }
         }
         unreachable!("the loop above returns")
     }
 
+    /// A run directory to read (eval, predict, export, report): no lock is taken.
     pub fn open(path: &Path) -> Result<Self> {
         if !path.join(CONFIG_FILE).is_file() {
             return Err(error::config(format!("{} is not a run directory (no {CONFIG_FILE} in it)", path.display())));
         }
-        Ok(Self { path: path.to_path_buf() })
+        Ok(Self { path: path.to_path_buf(), lock: None })
+    }
+
+    /// Open `path` to train it further: take its lock, remove what a killed run left half-made,
+    /// and say how many epochs its newest checkpoint holds (`None`: it was stopped before its
+    /// first epoch ended and starts again from scratch).
+    pub fn resume(path: &Path) -> Result<(Self, Option<usize>)> {
+        let mut run = Self::open(path)?;
+        run.lock = Some(lock(path)?);
+        checkpoint::clean_partial(path);
+        remove_temporaries(path);
+        let pointer = path.join(checkpoint::DIR).join(checkpoint::LATEST);
+        if !pointer.exists() && !path.join(SUMMARY_FILE).exists() {
+            clear_unstarted(path)?;
+            return Ok((run, None));
+        }
+        let done = checkpoint::completed_epochs(path)?;
+        Ok((run, Some(done)))
     }
 
     pub fn file(&self, name: &str) -> PathBuf {
@@ -117,13 +248,13 @@ impl RunDir {
 
     pub fn summary(&self) -> Result<Summary> {
         let path = self.file(SUMMARY_FILE);
-        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid summary", path.display()))
+        let text =
+            fs::read_to_string(&path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+        Summary::parse(&text, &path.display().to_string())
     }
 
     pub fn write_summary(&self, summary: &Summary) -> Result<()> {
-        let json = serde_json::to_string_pretty(summary).expect("summary serialises");
-        self.write(SUMMARY_FILE, format!("{json}\n").as_bytes())
+        self.write(SUMMARY_FILE, summary.to_json()?.as_bytes())
     }
 
     pub fn save_model(&self, model: &Mlp) -> Result<()> {
@@ -134,6 +265,131 @@ impl RunDir {
     pub fn load_model(&self, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
         load_model_file(&self.file(MODEL_FILE), cfg, device)
     }
+}
+
+/// What a `--out` folder holds, when it may be trained into.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OutState {
+    /// New or empty.
+    Empty,
+    /// A run of ours stopped before its first epoch ended: nothing in it is worth keeping.
+    Unstarted,
+}
+
+/// Whether `out` may become a run directory: it must not exist, be empty, or hold only a run of
+/// ours stopped before its first epoch ended. A finished or checkpointed run, or any file of the
+/// user's, is refused (config error) and left untouched.
+pub fn check_out(out: &Path) -> Result<OutState> {
+    let entries = match fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(OutState::Empty),
+        Err(e) => return Err(error::config(format!("cannot use {} as the run directory: {e}", out.display()))),
+    };
+    let names: Vec<String> =
+        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    if names.is_empty() {
+        return Ok(OutState::Empty);
+    }
+    let ours = names.iter().any(|n| n == LOCK_FILE);
+    if out.join(SUMMARY_FILE).exists() || (!ours && out.join(CONFIG_FILE).exists()) {
+        return Err(error::config(format!("{} already holds a run; choose another --out", out.display())));
+    }
+    if !ours {
+        let mut shown: Vec<&str> = names.iter().map(String::as_str).take(3).collect();
+        if names.len() > 3 {
+            shown.push("…");
+        }
+        return Err(error::config(format!(
+            "{} is not empty (it holds {}); --out takes a new or empty folder, so that nothing in it is replaced",
+            out.display(),
+            shown.join(", ")
+        )));
+    }
+    if let Ok(done) = checkpoint::completed_epochs(out) {
+        return Err(error::config(format!(
+            "{} already holds a run stopped after epoch {done}; continue it with `mnist-lab train --resume {}`, \
+             or choose another --out",
+            out.display(),
+            out.display()
+        )));
+    }
+    Ok(OutState::Unstarted)
+}
+
+/// Take `dir`'s run lock, or say who holds it (a config error: another run is using the folder).
+fn lock(dir: &Path) -> Result<fs::File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| error::runtime(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let pid = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<u32>().ok());
+            return Err(error::config(format!(
+                "{} is being trained by another mnist-lab{} ({} is locked); wait for it to end or stop it first",
+                dir.display(),
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                path.display()
+            )));
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(error::runtime(format!("cannot lock {}: {e}", path.display()))),
+    }
+    // Only for the message above: a full disk loses nothing but this line.
+    let _ = file.set_len(0).and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
+    Ok(file)
+}
+
+/// What training writes before its first checkpoint, removed so the run starts clean.
+fn clear_unstarted(dir: &Path) -> Result<()> {
+    remove_temporaries(dir);
+    for name in [HISTORY_FILE, checkpoint::DIR] {
+        let path = dir.join(name);
+        let removed = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+            Ok(_) => fs::remove_file(&path),
+            Err(_) => Ok(()),
+        };
+        removed.map_err(|e| error::runtime(format!("cannot remove {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// The temporaries [`write_atomic`] leaves when killed, for the files training writes at the
+/// top of a run directory (never an export's, which may be under way beside a resume).
+fn remove_temporaries(dir: &Path) {
+    const TRAINED: [&str; 9] = [
+        CONFIG_FILE,
+        HISTORY_FILE,
+        SUMMARY_FILE,
+        MODEL_FILE,
+        "curves.svg",
+        "curves.png",
+        "confusion.csv",
+        "confusion.svg",
+        "confusion.png",
+    ];
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = TRAINED.iter().any(|f| name.starts_with(&format!(".{f}.tmp-")));
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A preset name as a folder name under artifacts/: letters, digits, `-`, `_`, `.` and `+`,
+/// anything else becomes `-`; never hidden, never a path (`preset = "/tmp/x"` gives `tmp-x`).
+pub fn run_name(preset: &str) -> String {
+    let name: String =
+        preset.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.+".contains(c) { c } else { '-' }).collect();
+    let name: String = name.trim_start_matches(['.', '-']).chars().take(64).collect();
+    if name.is_empty() { "run".into() } else { name }
 }
 
 /// The model as a burnpack record (which also keeps parameter ids, for optimizer state).
@@ -163,6 +419,12 @@ pub fn load_model_bytes(bytes: Vec<u8>, path: &Path, cfg: &ExperimentConfig, dev
             path.display(),
             result.missing,
             result.errors
+        )));
+    }
+    if let Some(param) = model.non_finite() {
+        return Err(error::data(format!(
+            "{} holds NaN or infinite weights ({param}): the run diverged; train it again with a smaller learning rate",
+            path.display()
         )));
     }
     Ok(model)

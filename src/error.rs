@@ -14,8 +14,10 @@ pub enum Kind {
     Data,
     /// Training or I/O failed at run time (divergence, full disk, device errors).
     Runtime,
-    /// Stopped by Ctrl-C; the last checkpoint is intact.
+    /// Stopped by Ctrl-C (SIGINT); the last checkpoint is intact.
     Interrupted,
+    /// Stopped by SIGTERM (`kill`, Docker, Slurm, systemd); the last checkpoint is intact.
+    Terminated,
 }
 
 impl Kind {
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Data => 3,
             Kind::Runtime => 4,
             Kind::Interrupted => 130,
+            Kind::Terminated => 143,
         }
     }
 }
@@ -58,6 +61,10 @@ pub fn runtime(message: impl Into<String>) -> anyhow::Error {
 
 pub fn interrupted(message: impl Into<String>) -> anyhow::Error {
     Fault { kind: Kind::Interrupted, message: message.into() }.into()
+}
+
+pub fn terminated(message: impl Into<String>) -> anyhow::Error {
+    Fault { kind: Kind::Terminated, message: message.into() }.into()
 }
 
 /// The kind of the first [`Fault`] in the error's chain, `Runtime` when there is none.

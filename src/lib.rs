@@ -13,6 +13,7 @@ pub mod model;
 pub mod onnx;
 pub mod presets;
 pub mod report;
+pub mod summary;
 pub mod sweep;
 pub mod tensorboard;
 pub mod train;

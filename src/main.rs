@@ -1,4 +1,12 @@
+use std::io::Write;
+
 use clap::Parser;
+
+use mnist_lab::cli::out;
+use mnist_lab::error;
+
+/// More worker threads than any machine this runs on has use for (each reserves a stack).
+const MAX_THREADS: usize = 1024;
 
 fn main() {
     // A bug or a device failure deep in a dependency still ends as one `error:` line.
@@ -10,19 +18,43 @@ fn main() {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown failure".into());
         let at = info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
-        eprintln!("error: internal error: {what}{at}; please report it with the command you ran");
+        // Not eprintln!: a closed stderr must not panic inside the panic hook.
+        let _ =
+            writeln!(std::io::stderr(), "error: internal error: {what}{at}; please report it with the command you ran");
     }));
     let cli = mnist_lab::cli::Cli::parse();
-    // Everything runs on a worker of the thread pool Burn's matrix products split across: the
-    // calling thread then takes a share of each product instead of sleeping beside the pool's
-    // threads, which on a 2-core machine spin for the core it needs between products.
-    let pool = rayon::ThreadPoolBuilder::new().stack_size(8 << 20).build();
-    let run = |cli| match &pool {
-        Ok(pool) => pool.install(|| mnist_lab::cli::run(cli)),
-        Err(_) => mnist_lab::cli::run(cli),
-    };
-    if let Err(err) = run(cli) {
-        eprintln!("error: {err:#}");
-        std::process::exit(mnist_lab::error::kind_of(&err).exit_code());
+    let result = threads().and_then(|threads| {
+        // Everything runs on a worker of the thread pool Burn's matrix products split across: the
+        // calling thread then takes a share of each product instead of sleeping beside the pool's
+        // threads, which on a 2-core machine spin for the core it needs between products.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).stack_size(8 << 20).build();
+        match &pool {
+            Ok(pool) => pool.install(|| mnist_lab::cli::run(cli)),
+            Err(_) => mnist_lab::cli::run(cli),
+        }
+    });
+    // Output the command could not write is its error, unless it already failed otherwise.
+    if let Err(err) = result.and_then(|()| out::finish()) {
+        let _ = writeln!(std::io::stderr(), "error: {err:#}");
+        std::process::exit(error::kind_of(&err).exit_code());
+    }
+}
+
+/// The pool's size: `RAYON_NUM_THREADS` when set (as rayon reads it; 0 or unset means one per
+/// core), refused above [`MAX_THREADS`] rather than failing to start that many threads.
+fn threads() -> anyhow::Result<usize> {
+    let Some(value) = std::env::var_os("RAYON_NUM_THREADS") else { return Ok(0) };
+    let value = value.to_string_lossy();
+    if value.trim().is_empty() {
+        return Ok(0);
+    }
+    match value.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        Ok(n) => Err(error::config(format!(
+            "RAYON_NUM_THREADS={n} asks for more threads than mnist-lab can use (at most {MAX_THREADS}; \
+             this machine has {} cores)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ))),
+        Err(_) => Err(error::config(format!("RAYON_NUM_THREADS={value:?} is not a number of threads"))),
     }
 }

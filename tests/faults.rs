@@ -126,3 +126,227 @@ fn an_unwritable_data_dir_is_a_data_error() {
     let o = run(&["data", "fetch", "--data-dir", "/proc/mnist-lab-test"]);
     assert_user_error(&o, 3, "/proc/mnist-lab-test");
 }
+
+#[test]
+fn sigterm_stops_like_ctrl_c_and_resume_clears_what_a_killed_run_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let child = bin()
+        .args(["train", "softmax", "--epochs", "30", "--out", run_dir.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("a checkpoint", || run_dir.join("checkpoints/latest").exists());
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: terminated (SIGTERM) during epoch") && err.contains("--resume"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!run_dir.join("summary.json").exists());
+
+    // What a run killed while writing leaves: a half-built checkpoint folder, a pointer and a
+    // history temporary, an epoch folder the pointer no longer names.
+    let ck = run_dir.join("checkpoints");
+    std::fs::create_dir_all(ck.join(".epoch-0099.tmp-4242")).unwrap();
+    std::fs::write(ck.join(".epoch-0099.tmp-4242/model.bpk"), "half").unwrap();
+    std::fs::write(ck.join(".latest.tmp-4242"), "epoch-0099").unwrap();
+    std::fs::create_dir_all(ck.join("epoch-0000")).unwrap();
+    std::fs::write(run_dir.join(".history.csv.tmp-4242"), "half").unwrap();
+    let done = std::fs::read_to_string(ck.join("latest")).unwrap();
+    let o = run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "3", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut left: Vec<String> =
+        std::fs::read_dir(&ck).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["epoch-0003", "latest"], "after resuming from {done}");
+    assert!(!run_dir.join(".history.csv.tmp-4242").exists());
+}
+
+#[test]
+fn two_trainings_of_one_run_at_once_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config_file(tmp.path(), "small.toml", &small_config(5000, 1, "name = \"sgd\"\nlearning_rate = 0.01"));
+    let run_dir = tmp.path().join("run");
+    let r = run_dir.to_str().unwrap();
+    let o = run(&["train", &cfg, "--epochs", "1", "--out", r, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let first = bin()
+        .args(["train", "--resume", r, "--epochs", "3", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = run_dir.join(".mnist-lab.lock");
+    let pid = first.id().to_string();
+    wait_for("the first resume to hold the lock", || std::fs::read_to_string(&lock).is_ok_and(|s| s.trim() == pid));
+    let o = run(&["train", "--resume", r, "--epochs", "5", "--quiet"]);
+    assert_user_error(&o, 2, &format!("being trained by another mnist-lab (pid {pid})"));
+    assert!(stderr(&o).contains(".mnist-lab.lock"), "{}", stderr(&o));
+    let o = run(&["train", &cfg, "--out", r, "--quiet"]);
+    assert_user_error(&o, 2, "already holds a run");
+
+    let status = first.wait_with_output().unwrap().status;
+    assert!(status.success());
+    let history = std::fs::read_to_string(run_dir.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 4, "the first resume alone trained epochs 2 and 3:\n{history}");
+    assert_eq!(summary(&run_dir)["epochs_run"], 3);
+}
+
+#[test]
+fn a_run_killed_in_its_first_epoch_can_be_resumed_or_restarted_into_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Batch 1 on 5000 images: a first epoch long enough to be killed in.
+    let cfg = config_file(tmp.path(), "slow.toml", &small_config(5000, 1, "name = \"sgd\"\nlearning_rate = 0.01"));
+    let kill_early = |out: &std::path::Path| {
+        let mut child = bin()
+            .args(["train", &cfg, "--out", out.to_str().unwrap(), "--quiet"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("config.toml", || out.join("config.toml").exists());
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert!(!out.join("checkpoints/latest").exists(), "killed after its first epoch");
+    };
+
+    let resumed = tmp.path().join("resumed");
+    kill_early(&resumed);
+    let o = run(&["train", "--resume", resumed.to_str().unwrap(), "--epochs", "1", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("warning:") && stderr(&o).contains("from epoch 1"), "{}", stderr(&o));
+    assert_eq!(summary(&resumed)["epochs_run"], 1);
+
+    let restarted = tmp.path().join("restarted");
+    kill_early(&restarted);
+    let o = run(&["train", "overfit", "--epochs", "1", "--out", restarted.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary(&restarted)["preset"], "overfit");
+}
+
+#[test]
+fn out_into_a_folder_holding_files_of_the_users_is_refused_and_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mine");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "keep me").unwrap();
+    std::fs::write(out.join("curves.png"), "my own picture").unwrap();
+    let o = run(&["train", "overfit", "--epochs", "1", "--out", out.to_str().unwrap()]);
+    assert_user_error(&o, 2, "is not empty");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["curves.png", "notes.txt"], "nothing added, nothing replaced");
+    assert_eq!(std::fs::read_to_string(out.join("curves.png")).unwrap(), "my own picture");
+
+    // An empty folder is fine, and so is one a run was killed in before its first epoch ended.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = run(&["train", "overfit", "--epochs", "1", "--out", empty.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A finished run is refused too.
+    assert_user_error(&run(&["train", "overfit", "--out", empty.to_str().unwrap()]), 2, "already holds a run");
+}
+
+#[test]
+fn a_full_disk_while_claiming_the_folder_leaves_no_empty_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    // File size limit 0: every write of a byte fails (EFBIG), as on a full disk (ENOSPC).
+    let o = std::process::Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_mnist-lab"))
+        .args(["train", "overfit", "--epochs", "1", "--quiet", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_user_error(&o, 4, "config.toml");
+    assert!(!out.join("config.toml").exists(), "no empty config.toml");
+    let o = run(&["train", "overfit", "--epochs", "1", "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "the folder is not blocked: {}", stderr(&o));
+}
+
+#[test]
+fn divergence_in_the_last_step_is_an_error_and_leaves_no_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One batch an epoch and no validation split: the only step runs after the epoch's loss
+    // was measured, so only the test set sees what it did.
+    let text =
+        small_config(100, 100, "name = \"sgd\"\nlearning_rate = 1e30").replace("validation = 1000", "validation = 0");
+    let cfg = config_file(tmp.path(), "boom.toml", &text);
+    let run_dir = tmp.path().join("run");
+    let r = run_dir.to_str().unwrap();
+    let o = run(&["train", &cfg, "--epochs", "1", "--out", r, "--quiet"]);
+    assert_user_error(&o, 4, "diverged");
+    assert!(!run_dir.join("summary.json").exists(), "no summary of a diverged run");
+    assert!(!run_dir.join("model.bpk").exists(), "no model of a diverged run");
+    // The run reads as unfinished, not as a folder report refuses.
+    let o = run(&["report", r]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("unfinished"), "{}", stdout(&o));
+
+    // Its last checkpoint's weights, used as a model: eval and predict say so instead of "NaN %".
+    std::fs::copy(run_dir.join("checkpoints/epoch-0001/model.bpk"), run_dir.join("model.bpk")).unwrap();
+    let o = run(&["eval", r]);
+    assert!(matches!(o.status.code(), Some(3 | 4)), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error:") && !stderr(&o).contains("internal"), "{}", stderr(&o));
+    let digit = tmp.path().join("digit.png");
+    image::GrayImage::from_fn(64, 64, |x, _| image::Luma([if (28..36).contains(&x) { 0 } else { 255 }]))
+        .save(&digit)
+        .unwrap();
+    let o = run(&["predict", r, digit.to_str().unwrap()]);
+    assert!(matches!(o.status.code(), Some(3 | 4)), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("NaN"), "{}", stdout(&o));
+    assert!(stderr(&o).starts_with("error:") && !stderr(&o).contains("internal"), "{}", stderr(&o));
+}
+
+#[test]
+fn resume_refuses_an_optimizer_state_or_progress_that_is_not_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let adam = "name = \"adam\"\nlearning_rate = 0.001";
+    let cfg = config_file(tmp.path(), "adam.toml", &small_config(1000, 50, adam));
+    let train = |name: &str| {
+        let dir = tmp.path().join(name);
+        let o = run(&["train", &cfg, "--epochs", "1", "--out", dir.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        dir
+    };
+    let (a, b) = (train("a"), train("b"));
+    let resume = |dir: &std::path::Path| run(&["train", "--resume", dir.to_str().unwrap(), "--epochs", "2", "--quiet"]);
+    let ck = |dir: &std::path::Path, file: &str| dir.join("checkpoints/epoch-0001").join(file);
+
+    // Another run's state, same network and optimizer: its parameters are not this model's.
+    let own = std::fs::read(ck(&b, "optimizer.bpk")).unwrap();
+    std::fs::copy(ck(&a, "optimizer.bpk"), ck(&b, "optimizer.bpk")).unwrap();
+    assert_user_error(&resume(&b), 3, "not this run's optimizer state: it holds state for a parameter");
+    std::fs::write(ck(&b, "optimizer.bpk"), &own).unwrap();
+
+    // Another optimizer: the config now says RMSprop, the state is Adam's.
+    let config = std::fs::read_to_string(b.join("config.toml")).unwrap();
+    let rmsprop = format!(
+        "{}[optimizer]\nname = \"rmsprop\"\nlearning_rate = 0.001\n",
+        &config[..config.find("[optimizer]").unwrap()]
+    );
+    std::fs::write(b.join("config.toml"), rmsprop).unwrap();
+    let o = resume(&b);
+    assert_user_error(&o, 3, "optimizer.bpk is not this run's optimizer state");
+    assert!(stderr(&o).contains("where rmsprop keeps"), "{}", stderr(&o));
+    std::fs::write(b.join("config.toml"), &config).unwrap();
+
+    // Edited progress: a learning rate no schedule gives, a history shorter than the epochs.
+    let state = std::fs::read_to_string(ck(&b, "state.json")).unwrap();
+    let mut edited: serde_json::Value = serde_json::from_str(&state).unwrap();
+    edited["schedule"]["lr"] = serde_json::json!(1e10);
+    std::fs::write(ck(&b, "state.json"), edited.to_string()).unwrap();
+    assert_user_error(&resume(&b), 3, "schedule.lr is 10000000000.0, above config.toml's optimizer.learning_rate");
+    let mut edited: serde_json::Value = serde_json::from_str(&state).unwrap();
+    edited["history"]["epochs"] = serde_json::json!([]);
+    std::fs::write(ck(&b, "state.json"), edited.to_string()).unwrap();
+    assert_user_error(&resume(&b), 3, "says 1 epochs are complete but its history has 0");
+
+    // Put back, it resumes.
+    std::fs::write(ck(&b, "state.json"), &state).unwrap();
+    let o = resume(&b);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

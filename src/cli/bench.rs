@@ -16,7 +16,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use super::DataArgs;
-use crate::artifacts::write_atomic;
+use crate::artifacts::{check_destination, write_atomic};
 use crate::backend::BackendName;
 use crate::train::FitOptions;
 use crate::{backend, data, error, presets, train};
@@ -76,7 +76,7 @@ pub struct Measurement {
 pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(pair) = &args.child {
         let m = measure(pair, &args)?;
-        println!("{}", serde_json::to_string(&m)?);
+        outln!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
     let backends = if args.backends.is_empty() { default_backends() } else { args.backends.clone() };
@@ -86,6 +86,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // error (exit 2 or 3) before any measurement, and downloads never count as load time.
     for &b in &backends {
         backend::check_compiled(b)?;
+    }
+    if let Some(path) = &args.json {
+        check_destination(path, None)?;
     }
     let mut datasets = Vec::new();
     for p in &presets {
@@ -114,9 +117,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
 
     let machine = machine();
-    println!("{}", machine_line(&machine));
-    println!();
-    print!("{}", table(&results));
+    outln!("{}", machine_line(&machine));
+    outln!();
+    out!("{}", table(&results));
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
             "machine": machine,

@@ -18,7 +18,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             let dataset = args.dataset.unwrap_or(Dataset::Mnist);
             let dir = data::data_dir(args.data_dir.as_deref(), dataset);
             let raw = data::load_raw(dataset, &dir, args.offline)?;
-            println!(
+            outln!(
                 "{}: {} training and {} test images verified in {}",
                 dataset.name(),
                 raw.train_labels.len(),

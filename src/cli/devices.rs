@@ -7,16 +7,16 @@ use crate::backend::{self, BackendName};
 
 pub fn run(args: BackendArg) -> Result<()> {
     let compiled: Vec<&str> = backend::compiled().iter().map(|b| b.as_str()).collect();
-    println!("compiled backends: {}", compiled.join(", "));
+    outln!("compiled backends: {}", compiled.join(", "));
     if BackendName::Wgpu.is_compiled() {
         let adapters = backend::adapters();
         if adapters.is_empty() {
-            println!("wgpu adapters: none found");
+            outln!("wgpu adapters: none found");
         } else {
-            println!("wgpu adapters:");
+            outln!("wgpu adapters:");
         }
         for a in adapters {
-            println!(
+            outln!(
                 "  {}{}: largest buffer {} MiB, {} invocations per workgroup",
                 a.description,
                 if a.software { " [software]" } else { "" },
@@ -25,12 +25,12 @@ pub fn run(args: BackendArg) -> Result<()> {
             );
         }
     } else {
-        println!("wgpu: not compiled in (build with `--features wgpu` for GPUs)");
+        outln!("wgpu: not compiled in (build with `--features wgpu` for GPUs)");
     }
     let picked = backend::select(args.backend)?;
     match picked.adapter {
-        Some(adapter) => println!("train would run on: {} ({adapter})", picked.name),
-        None => println!("train would run on: {}", picked.name),
+        Some(adapter) => outln!("train would run on: {} ({adapter})", picked.name),
+        None => outln!("train would run on: {}", picked.name),
     }
     Ok(())
 }

@@ -33,12 +33,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let test = data::Split::from_raw(&raw.test_images, &raw.test_labels, &device)?;
     let model = run.load_model(&cfg, &device)?;
     let (loss, accuracy) = train::evaluate(&model, &test, &cfg);
+    if !loss.is_finite() {
+        return Err(crate::error::runtime(format!(
+            "the test loss is {loss}: the network's outputs overflow on some test images"
+        )));
+    }
     if args.json {
         let line =
             serde_json::json!({ "test_accuracy": accuracy, "test_loss": loss, "backend": backend.name.as_str() });
-        println!("{line}");
+        outln!("{line}");
     } else {
-        println!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);
+        outln!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);
     }
     Ok(())
 }

@@ -4,7 +4,9 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::BackendArg;
-use crate::artifacts::{MODEL_FILE, RunDir, SUMMARY_FILE, load_model_bytes, write_atomic};
+use crate::artifacts::{
+    MODEL_FILE, RunDir, SUMMARY_FILE, check_destination, load_model_bytes, replaceable, write_atomic,
+};
 use crate::config::Dataset;
 use crate::export::{SAFETENSORS_FILE, WEB_FILE, safetensors_bytes, web_page};
 use crate::onnx::{ONNX_FILE, onnx_bytes};
@@ -49,10 +51,13 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Some(to) => to,
         None => run.file(default_name),
     };
+    // Never over a FIFO or device, nor into another run; a link is judged by what it points to.
+    check_destination(&dest, Some(&run.path))?;
+    let target = replaceable(&dest)?;
     let src = run.file(MODEL_FILE);
-    let onto_model = same_file(&src, &dest);
+    let onto_model = same_file(&src, &target);
     // Safetensors or ONNX onto model.bpk, or any export onto config.toml, a checkpoint…
-    if let Some(own) = run_file(&run.path, &dest, default_name) {
+    if let Some(own) = run_file(&run.path, &target, default_name) {
         return Err(error::config(format!(
             "--to {} is the run's own {own}; exporting there would replace it (pick another path)",
             dest.display()
@@ -73,14 +78,14 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Format::Web => web_page(&model, &cfg.preset, test_accuracy(&run))?.into_bytes(),
         // Onto itself: nothing to rewrite.
         Format::Burnpack if onto_model => {
-            println!("{}", dest.display());
+            outln!("{}", dest.display());
             return Ok(());
         }
         // A byte-for-byte copy: the file `train` wrote is already Burn's format.
         Format::Burnpack => model_bpk,
     };
     write_atomic(&dest, &bytes)?;
-    println!("{}", dest.display());
+    outln!("{}", dest.display());
     Ok(())
 }
 

@@ -7,11 +7,11 @@ pub fn run(names: bool) -> Result<()> {
     let width = PRESETS.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     for (name, _) in PRESETS {
         if names {
-            println!("{name}");
+            outln!("{name}");
             continue;
         }
         let (_, cfg) = resolve(name)?;
-        println!("{name:width$}  {}", cfg.lesson);
+        outln!("{name:width$}  {}", cfg.lesson);
     }
     Ok(())
 }

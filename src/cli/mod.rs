@@ -1,5 +1,16 @@
 //! The command line: one file per subcommand.
 
+/// `println!` for the commands' output, through [`out`]: a closed or full stdout never panics.
+macro_rules! outln {
+    () => { $crate::cli::out::write(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::out::write(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` through [`out`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::out::write(format_args!($($arg)*)) };
+}
+
 mod bench;
 mod data;
 mod devices;
@@ -7,8 +18,10 @@ mod eval;
 mod export;
 mod floor;
 mod list;
+pub mod out;
 mod predict;
 mod report;
+pub mod signals;
 mod sweep;
 mod train;
 

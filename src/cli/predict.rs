@@ -8,7 +8,7 @@ use super::BackendArg;
 use crate::artifacts::RunDir;
 use crate::config::Output;
 use crate::data::idx::{CLASSES, PIXELS};
-use crate::data::image_input::load_digit;
+use crate::data::image_input::{is_blank, load_digit};
 use crate::{backend, error};
 
 #[derive(Args, Debug)]
@@ -33,11 +33,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let cfg = run.config()?;
     let device = backend::select(args.backend.backend)?.device;
     let model = run.load_model(&cfg, &device)?;
-    let mut pixels = Vec::with_capacity(args.images.len() * PIXELS);
-    for path in &args.images {
-        pixels.extend_from_slice(&load_digit(path)?);
-    }
-    let x = Tensor::<2>::from_data(TensorData::new(pixels, [args.images.len(), PIXELS]), &device);
+    let (images, pixels) = digits(&args.images)?;
+    let x = Tensor::<2>::from_data(TensorData::new(pixels, [images.len(), PIXELS]), &device);
     let mut scores = model.outputs(model.forward(x));
     // Sigmoid outputs are ten independent yes/no scores: normalise them to read as probabilities.
     if cfg.model.output == Output::Sigmoid {
@@ -48,18 +45,52 @@ pub fn run(args: PredictArgs) -> Result<()> {
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| error::runtime(format!("cannot read the predictions back: {e:?}")))?;
-    for (path, p) in args.images.iter().zip(scores.chunks_exact(CLASSES)) {
+    for (path, p) in images.iter().zip(scores.chunks_exact(CLASSES)) {
+        if p.iter().any(|q| !q.is_finite()) {
+            return Err(error::runtime(format!(
+                "the network's outputs for {} are not numbers (NaN or ∞): its weights overflow on this image",
+                path.display()
+            )));
+        }
         let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let digit = ranked[0].0;
         if args.json {
             let line = serde_json::json!({ "image": path.display().to_string(), "digit": digit, "probabilities": p });
-            println!("{line}");
+            outln!("{line}");
         } else {
             let top: Vec<String> =
                 ranked.iter().take(args.top.max(1)).map(|(d, q)| format!("{d}: {:.1} %", q * 100.0)).collect();
-            println!("{}: {digit}  ({})", path.display(), top.join(", "));
+            outln!("{}: {digit}  ({})", path.display(), top.join(", "));
         }
     }
     Ok(())
+}
+
+/// The images that hold a digit, with their pixels. A blank one (no ink) gets a warning and no
+/// prediction, rather than the network's guess for an empty field; none at all is an error.
+fn digits(paths: &[PathBuf]) -> Result<(Vec<&PathBuf>, Vec<f32>)> {
+    let mut pixels = Vec::with_capacity(paths.len() * PIXELS);
+    let (mut inked, mut blank) = (Vec::new(), Vec::new());
+    for path in paths {
+        let digit = load_digit(path)?;
+        if is_blank(&digit) {
+            blank.push(path);
+        } else {
+            pixels.extend_from_slice(&digit);
+            inked.push(path);
+        }
+    }
+    let why = "holds no ink (a blank page, or too little contrast to tell a stroke from the paper)";
+    match (inked.is_empty(), blank.as_slice()) {
+        (true, [one]) => return Err(error::data(format!("{} {why}", one.display()))),
+        (true, _) => {
+            return Err(error::data(format!("none of the {} images holds ink: no digit to read", blank.len())));
+        }
+        _ => {}
+    }
+    for path in blank {
+        eprintln!("warning: {} {why}; no prediction for it", path.display());
+    }
+    Ok((inked, pixels))
 }

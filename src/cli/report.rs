@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 
-use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, write_atomic};
+use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, check_destination, write_atomic};
 use crate::error;
 use crate::report::{plot, table};
 use crate::train::history::History;
@@ -54,17 +54,22 @@ pub fn run(args: ReportArgs) -> Result<()> {
     {
         return Err(error::config(format!("--plot {}: expected a .svg file", p.display())));
     }
+    let svg = match (&args.plot, &args.out) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(out)) => Some(out.with_extension("svg")),
+        (None, None) => None,
+    };
+    let png = svg.as_ref().map(|s| s.with_extension("png"));
+    // Never into a run (its config, its curves…), never over a FIFO or device.
+    for f in args.out.iter().chain(&svg).chain(&png) {
+        check_destination(f, None)?;
+    }
 
     let rows = load_rows(&args.paths)?;
     let markdown = table::markdown(&rows);
-    print!("{markdown}");
+    out!("{markdown}");
 
-    let svg = match (&args.plot, &args.out) {
-        (Some(p), _) => p.clone(),
-        (None, Some(out)) => out.with_extension("svg"),
-        (None, None) => return Ok(()),
-    };
-    let png = svg.with_extension("png");
+    let (Some(svg), Some(png)) = (svg, png) else { return Ok(()) };
     // `--out reports/today.html` should not need a mkdir first.
     for f in args.out.iter().chain([&svg]) {
         if let Some(dir) = f.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -97,12 +102,16 @@ pub(super) fn extension(p: &Path) -> Option<String> {
     p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
-/// Expand the arguments into run directories, sorted by path, each read once.
+/// Expand the arguments into run directories, sorted by path, each read once. A run named
+/// directly must be readable; one found in a parent folder that is not (a hand-edited or
+/// corrupt file) is left out with a warning naming the file, rather than sinking the report.
 fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
     let mut dirs = Vec::new();
+    let mut named = Vec::new();
     for p in paths {
         if RunDir::open(p).is_ok() {
             dirs.push(p.clone());
+            named.push(p.clone());
             continue;
         }
         let found: Vec<PathBuf> = fs::read_dir(p)
@@ -126,26 +135,33 @@ fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
     for d in &dirs {
         *seen.entry(d.file_name().map(|n| n.to_os_string())).or_insert(0) += 1;
     }
-    dirs.iter()
-        .map(|d| {
-            let run = RunDir::open(d)?;
-            let base = d.file_name().map(|n| n.to_os_string());
-            let name = match &base {
-                Some(n) if seen[&base] == 1 => n.to_string_lossy().into_owned(),
-                _ => d.display().to_string(),
-            };
-            let summary = if run.file(SUMMARY_FILE).is_file() {
-                Some(run.summary().map_err(|e| error::data(format!("{e:#}")))?)
-            } else {
-                None
-            };
-            // No history yet (stopped before the first epoch ended) is an empty curve, not an error.
-            let history_path = run.file(HISTORY_FILE);
-            let history =
-                if history_path.is_file() { table::read_history_csv(&history_path)? } else { History::default() };
-            Ok(table::RunRow { name, summary, history })
-        })
-        .collect()
+    let mut rows = Vec::new();
+    for d in &dirs {
+        let base = d.file_name().map(|n| n.to_os_string());
+        let name = match &base {
+            Some(n) if seen[&base] == 1 => n.to_string_lossy().into_owned(),
+            _ => d.display().to_string(),
+        };
+        match load_row(d, name) {
+            Ok(row) => rows.push(row),
+            Err(e) if !named.contains(d) => eprintln!("warning: {e:#}; {} left out of the report", d.display()),
+            Err(e) => return Err(e),
+        }
+    }
+    if rows.is_empty() {
+        return Err(error::data("no readable run to report on"));
+    }
+    Ok(rows)
+}
+
+/// One run's summary (`None` while unfinished) and history.
+fn load_row(dir: &Path, name: String) -> Result<table::RunRow> {
+    let run = RunDir::open(dir)?;
+    let summary = if run.file(SUMMARY_FILE).is_file() { Some(run.summary()?) } else { None };
+    // No history yet (stopped before the first epoch ended) is an empty curve, not an error.
+    let history_path = run.file(HISTORY_FILE);
+    let history = if history_path.is_file() { table::read_history_csv(&history_path)? } else { History::default() };
+    Ok(table::RunRow { name, summary, history })
 }
 
 /// `target` as a link from the file `from`: bare file name when both share a folder.

@@ -5,7 +5,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -13,7 +12,7 @@ use clap::{Args, Subcommand};
 
 use super::train::{self, TrainArgs};
 use super::{BackendArg, DataArgs, Progress};
-use crate::artifacts::{RunDir, SUMMARY_FILE, write_atomic};
+use crate::artifacts::{RunDir, SUMMARY_FILE, check_destination, write_atomic};
 use crate::config::{Dataset, ExperimentConfig};
 use crate::report::plot;
 use crate::sweep::collect;
@@ -143,14 +142,14 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
     let points = n / plan.seeds.len().max(1);
     let dir = args.out.display();
     if existed {
-        println!(
+        outln!(
             "{dir} already holds this plan: {n} runs ({points} grid points × {} seeds), nothing changed",
             plan.seeds.len()
         );
     } else {
-        println!("{n} runs planned ({points} grid points × {} seeds) in {dir}", plan.seeds.len());
+        outln!("{n} runs planned ({points} grid points × {} seeds) in {dir}", plan.seeds.len());
     }
-    println!("run them here with `mnist-lab sweep run {dir} --jobs 2`, or on Slurm with `mnist-lab sweep slurm {dir}`");
+    outln!("run them here with `mnist-lab sweep run {dir} --jobs 2`, or on Slurm with `mnist-lab sweep slurm {dir}`");
     Ok(())
 }
 
@@ -211,11 +210,11 @@ fn run_one(plan: &Plan, index: usize, args: &RunArgs) -> Result<()> {
     let desc = describe(plan, entry);
     let run_dir = dir.join(&entry.run);
     if run_dir.join(SUMMARY_FILE).is_file() {
-        println!("{desc}: already finished ({})", accuracy_of(&run_dir));
+        outln!("{desc}: already finished ({})", accuracy_of(&run_dir));
         return Ok(());
     }
     let Some(_lock) = plan::try_lock(dir, entry)? else {
-        println!(
+        outln!(
             "{desc}: another worker is training it ({} is held); nothing to do here",
             plan::lock_path(dir, entry).display()
         );
@@ -223,7 +222,7 @@ fn run_one(plan: &Plan, index: usize, args: &RunArgs) -> Result<()> {
     };
     // It may have finished between the first look and the lock.
     if run_dir.join(SUMMARY_FILE).is_file() {
-        println!("{desc}: already finished ({})", accuracy_of(&run_dir));
+        outln!("{desc}: already finished ({})", accuracy_of(&run_dir));
         return Ok(());
     }
     let config_path = dir.join(&entry.config);
@@ -249,7 +248,7 @@ fn run_one(plan: &Plan, index: usize, args: &RunArgs) -> Result<()> {
     };
     if plan::has_checkpoint(&run_dir) {
         let done = crate::train::checkpoint::completed_epochs(&run_dir)?;
-        println!("{desc}: resuming after epoch {done} of {}", cfg.train.epochs);
+        outln!("{desc}: resuming after epoch {done} of {}", cfg.train.epochs);
         train_args.resume = Some(run_dir);
     } else {
         // Stopped before its first epoch ended: nothing in it is worth keeping.
@@ -257,7 +256,7 @@ fn run_one(plan: &Plan, index: usize, args: &RunArgs) -> Result<()> {
             fs::remove_dir_all(&run_dir)
                 .map_err(|e| error::runtime(format!("cannot clear {}: {e}", run_dir.display())))?;
         }
-        println!("{desc}: starting");
+        outln!("{desc}: starting");
         let path = config_path
             .to_str()
             .ok_or_else(|| error::config(format!("{} is not valid UTF-8", config_path.display())))?;
@@ -305,56 +304,8 @@ struct Running<'a> {
     started: Instant,
 }
 
-/// Every unfinished entry, `jobs` child processes (`sweep run DIR --index I`) at a time.
-fn run_all(plan: &Plan, jobs: usize, args: &RunArgs) -> Result<()> {
-    let dir = &args.dir;
-    let n = plan.runs.len();
-    let todo: Vec<&Entry> = plan.runs.iter().filter(|e| plan::state(dir, e) != State::Finished).collect();
-    if todo.is_empty() {
-        println!(
-            "all {n} runs of {} already finished; `mnist-lab sweep collect {}` shows the results",
-            dir.display(),
-            dir.display()
-        );
-        return Ok(());
-    }
-    // Fetched once here rather than by every child at once.
-    for dataset in datasets(dir, &todo)? {
-        data::fetch::ensure(dataset, &data::data_dir(args.data_dir.as_deref(), dataset), args.offline)?;
-    }
-    let logs = dir.join(LOGS);
-    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
-    let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find this executable: {e}")))?;
-    let threads = child_threads(jobs);
-    println!(
-        "{} of {n} runs already finished; training {} with {jobs} at a time{} (logs in {})",
-        n - todo.len(),
-        todo.len(),
-        threads.as_ref().map(|t| format!(", RAYON_NUM_THREADS={t} each")).unwrap_or_default(),
-        logs.display()
-    );
-    // Ctrl-C reaches the children too (same process group): they checkpoint and stop; here no
-    // new run starts. A second Ctrl-C exits at once.
-    let interrupt = super::train::interrupt_flag();
-    let mut tally = Tally { total: todo.len(), ..Tally::default() };
-    let mut queue = todo.into_iter();
-    let mut running: Vec<Running> = Vec::new();
-    loop {
-        while running.len() < jobs && !interrupt.load(Ordering::SeqCst) {
-            let Some(entry) = queue.next() else { break };
-            running.push(start_child(&exe, entry, &logs, args, threads.as_deref())?);
-        }
-        if running.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        tally.reap(&mut running, plan, dir)?;
-    }
-    tally.finish(dir, jobs, interrupt.load(Ordering::SeqCst))
-}
-
-/// `sweep run DIR --index I` for `entry` in a child process, its output into its own log.
-fn start_child<'a>(
+/// `sweep run DIR --index I` for `entry` as a child process, its output into its log.
+fn spawn_run<'a>(
     exe: &Path,
     entry: &'a Entry,
     logs: &Path,
@@ -362,9 +313,12 @@ fn start_child<'a>(
     threads: Option<&str>,
 ) -> Result<Running<'a>> {
     let log = logs.join(format!("{}.log", entry.id));
-    let cannot_open = |e: std::io::Error| error::runtime(format!("cannot open {}: {e}", log.display()));
-    let out = fs::OpenOptions::new().create(true).append(true).open(&log).map_err(cannot_open)?;
-    let err = out.try_clone().map_err(cannot_open)?;
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| error::runtime(format!("cannot open {}: {e}", log.display())))?;
+    let err = out.try_clone().map_err(|e| error::runtime(format!("cannot open {}: {e}", log.display())))?;
     let mut cmd = Command::new(exe);
     cmd.arg("sweep").arg("run").arg(&args.dir).arg("--index").arg(entry.index.to_string());
     if let Some(d) = &args.data_dir {
@@ -389,19 +343,75 @@ fn start_child<'a>(
     Ok(Running { child, entry, log, started: Instant::now() })
 }
 
-/// How the runs of `run_all` ended so far.
-#[derive(Default)]
-struct Tally {
-    total: usize,
-    ended: usize,
-    failed: Vec<usize>,
-    busy: usize,
-    stopped: usize,
+/// How a child's run ended, for the tally.
+enum Ended {
+    Finished,
+    Busy,
+    Stopped,
+    Failed,
 }
 
-impl Tally {
-    /// Collect the children that have exited, with one progress line each.
-    fn reap(&mut self, running: &mut Vec<Running>, plan: &Plan, dir: &Path) -> Result<()> {
+/// How the run of `r` ended, and its progress line's text.
+fn how_it_ended(dir: &Path, r: &Running, status: std::process::ExitStatus) -> (Ended, String) {
+    let run_dir = dir.join(&r.entry.run);
+    if run_dir.join(SUMMARY_FILE).is_file() {
+        let what = format!("{}, {:.1} s", accuracy_of(&run_dir), r.started.elapsed().as_secs_f64());
+        (Ended::Finished, what)
+    } else if status.success() {
+        (Ended::Busy, "another worker is training it".to_string())
+    } else if [error::Kind::Interrupted, error::Kind::Terminated].iter().any(|k| status.code() == Some(k.exit_code())) {
+        (Ended::Stopped, "interrupted; its last complete epoch is checkpointed".to_string())
+    } else {
+        (Ended::Failed, format!("failed ({}): {}; log: {}", status, last_error(&r.log), r.log.display()))
+    }
+}
+
+/// Every unfinished entry, `jobs` child processes (`sweep run DIR --index I`) at a time.
+fn run_all(plan: &Plan, jobs: usize, args: &RunArgs) -> Result<()> {
+    let dir = &args.dir;
+    let n = plan.runs.len();
+    let todo: Vec<&Entry> = plan.runs.iter().filter(|e| plan::state(dir, e) != State::Finished).collect();
+    if todo.is_empty() {
+        outln!(
+            "all {n} runs of {} already finished; `mnist-lab sweep collect {}` shows the results",
+            dir.display(),
+            dir.display()
+        );
+        return Ok(());
+    }
+    // Fetched once here rather than by every child at once.
+    for dataset in datasets(dir, &todo)? {
+        data::fetch::ensure(dataset, &data::data_dir(args.data_dir.as_deref(), dataset), args.offline)?;
+    }
+    let logs = dir.join(LOGS);
+    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
+    let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find this executable: {e}")))?;
+    let threads = child_threads(jobs);
+    outln!(
+        "{} of {n} runs already finished; training {} with {jobs} at a time{} (logs in {})",
+        n - todo.len(),
+        todo.len(),
+        threads.as_ref().map(|t| format!(", RAYON_NUM_THREADS={t} each")).unwrap_or_default(),
+        logs.display()
+    );
+
+    // Ctrl-C reaches the children too (same process group): they checkpoint and stop; here no
+    // new run starts. SIGTERM stops new runs the same way. A second signal exits at once.
+    let stop = super::signals::Stop::install();
+
+    let total = todo.len();
+    let mut queue = todo.into_iter();
+    let mut running: Vec<Running> = Vec::new();
+    let (mut ended, mut failed, mut busy, mut stopped) = (0usize, Vec::new(), 0usize, 0usize);
+    loop {
+        while running.len() < jobs && !stop.requested() {
+            let Some(entry) = queue.next() else { break };
+            running.push(spawn_run(&exe, entry, &logs, args, threads.as_deref())?);
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
         let mut i = 0;
         while i < running.len() {
             let status =
@@ -411,48 +421,50 @@ impl Tally {
                 continue;
             };
             let r = running.swap_remove(i);
-            self.ended += 1;
-            let run_dir = dir.join(&r.entry.run);
-            let what = if run_dir.join(SUMMARY_FILE).is_file() {
-                format!("{}, {:.1} s", accuracy_of(&run_dir), r.started.elapsed().as_secs_f64())
-            } else if status.success() {
-                self.busy += 1;
-                "another worker is training it".to_string()
-            } else if status.code() == Some(error::Kind::Interrupted.exit_code()) {
-                self.stopped += 1;
-                "interrupted; its last complete epoch is checkpointed".to_string()
-            } else {
-                self.failed.push(r.entry.index);
-                format!("failed ({}): {}; log: {}", status, last_error(&r.log), r.log.display())
-            };
-            println!("[{}/{}] {}: {what}", self.ended, self.total, describe(plan, r.entry));
+            ended += 1;
+            let (how, what) = how_it_ended(dir, &r, status);
+            match how {
+                Ended::Finished => {}
+                Ended::Busy => busy += 1,
+                Ended::Stopped => stopped += 1,
+                Ended::Failed => failed.push(r.entry.index),
+            }
+            outln!("[{ended}/{total}] {}: {what}", describe(plan, r.entry));
         }
-        Ok(())
     }
 
-    /// The closing line, and the error that gives the exit code.
-    fn finish(&self, dir: &Path, jobs: usize, interrupted: bool) -> Result<()> {
-        let again = format!("mnist-lab sweep run {} --jobs {jobs}", dir.display());
-        if self.busy > 0 {
-            println!(
-                "{} runs were being trained by other workers; `mnist-lab sweep collect {}` shows when they are done",
-                self.busy,
-                dir.display()
-            );
-        }
-        if interrupted || self.stopped > 0 {
-            return Err(error::interrupted(format!("interrupted; `{again}` carries on where it stopped")));
-        }
-        if !self.failed.is_empty() {
-            return Err(error::runtime(format!(
-                "{} of {} runs failed (runs {}); see their logs, then `{again}` retries them",
-                self.failed.len(),
-                self.total,
-                self.failed.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        Ok(())
+    tally(dir, jobs, total, busy, stopped, &failed, &stop)
+}
+
+/// What `run_all` tells at the end: where the runs of other workers stand, and an error when not
+/// every run here finished.
+fn tally(
+    dir: &Path,
+    jobs: usize,
+    total: usize,
+    busy: usize,
+    stopped: usize,
+    failed: &[usize],
+    stop: &super::signals::Stop,
+) -> Result<()> {
+    let again = format!("mnist-lab sweep run {} --jobs {jobs}", dir.display());
+    if busy > 0 {
+        outln!(
+            "{busy} runs were being trained by other workers; `mnist-lab sweep collect {}` shows when they are done",
+            dir.display()
+        );
     }
+    if stop.requested() || stopped > 0 {
+        return Err(stop.error(&format!("— `{again}` carries on where it stopped")));
+    }
+    if !failed.is_empty() {
+        return Err(error::runtime(format!(
+            "{} of {total} runs failed (runs {}); see their logs, then `{again}` retries them",
+            failed.len(),
+            failed.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(())
 }
 
 fn collect_cmd(args: CollectArgs) -> Result<()> {
@@ -466,10 +478,15 @@ fn collect_cmd(args: CollectArgs) -> Result<()> {
             }
         },
     };
+    if let Some(out) = &args.out {
+        for f in [out.clone(), out.with_extension("svg"), out.with_extension("png")] {
+            check_destination(&f, None)?;
+        }
+    }
     let plan = Plan::load(&args.dir)?;
     let results = collect::gather(&args.dir, &plan)?;
     let markdown = results.markdown();
-    print!("{markdown}");
+    out!("{markdown}");
     if !results.missing.is_empty() {
         eprintln!("warning: {} of {} runs have not finished (listed above)", results.missing.len(), results.total());
     }
@@ -550,6 +567,6 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
         );
     }
     eprintln!("wrote {} ({} array tasks, logs in {dir}/logs)", script_path.display(), plan.runs.len());
-    println!("sbatch {dir}/{}", slurm::SCRIPT);
+    outln!("sbatch {dir}/{}", slurm::SCRIPT);
     Ok(())
 }

@@ -1,14 +1,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
 
+use super::signals::Stop;
 use super::{BackendArg, DataArgs, Progress};
-use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, Summary};
+use crate::artifacts::{self, CONFIG_FILE, HISTORY_FILE, RunDir, Summary};
 use crate::backend::BackendName;
 use crate::config::ExperimentConfig;
 use crate::data::Split;
@@ -48,6 +47,8 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    // From the start, so a signal while the data loads stops before anything is written.
+    let stop = Stop::install();
     let (resumed, cfg) = resolve(&args)?;
     let backend = backend::select(args.backend.backend)?;
     let load_start = Instant::now();
@@ -58,16 +59,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let load_seconds = load_start.elapsed().as_secs_f64();
 
     // Only now, with the data and the device in hand, is anything written.
-    let resuming = resumed.is_some();
+    if stop.requested() {
+        return Err(stop.error("before training started; nothing was written"));
+    }
+    let resuming = resumed.as_ref().is_some_and(|r| r.1);
     let run = match resumed {
-        Some(run) => run,
+        Some((run, _)) => run,
         None => RunDir::create(args.out.as_deref(), &cfg.preset)?,
     };
     // Written first (and again on resume, for a changed --epochs): the run is re-runnable.
     run.write(CONFIG_FILE, format!("# mnist-lab run, fully resolved\n{}", cfg.to_toml()).as_bytes())?;
     if !args.quiet {
         let on = backend.adapter.as_ref().map(|a| format!(" ({a})")).unwrap_or_default();
-        println!(
+        outln!(
             "{}: {} on {}{on}, {} training / {} validation / {} test images (loaded in {load_seconds:.2} s)",
             cfg.preset,
             cfg.data.dataset.name(),
@@ -78,20 +82,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
 
-    let interrupt = interrupt_flag();
     let board_dir = run.file(train::tensorboard::DIR);
     let mut history = History::default();
     let mut warned_stalled = false;
     let opts = FitOptions {
         show_progress: show_progress_bar(&args),
         checkpoints: if resuming { Checkpoints::Resume(&run.path) } else { Checkpoints::Save(&run.path) },
-        interrupt: Some(&interrupt),
+        interrupt: Some(stop.flag()),
         tensorboard: Some(&board_dir),
     };
     let outcome = train::fit(&cfg, &mnist, &backend.device, &opts, |m: &EpochMetrics| {
         history.epochs.push(m.clone());
         if !args.quiet {
-            println!("{}", epoch_line(m, cfg.train.epochs));
+            outln!("{}", epoch_line(m, cfg.train.epochs));
         }
         if m.stalled && !std::mem::replace(&mut warned_stalled, true) {
             eprintln!("{}", stalled_warning(m, &cfg));
@@ -102,8 +105,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     })?;
     if outcome.interrupted {
-        return Err(error::interrupted(format!(
-            "interrupted during epoch {}; {} complete epochs are checkpointed — continue with \
+        return Err(stop.error(&format!(
+            "during epoch {}; {} complete epochs are checkpointed — continue with \
              `mnist-lab train --resume {}`",
             outcome.history.epochs.len() + 1,
             outcome.history.epochs.len(),
@@ -111,7 +114,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         )));
     }
     if outcome.stopped_early && !args.quiet {
-        println!(
+        outln!(
             "early stopping after epoch {}: no improvement for {} epochs; restored epoch {}",
             outcome.history.epochs.len(),
             cfg.early_stopping.as_ref().map_or(0, |e| e.patience),
@@ -120,17 +123,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let summary = write_results(&run, &cfg, &outcome, &mnist.test, backend.name)?;
     let (accuracy, loss) = (summary.test_accuracy, summary.test_loss);
-    println!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);
-    println!("run directory: {}", run.path.display());
+    outln!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);
+    outln!("run directory: {}", run.path.display());
     Ok(())
 }
 
-/// The run to resume (if any) and the config to train, overrides applied.
-fn resolve(args: &TrainArgs) -> Result<(Option<RunDir>, ExperimentConfig)> {
+/// The run to resume (if any, locked, and whether it has a checkpoint to start from) and the
+/// config to train, overrides applied.
+fn resolve(args: &TrainArgs) -> Result<(Option<(RunDir, bool)>, ExperimentConfig)> {
+    if let Some(out) = &args.out {
+        artifacts::check_out(out)?;
+    }
     let (run, cfg) = match &args.resume {
         Some(dir) => {
-            let run = RunDir::open(dir)?;
-            let done = train::checkpoint::completed_epochs(dir)?;
+            let (run, done) = RunDir::resume(dir)?;
+            if done.is_none() {
+                eprintln!("warning: {} stopped before its first epoch ended; training it from epoch 1", dir.display());
+            }
+            let done = done.unwrap_or(0);
             if let Some(epochs) = args.epochs.filter(|&e| e < done) {
                 return Err(error::config(format!(
                     "--epochs {epochs} is fewer than the {done} epochs {} has already trained",
@@ -138,23 +148,12 @@ fn resolve(args: &TrainArgs) -> Result<(Option<RunDir>, ExperimentConfig)> {
                 )));
             }
             let cfg = run.config()?;
-            (Some(run), cfg)
+            let resume = done > 0;
+            (Some((run, resume)), cfg)
         }
         None => (None, presets::resolve(args.preset.as_deref().unwrap_or_default())?.1),
     };
     Ok((run, with_overrides(cfg, args)?))
-}
-
-/// Ctrl-C: finish the current batch, keep the last checkpoint, exit; a second one exits now.
-pub(super) fn interrupt_flag() -> Arc<AtomicBool> {
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-    interrupt
 }
 
 fn show_progress_bar(args: &TrainArgs) -> bool {
@@ -174,10 +173,18 @@ fn write_results(
     test: &Split,
     backend: BackendName,
 ) -> Result<Summary> {
+    let (test_loss, test_accuracy, matrix) = train::evaluate_with_confusion(&outcome.model, test, cfg);
+    // The network's outputs overflowed on a test image: no figure of this run would mean anything.
+    if !test_loss.is_finite() {
+        return Err(error::runtime(format!(
+            "training diverged: the test loss is {test_loss} after epoch {}; its model and summary are not written \
+             (hint: try a smaller learning rate)",
+            outcome.history.epochs.len()
+        )));
+    }
     run.write(HISTORY_FILE, outcome.history.to_csv().as_bytes())?;
     run.save_model(&outcome.model)?;
     run.write(crate::export::SAFETENSORS_FILE, &crate::export::safetensors_bytes(&outcome.model, cfg)?)?;
-    let (test_loss, test_accuracy, matrix) = train::evaluate_with_confusion(&outcome.model, test, cfg);
     let title = format!("{} ({}, {backend})", cfg.preset, cfg.data.dataset.name());
     let best = Some(outcome.best_epoch);
     plot::learning_curves(&outcome.history, best, &title, &run.file("curves.svg"), &run.file("curves.png"))?;

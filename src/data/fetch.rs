@@ -158,6 +158,10 @@ enum Status {
 }
 
 fn status(path: &Path, spec: &FileSpec) -> Result<Status> {
+    // Size and header first: a wrong file costs a few bytes of reading, not its whole size.
+    if let Some(why) = idx_problem(path, spec)? {
+        return Ok(why);
+    }
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Status::Missing),
@@ -173,6 +177,27 @@ fn status(path: &Path, spec: &FileSpec) -> Result<Status> {
         Err(e) => e.to_string().trim_start_matches(spec.name).trim_start_matches(": ").to_string(),
         Ok(()) => format!("SHA-256 mismatch: expected {}, got {got}", spec.sha256),
     }))
+}
+
+/// What is wrong with the file at `path` that its type, size and header already tell, if
+/// anything (`Missing` when there is no file).
+fn idx_problem(path: &Path, spec: &FileSpec) -> Result<Option<Status>> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Status::Missing)),
+        Err(e) => return Err(error::data(format!("cannot read {}: {e}", path.display()))),
+    };
+    if !meta.is_file() {
+        return Ok(Some(Status::Corrupt("not a regular file".into())));
+    }
+    let (kind, count) = spec.layout();
+    let mut header = Vec::with_capacity(idx::header_len(kind));
+    fs::File::open(path)
+        .and_then(|f| f.take(idx::header_len(kind) as u64).read_to_end(&mut header))
+        .map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+    Ok(idx::validate_header(&header, meta.len(), kind, count, spec.name)
+        .err()
+        .map(|e| Status::Corrupt(e.to_string().trim_start_matches(spec.name).trim_start_matches(": ").to_string())))
 }
 
 /// Check that every file of `dataset` is in `dir` with the right checksum; download what is

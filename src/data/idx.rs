@@ -25,55 +25,69 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 
-fn header_len(kind: IdxKind) -> usize {
-    match kind {
-        IdxKind::Images => 16,
-        IdxKind::Labels => 8,
-    }
-}
-
 /// Check an IDX file's magic number, dimensions, item count and size (and label values).
 pub fn validate_bytes(bytes: &[u8], kind: IdxKind, expected_count: usize, name: &str) -> Result<()> {
-    let fail = |why: String| Err(error::data(format!("{name}: {why}")));
+    validate_header(bytes, bytes.len() as u64, kind, expected_count, name)?;
     let header = header_len(kind);
-    if bytes.len() < header {
-        return fail(format!("truncated: {} bytes, shorter than the {header}-byte IDX header", bytes.len()));
+    if kind == IdxKind::Labels
+        && let Some((i, &label)) = bytes[header..].iter().enumerate().find(|(_, l)| **l as usize >= CLASSES)
+    {
+        return Err(error::data(format!("{name}: label {i} is {label}, labels must be 0–9")));
+    }
+    Ok(())
+}
+
+/// The size an IDX file of `count` items of `kind` must have.
+pub fn file_len(kind: IdxKind, count: usize) -> u64 {
+    let item = match kind {
+        IdxKind::Images => PIXELS,
+        IdxKind::Labels => 1,
+    };
+    header_len(kind) as u64 + count as u64 * item as u64
+}
+
+/// Check the header (the file's first bytes, 16 are enough) against a file of `size` bytes:
+/// magic number, item count, dimensions and total size, without reading the payload.
+pub fn validate_header(header: &[u8], size: u64, kind: IdxKind, expected_count: usize, name: &str) -> Result<()> {
+    let fail = |why: String| Err(error::data(format!("{name}: {why}")));
+    let need = header_len(kind);
+    if header.len() < need || size < need as u64 {
+        return fail(format!("truncated: {size} bytes, shorter than the {need}-byte IDX header"));
     }
     let (magic_want, what) = match kind {
         IdxKind::Images => (IMAGE_MAGIC, "images"),
         IdxKind::Labels => (LABEL_MAGIC, "labels"),
     };
-    let magic = be_u32(bytes, 0);
+    let magic = be_u32(header, 0);
     if magic != magic_want {
         return fail(format!("wrong magic number 0x{magic:08x}, expected 0x{magic_want:08x} for IDX {what}"));
     }
-    let count = be_u32(bytes, 4) as usize;
+    let count = be_u32(header, 4) as usize;
     if count != expected_count {
         return fail(format!("holds {count} {what}, expected {expected_count}"));
     }
-    let item = match kind {
-        IdxKind::Images => {
-            let (rows, cols) = (be_u32(bytes, 8) as usize, be_u32(bytes, 12) as usize);
-            if (rows, cols) != (ROWS, COLS) {
-                return fail(format!("images are {rows}×{cols}, expected {ROWS}×{COLS}"));
-            }
-            PIXELS
+    if kind == IdxKind::Images {
+        let (rows, cols) = (be_u32(header, 8) as usize, be_u32(header, 12) as usize);
+        if (rows, cols) != (ROWS, COLS) {
+            return fail(format!("images are {rows}×{cols}, expected {ROWS}×{COLS}"));
         }
-        IdxKind::Labels => 1,
-    };
-    let want = header + count * item;
-    if bytes.len() < want {
-        return fail(format!("truncated: {} bytes, expected {want}", bytes.len()));
     }
-    if bytes.len() > want {
-        return fail(format!("{} trailing bytes after the {count} {what}", bytes.len() - want));
+    let want = file_len(kind, count);
+    if size < want {
+        return fail(format!("truncated: {size} bytes, expected {want}"));
     }
-    if kind == IdxKind::Labels
-        && let Some((i, &label)) = bytes[header..].iter().enumerate().find(|(_, l)| **l as usize >= CLASSES)
-    {
-        return fail(format!("label {i} is {label}, labels must be 0–9"));
+    if size > want {
+        return fail(format!("{} trailing bytes after the {count} {what}", size - want));
     }
     Ok(())
+}
+
+/// The header length of `kind`: what [`validate_header`] needs to see.
+pub fn header_len(kind: IdxKind) -> usize {
+    match kind {
+        IdxKind::Images => 16,
+        IdxKind::Labels => 8,
+    }
 }
 
 /// The four IDX files' payloads: pixels (0–255) and labels (0–9).

@@ -3,12 +3,19 @@
 //! MNIST digits are white on black, fitted into a 20×20 box (aspect kept, anti-aliased) and
 //! placed in a 28×28 field so that their centre of mass is at the centre. A network trained on
 //! them only works on user images prepared the same way, so this module repeats those steps.
+//!
+//! Files are read within bounded memory: the size is read from the header and a huge image is
+//! refused before decoding; a large one is shrunk (area averaging, in its own pixel format)
+//! before anything is converted to f32. Phone photos are turned upright by their EXIF
+//! orientation, read with `kamadak-exif` (image 0.24 ignores it).
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::Result;
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageBuffer, Luma};
+use image::{DynamicImage, ImageBuffer, ImageError, Luma};
 
 use super::idx::{COLS, PIXELS, ROWS};
 use crate::error;
@@ -20,13 +27,76 @@ const MIN_CONTRAST: f32 = 0.1;
 /// Share of the contrast treated as background noise (paper texture, JPEG artefacts).
 const NOISE: f32 = 0.15;
 
+/// Longest side an image is prepared at; larger ones are shrunk first.
+const MAX_SIDE: u32 = 1024;
+/// The largest image read at all (a 10 000 × 10 000 scan), checked from the file's header.
+const MAX_PIXELS: u64 = 100_000_000;
+/// What the decoder may allocate for the pixels: 8-bit RGBA at [`MAX_PIXELS`].
+const MAX_DECODE_BYTES: u64 = 400 << 20;
+
 /// Load a PNG/JPEG of any size or colour and convert it the way MNIST digits were made:
-/// grayscale; white digit on black (inverted when the border is light); cropped to the ink;
-/// scaled so the longer side is 20 px; centred by centre of mass in 28×28. Values in [0,1],
-/// row-major.
+/// upright (EXIF orientation); grayscale; white digit on black (inverted when the border is
+/// light); cropped to the ink; scaled so the longer side is 20 px; centred by centre of mass in
+/// 28×28. Values in [0,1], row-major; all zeros when the image holds no ink ([`is_blank`]).
 pub fn load_digit(path: &Path) -> Result<[f32; PIXELS]> {
-    let img = image::open(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
-    Ok(mnist_pixels(&img))
+    let img = decode(path)?;
+    let img = if img.width().max(img.height()) > MAX_SIDE { img.thumbnail(MAX_SIDE, MAX_SIDE) } else { img };
+    Ok(mnist_pixels(&upright(img, orientation(path))))
+}
+
+/// Whether [`load_digit`] found no ink: a blank page, or too little contrast to tell a stroke
+/// from the paper.
+pub fn is_blank(pixels: &[f32; PIXELS]) -> bool {
+    pixels.iter().all(|&v| v == 0.0)
+}
+
+/// Decode `path`, refusing from its header an image too large to decode in bounded memory.
+fn decode(path: &Path) -> Result<DynamicImage> {
+    let cannot = |e: &dyn std::fmt::Display| error::data(format!("cannot read {}: {e}", path.display()));
+    let open = || image::io::Reader::open(path).and_then(|r| r.with_guessed_format()).map_err(|e| cannot(&e));
+    let (w, h) = open()?.into_dimensions().map_err(|e| cannot(&e))?;
+    let too_large = |why: String| {
+        error::data(format!(
+            "{}: a {w}×{h} image {why}; scale it down first (a digit needs no more than 1000 px)",
+            path.display()
+        ))
+    };
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(too_large(format!("is more than the {} megapixels predict reads", MAX_PIXELS / 1_000_000)));
+    }
+    let mut reader = open()?;
+    let mut limits = image::io::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        ImageError::Limits(_) => {
+            too_large(format!("at this colour depth needs more than {} MiB to decode", MAX_DECODE_BYTES >> 20))
+        }
+        e => cannot(&e),
+    })
+}
+
+/// The EXIF orientation (1–8) of the file; 1 (as stored) when it has none.
+fn orientation(path: &Path) -> u32 {
+    let Ok(file) = File::open(path) else { return 1 };
+    let exif = exif::Reader::new().read_from_container(&mut BufReader::new(file));
+    exif.ok()
+        .and_then(|e| e.get_field(exif::Tag::Orientation, exif::In::PRIMARY).and_then(|f| f.value.get_uint(0)))
+        .unwrap_or(1)
+}
+
+/// `img` turned as EXIF `orientation` says it should be shown.
+fn upright(img: DynamicImage, orientation: u32) -> DynamicImage {
+    match orientation {
+        2 => img.fliph(),
+        3 => img.rotate180(),
+        4 => img.flipv(),
+        5 => img.rotate90().fliph(),
+        6 => img.rotate90(),
+        7 => img.rotate270().fliph(),
+        8 => img.rotate270(),
+        _ => img,
+    }
 }
 
 /// Same as [`load_digit`] from an already-decoded image. A blank image gives all zeros.

@@ -57,6 +57,22 @@ impl Mlp {
         self.layers.last().expect("at least the output layer").forward(x)
     }
 
+    /// The first parameter holding NaN or ∞ (`layers.{i}.weight` or `layers.{i}.bias`), if any.
+    pub fn non_finite(&self) -> Option<String> {
+        let finite = |t: Tensor<2>| t.into_data().iter::<f32>().all(f32::is_finite);
+        for (i, layer) in self.layers.iter().enumerate() {
+            if !finite(layer.weight.val()) {
+                return Some(format!("layers.{i}.weight"));
+            }
+            if let Some(bias) = &layer.bias
+                && !finite(bias.val().unsqueeze())
+            {
+                return Some(format!("layers.{i}.bias"));
+            }
+        }
+        None
+    }
+
     /// Class probabilities (softmax) or per-class sigmoid outputs.
     pub fn outputs(&self, logits: Tensor<2>) -> Tensor<2> {
         self.output.apply(logits)

@@ -175,9 +175,17 @@ impl Figure<'_> {
     }
 }
 
-/// The finite `(epoch, value)` points of one metric; NaN and missing values are left out.
+/// Values beyond this are left off a chart like NaN: an axis reaching f64's maximum would
+/// overflow to ∞ once padded, and plotters would never finish laying out its ticks.
+const PLOTTABLE: f64 = 1e15;
+
+fn plottable(v: f64) -> bool {
+    v.is_finite() && v.abs() < PLOTTABLE
+}
+
+/// The plottable `(epoch, value)` points of one metric; NaN, huge and missing values are left out.
 fn series(history: &History, metric: impl Fn(&EpochMetrics) -> Option<f64>) -> Vec<(f64, f64)> {
-    history.epochs.iter().filter_map(|e| metric(e).filter(|v| v.is_finite()).map(|v| (e.epoch as f64, v))).collect()
+    history.epochs.iter().filter_map(|e| metric(e).filter(|v| plottable(*v)).map(|v| (e.epoch as f64, v))).collect()
 }
 
 /// Smallest and largest of the values, padded so that markers on the edge are not cut in half;
@@ -214,7 +222,7 @@ where
 {
     let all = || curves.iter().flat_map(|(_, _, p)| p.iter());
     let edges = || spread.iter().flat_map(|(_, b)| b.iter().flat_map(|q| [(q.0, q.1), (q.0, q.2)]));
-    let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let finite = |p: &(f64, f64)| plottable(p.0) && plottable(p.1);
     let x = span(all().copied().chain(edges()).filter(finite).map(|p| p.0), 0.03, 0.5);
     let y = span(all().copied().chain(edges()).filter(finite).map(|p| p.1), 0.06, 0.05);
     let mut chart = ChartBuilder::on(area)
@@ -223,6 +231,65 @@ where
         .x_label_area_size(50)
         .y_label_area_size(76)
         .build_cartesian_2d(x.clone(), y.clone())?;
+    draw_mesh(&mut chart, &x, &y, y_desc)?;
+
+    // Bands first, pale, so every line stays visible on top of them.
+    for (color, band) in spread {
+        let band: Vec<_> = band.iter().filter(|q| plottable(q.0) && plottable(q.1) && plottable(q.2)).collect();
+        if band.len() < 2 {
+            continue;
+        }
+        let outline: Vec<(f64, f64)> =
+            band.iter().map(|q| (q.0, q.2)).chain(band.iter().rev().map(|q| (q.0, q.1))).collect();
+        chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled())))?;
+    }
+    let mut labelled = false;
+    for (label, color, points) in curves {
+        if points.is_empty() {
+            continue; // e.g. no validation split: draw only the train series
+        }
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(points.iter().copied().filter(finite), color.stroke_width(2)).point_size(3))?
+            .label(label.as_ref())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2)));
+        labelled = true;
+    }
+    if let Some(b) = best_epoch.filter(|b| x.contains(b)) {
+        let line = [(b, y.start), (b, y.end)];
+        chart
+            .draw_series(DashedLineSeries::new(line, 6, 4, BEST.stroke_width(2)))?
+            .label(format!("best epoch {b:.0}"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BEST.stroke_width(2)));
+        // Circle the best value of every curve so the eye finds it without reading the axis.
+        let marks =
+            curves.iter().flat_map(|(_, c, p)| p.iter().filter(|q| q.0 == b && finite(q)).map(move |q| (*q, *c)));
+        chart.draw_series(marks.map(|(q, c)| Circle::new(q, 7, c.stroke_width(2))))?;
+        labelled = true;
+    }
+    if labelled {
+        chart
+            .configure_series_labels()
+            .position(free_corner(curves.iter().map(|c| c.2.as_slice()), &x, &y))
+            .margin(12)
+            .label_font((FONT, 16))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// Axes and grid: whole-number epochs on x, enough decimals on y that neighbouring ticks differ.
+fn draw_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    x: &Range<f64>,
+    y: &Range<f64>,
+    y_desc: &str,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
     // Epochs are whole numbers: no more ticks than epochs, and no "2.5" labels.
     let ticks = ((x.end - x.start).round().min(11.0) as usize + 1).max(2);
     // Enough decimals that neighbouring ticks differ, even for accuracies a hair apart.
@@ -242,62 +309,6 @@ where
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()?;
-
-    // Bands first, pale, so every line stays visible on top of them.
-    draw_bands(&mut chart, spread)?;
-    let mut labelled = false;
-    for (label, color, points) in curves {
-        if points.is_empty() {
-            continue; // e.g. no validation split: draw only the train series
-        }
-        let color = *color;
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)).point_size(3))?
-            .label(label.as_ref())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2)));
-        labelled = true;
-    }
-    if let Some(b) = best_epoch.filter(|b| x.contains(b)) {
-        let line = [(b, y.start), (b, y.end)];
-        chart
-            .draw_series(DashedLineSeries::new(line, 6, 4, BEST.stroke_width(2)))?
-            .label(format!("best epoch {b:.0}"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BEST.stroke_width(2)));
-        // Circle the best value of every curve so the eye finds it without reading the axis.
-        let marks = curves.iter().flat_map(|(_, c, p)| p.iter().filter(|q| q.0 == b).map(move |q| (*q, *c)));
-        chart.draw_series(marks.map(|(q, c)| Circle::new(q, 7, c.stroke_width(2))))?;
-        labelled = true;
-    }
-    if labelled {
-        chart
-            .configure_series_labels()
-            .position(free_corner(curves.iter().map(|c| c.2.as_slice()), &x, &y))
-            .margin(12)
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
-    }
-    Ok(())
-}
-
-/// Each (colour, [(x, low, high)]) as a filled band between its low and high edges.
-fn draw_bands<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    spread: &[Spread],
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    for (color, band) in spread {
-        let band: Vec<_> = band.iter().filter(|q| q.0.is_finite() && q.1.is_finite() && q.2.is_finite()).collect();
-        if band.len() < 2 {
-            continue;
-        }
-        let outline: Vec<(f64, f64)> =
-            band.iter().map(|q| (q.0, q.2)).chain(band.iter().rev().map(|q| (q.0, q.1))).collect();
-        chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled())))?;
-    }
     Ok(())
 }
 
@@ -478,6 +489,15 @@ mod tests {
         let (s, p) = paths(dir.path(), "empty");
         learning_curves(&History::default(), None, "empty", &s, &p).unwrap();
         check(dir.path(), "empty", (1280, 540), &["loss", "accuracy"]);
+        // Values near f64's maximum once padded the axis to ∞, and plotters never returned.
+        let mut huge = history(3, true);
+        huge.epochs[0].train_loss = 1.7e308;
+        huge.epochs[1].val_accuracy = Some(1.7e308);
+        huge.epochs[2].val_loss = Some(-f64::MAX);
+        let (s, p) = paths(dir.path(), "huge");
+        learning_curves(&huge, None, "huge", &s, &p).unwrap();
+        overlay(&[("huge".into(), huge)], "huge", &s, &p).unwrap();
+        check(dir.path(), "huge", (960, 600), &["huge"]);
     }
 
     #[test]

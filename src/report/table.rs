@@ -1,12 +1,8 @@
 //! The runs comparison table, and the `history.csv` reader it needs.
 
-use std::path::Path;
-
-use anyhow::Result;
-
 use crate::artifacts::Summary;
-use crate::error;
-use crate::train::history::{CSV_HEADER, EpochMetrics, History};
+use crate::train::history::History;
+pub use crate::train::history::{parse_history_csv, read_history_csv};
 
 /// One run of the report: its name, its summary (`None` while training never finished) and history.
 #[derive(Debug, Clone)]
@@ -83,64 +79,13 @@ pub fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// Read the contract's `history.csv`: the seven fixed columns in order, then any extra columns;
-/// `grad_mean_abs_layer*` ones are kept, others ignored. Empty validation cells mean "no split".
-pub fn read_history_csv(path: &Path) -> Result<History> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
-    parse_history_csv(&text, &path.display().to_string())
-}
-
-/// [`read_history_csv`] on text; `origin` names the file in errors.
-pub fn parse_history_csv(text: &str, origin: &str) -> Result<History> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        return Err(error::data(format!("{origin}: empty file, expected the header `{CSV_HEADER}`")));
-    };
-    let names: Vec<&str> = header.trim().split(',').map(str::trim).collect();
-    let fixed: Vec<&str> = CSV_HEADER.split(',').collect();
-    if names.len() < fixed.len() || names[..fixed.len()] != fixed[..] {
-        return Err(error::data(format!("{origin}:1: header must start with `{CSV_HEADER}`, found `{header}`")));
-    }
-    let grads: Vec<usize> =
-        (fixed.len()..names.len()).filter(|&i| names[i].starts_with("grad_mean_abs_layer")).collect();
-
-    let mut epochs = Vec::new();
-    for (i, line) in lines {
-        let at = format!("{origin}:{}", i + 1);
-        let cells: Vec<&str> = line.trim().split(',').map(str::trim).collect();
-        if cells.len() != names.len() {
-            return Err(error::data(format!("{at}: {} fields, the header has {}", cells.len(), names.len())));
-        }
-        let num = |c: usize| -> Result<f64> {
-            cells[c]
-                .parse::<f64>()
-                .map_err(|_| error::data(format!("{at}: `{}` is not a number ({})", cells[c], names[c])))
-        };
-        let opt = |c: usize| {
-            if cells[c].is_empty() { Ok(None) } else { num(c).map(Some) }
-        };
-        let epoch: usize =
-            cells[0].parse().map_err(|_| error::data(format!("{at}: `{}` is not an epoch number", cells[0])))?;
-        let e = EpochMetrics {
-            epoch,
-            train_loss: num(1)?,
-            train_accuracy: num(2)?,
-            val_loss: opt(3)?,
-            val_accuracy: opt(4)?,
-            learning_rate: num(5)?,
-            seconds: num(6)?,
-            grad_mean_abs: grads.iter().map(|&c| num(c)).collect::<Result<_>>()?,
-            stalled: false,
-        };
-        epochs.push(e);
-    }
-    Ok(History { epochs })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::error;
+    use crate::train::history::CSV_HEADER;
 
     const CSV: &str = "\
 epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,grad_mean_abs_layer0,grad_mean_abs_layer1
@@ -193,6 +138,13 @@ epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,grad
             (&format!("{CSV_HEADER}\n1,0.5,0.8,,,3,1\n2,0.5,x,,,3,1\n"), "h.csv:3: `x`"),
             (&format!("{CSV_HEADER}\n1,0.5,0.8,,,3\n"), "h.csv:2: 6 fields"),
             (&format!("{CSV_HEADER}\n1.5,0.5,0.8,,,3,1\n"), "h.csv:2: `1.5`"),
+            // Values training never writes: a value near f64's maximum once hung the report's plot.
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,0.4,1.7e308,3,1\n"), "h.csv:2: val_accuracy is 1.7e308"),
+            (&format!("{CSV_HEADER}\n1,inf,0.8,,,3,1\n"), "h.csv:2: train_loss is inf"),
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,,,0,1\n"), "h.csv:2: learning_rate is 0"),
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,,,3,-1\n"), "h.csv:2: seconds is -1"),
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,0.4,,3,1\n"), "h.csv:2: val_loss and val_accuracy"),
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,,,3,1\n3,0.5,0.8,,,3,1\n"), "h.csv:3: epoch 3 where epoch 2"),
         ];
         for (text, needle) in cases {
             let err = parse_history_csv(text, "h.csv").unwrap_err();

@@ -5,54 +5,34 @@
 //!
 //! Shuffling, augmentation and dropout are seeded per epoch from the run's seed, so there is no
 //! random-generator position to save: a resumed run repeats an uninterrupted one.
+//!
+//! Resuming checks what it reads: state.json's values ([`Progress::parse`]), weights that are
+//! numbers, and an optimizer state laid out exactly as this run's optimizer keeps it for this
+//! network (Burn would silently start a foreign or truncated state afresh).
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use burn::optim::ModuleOptimizer;
-use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::store::burn_pack::{Bytes, Reader};
+use burn::tensor::{Device, Tensor};
 
-use super::history::History;
-use super::monitor::Tracker;
-use super::schedule::ScheduleState;
-use crate::artifacts::{load_model_file, model_bytes, write_atomic};
+use super::optim;
+pub use super::progress::Progress;
+use crate::artifacts::{load_model_bytes, model_bytes, write_atomic};
 use crate::config::ExperimentConfig;
+use crate::data::idx::PIXELS;
 use crate::error;
 use crate::model::Mlp;
 
 pub const DIR: &str = "checkpoints";
-const LATEST: &str = "latest";
-const FORMAT: &str = "mnist-lab-checkpoint-1";
+pub const LATEST: &str = "latest";
 const STATE: &str = "state.json";
 const MODEL: &str = "model.bpk";
 const OPTIMIZER: &str = "optimizer.bpk";
 const BEST: &str = "best.bpk";
-
-/// Everything but tensors that training needs to carry on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Progress {
-    pub format: String,
-    /// Epochs completed.
-    pub epoch: usize,
-    pub history: History,
-    pub schedule: ScheduleState,
-    pub early_stopping: Option<Tracker>,
-    pub stopped_early: bool,
-}
-
-impl Progress {
-    pub fn new(
-        epoch: usize,
-        history: History,
-        schedule: ScheduleState,
-        early_stopping: Option<Tracker>,
-        stopped_early: bool,
-    ) -> Self {
-        Self { format: FORMAT.into(), epoch, history, schedule, early_stopping, stopped_early }
-    }
-}
 
 /// A checkpoint read back: the models live on the autodiff device given to [`load`].
 pub struct Checkpoint {
@@ -128,18 +108,115 @@ pub fn load(
     let state_path = dir.join(STATE);
     let text = fs::read_to_string(&state_path)
         .map_err(|e| error::data(format!("cannot read checkpoint {}: {e}", state_path.display())))?;
-    let progress: Progress = serde_json::from_str(&text)
-        .map_err(|e| error::data(format!("{} is not a mnist-lab checkpoint: {e}", state_path.display())))?;
-    if progress.format != FORMAT {
-        return Err(error::data(format!("{}: unknown checkpoint format `{}`", state_path.display(), progress.format)));
+    let progress = Progress::parse(&text, &state_path.display().to_string())?;
+    let done = completed_epochs(run)?;
+    if progress.epoch != done {
+        return Err(error::data(format!(
+            "{}: says {} epochs are complete, its folder {}",
+            state_path.display(),
+            progress.epoch,
+            dir.display()
+        )));
     }
-    let model = load_model_file(&dir.join(MODEL), cfg, device)?;
+    progress.check_against(cfg).map_err(|why| error::data(format!("{}: {why}", state_path.display())))?;
+    let read = |path: &Path| fs::read(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())));
+    let model_path = dir.join(MODEL);
+    let model_bpk = read(&model_path)?;
+    let params = parameters(&model_bpk, &model_path)?;
+    let model = load_model_bytes(model_bpk, &model_path, cfg, device)?;
     let best_path = dir.join(BEST);
-    let best = best_path.exists().then(|| load_model_file(&best_path, cfg, device)).transpose()?;
+    let best = best_path.exists().then(|| read(&best_path)).transpose()?;
+    let best = best.map(|b| load_model_bytes(b, &best_path, cfg, device)).transpose()?;
     let optim_path = dir.join(OPTIMIZER);
-    let bytes = fs::read(&optim_path).map_err(|e| error::data(format!("cannot read {}: {e}", optim_path.display())))?;
+    let bytes = read(&optim_path)?;
+    let foreign =
+        |why: String| error::data(format!("{} is not this run's optimizer state: {why}", optim_path.display()));
+    let found = layout(&bytes, &params).map_err(foreign)?;
+    let wanted = reference_layout(cfg, device)?;
+    if found != wanted {
+        return Err(foreign(describe_mismatch(cfg, &found, &wanted)));
+    }
     let optimizer = fresh_optimizer
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| error::data(format!("{} is not a valid optimizer state: {e}", optim_path.display())))?;
     Ok(Checkpoint { model, optimizer, best, progress })
+}
+
+/// Remove what a killed run left half-written in `run/checkpoints/`: `.epoch-NNNN.tmp-PID/`
+/// folders and pointer temporaries, and any epoch folder but the newest complete one.
+pub fn clean_partial(run: &Path) {
+    let root = run.join(DIR);
+    let keep = latest(run).ok();
+    let Ok(entries) = fs::read_dir(&root) else { return };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let partial = name.starts_with('.') && name.contains(".tmp-");
+        let stale = name.starts_with("epoch-") && keep.as_deref() != Some(entry.path().as_path());
+        if !(partial || stale) {
+            continue;
+        }
+        let _ = match entry.file_type() {
+            Ok(t) if t.is_dir() => fs::remove_dir_all(entry.path()),
+            _ => fs::remove_file(entry.path()),
+        };
+    }
+}
+
+/// Per parameter, by its name in the model (`layers.0.weight`…): each tensor or scalar the
+/// optimizer keeps for it, with its shape (scalars: none).
+type Layout = BTreeSet<(String, String, Vec<usize>)>;
+
+/// The parameters of a burnpack model: id → (name, shape).
+fn parameters(model_bpk: &[u8], path: &Path) -> Result<HashMap<u64, (String, Vec<usize>)>> {
+    let bad = |e: String| error::data(format!("{} is not a valid model file: {e}", path.display()));
+    let reader = Reader::from_bytes(Bytes::from_bytes_vec(model_bpk.to_vec())).map_err(|e| bad(e.to_string()))?;
+    let tensors = reader.into_tensors().map_err(|e| bad(e.to_string()))?;
+    Ok(tensors.into_iter().filter_map(|t| Some((t.param_id?, (t.name, t.shape.to_vec())))).collect())
+}
+
+/// The layout of an optimizer state (burnpack, entries named `{param id}.{field}`) against the
+/// model's parameters; an entry for a parameter the model does not have is an error.
+fn layout(optimizer_bpk: &[u8], params: &HashMap<u64, (String, Vec<usize>)>) -> Result<Layout, String> {
+    let reader = Reader::from_bytes(Bytes::from_bytes_vec(optimizer_bpk.to_vec())).map_err(|e| e.to_string())?;
+    let scalars: Vec<String> = reader.scalars().keys().cloned().collect();
+    let tensors = reader.into_tensors().map_err(|e| e.to_string())?;
+    let entries =
+        tensors.into_iter().map(|t| (t.name, t.shape.to_vec())).chain(scalars.into_iter().map(|k| (k, vec![])));
+    let mut out = Layout::new();
+    for (name, shape) in entries {
+        let (id, field) = name.split_once('.').ok_or_else(|| format!("unexpected entry `{name}`"))?;
+        let param = id.parse::<u64>().ok().and_then(|id| params.get(&id));
+        let Some((param, _)) = param else {
+            return Err(format!("it holds state for a parameter ({id}) the model does not have: another network's"));
+        };
+        out.insert((param.clone(), field.to_string(), shape));
+    }
+    Ok(out)
+}
+
+/// The layout `cfg`'s optimizer gives `cfg`'s network after one step.
+fn reference_layout(cfg: &ExperimentConfig, device: &Device) -> Result<Layout> {
+    let model = Mlp::new(&cfg.model, device);
+    let mut optimizer = optim::build(&cfg.optimizer);
+    let loss = model.forward(Tensor::ones([1, PIXELS], device)).sum();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let model = optimizer.step(cfg.optimizer.learning_rate(), model, grads);
+    let bytes = optimizer.into_bytes().map_err(|e| error::runtime(format!("cannot serialise the optimizer: {e}")))?;
+    let params = parameters(&model_bytes(&model)?, Path::new(MODEL))?;
+    layout(&bytes, &params).map_err(error::runtime)
+}
+
+/// Why two layouts differ, in the terms a user can act on.
+fn describe_mismatch(cfg: &ExperimentConfig, found: &Layout, wanted: &Layout) -> String {
+    let fields = |l: &Layout| l.iter().map(|e| e.1.clone()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>();
+    let (have, want) = (fields(found), fields(wanted));
+    let name = cfg.optimizer.name();
+    if have != want {
+        return format!(
+            "it keeps [{}] per weight where {name} keeps [{}]: another optimizer's",
+            have.join(", "),
+            want.join(", ")
+        );
+    }
+    "its shapes or parameters differ from this network's: another architecture's, or an incomplete file".into()
 }

@@ -1,6 +1,13 @@
-//! Per-epoch metrics, Keras' `History`: what `history.csv` holds.
+//! Per-epoch metrics, Keras' `History`: what `history.csv` holds, its reader, and the range
+//! checks every history read back (from history.csv or a checkpoint) goes through. No Burn here:
+//! the fuzz targets include this file by path.
 
+use std::path::Path;
+
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
+
+use crate::error;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
@@ -18,6 +25,47 @@ pub struct EpochMetrics {
     /// warning, not part of the history.
     #[serde(skip)]
     pub stalled: bool,
+}
+
+impl EpochMetrics {
+    /// The ranges training can produce: losses ≥ 0, accuracies in [0, 1] (validation loss and
+    /// accuracy both present or both absent), a learning rate > 0, seconds ≥ 0, everything
+    /// finite. `nan_loss` lets a loss (or gradient mean) be NaN: how older history.csv files
+    /// recorded a diverged epoch.
+    pub fn check(&self, nan_loss: bool) -> Result<(), String> {
+        let loss = |name: &str, v: f64| match v {
+            v if v.is_nan() && nan_loss => Ok(()),
+            v if v.is_finite() && v >= 0.0 => Ok(()),
+            v => Err(format!("{name} is {v:?}; a loss is a finite number ≥ 0")),
+        };
+        let fraction = |name: &str, v: f64| match v {
+            v if (0.0..=1.0).contains(&v) => Ok(()),
+            v => Err(format!("{name} is {v:?}, not in [0, 1]")),
+        };
+        if self.epoch == 0 {
+            return Err("epoch 0; epochs count from 1".into());
+        }
+        loss("train_loss", self.train_loss)?;
+        fraction("train_accuracy", self.train_accuracy)?;
+        match (self.val_loss, self.val_accuracy) {
+            (Some(l), Some(a)) => {
+                loss("val_loss", l)?;
+                fraction("val_accuracy", a)?;
+            }
+            (None, None) => {}
+            _ => return Err("val_loss and val_accuracy must both be given or both be empty".into()),
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(format!("learning_rate is {:?}; it must be a finite number > 0", self.learning_rate));
+        }
+        if !(self.seconds >= 0.0 && self.seconds.is_finite()) {
+            return Err(format!("seconds is {:?}; it must be a finite number ≥ 0", self.seconds));
+        }
+        for (i, g) in self.grad_mean_abs.iter().enumerate() {
+            loss(&format!("grad_mean_abs_layer{i}"), *g)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -63,6 +111,17 @@ impl History {
         self.epochs.iter().min_by(|a, b| key(a).total_cmp(&key(b))).map(|e| e.epoch)
     }
 
+    /// Epochs numbered 1, 2, 3… in order, each within range ([`EpochMetrics::check`]).
+    pub fn check(&self, nan_loss: bool) -> Result<(), String> {
+        for (i, e) in self.epochs.iter().enumerate() {
+            if e.epoch != i + 1 {
+                return Err(format!("epoch {} where epoch {} should be", e.epoch, i + 1));
+            }
+            e.check(nan_loss).map_err(|why| format!("epoch {}: {why}", e.epoch))?;
+        }
+        Ok(())
+    }
+
     /// Mean seconds per epoch, leaving out the first (warm-up) when there are more.
     pub fn seconds_per_epoch(&self) -> f64 {
         let rest = if self.epochs.len() > 1 { &self.epochs[1..] } else { &self.epochs[..] };
@@ -71,6 +130,66 @@ impl History {
         }
         rest.iter().map(|e| e.seconds).sum::<f64>() / rest.len() as f64
     }
+}
+
+/// Read the contract's `history.csv`: the seven fixed columns in order, then any extra columns;
+/// `grad_mean_abs_layer*` ones are kept, others ignored. Empty validation cells mean "no split".
+pub fn read_history_csv(path: &Path) -> Result<History> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+    parse_history_csv(&text, &path.display().to_string())
+}
+
+/// [`read_history_csv`] on text; `origin` names the file in errors. Every row is range-checked
+/// ([`EpochMetrics::check`], NaN losses allowed) and epochs must count 1, 2, 3…
+pub fn parse_history_csv(text: &str, origin: &str) -> Result<History> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err(error::data(format!("{origin}: empty file, expected the header `{CSV_HEADER}`")));
+    };
+    let names: Vec<&str> = header.trim().split(',').map(str::trim).collect();
+    let fixed: Vec<&str> = CSV_HEADER.split(',').collect();
+    if names.len() < fixed.len() || names[..fixed.len()] != fixed[..] {
+        return Err(error::data(format!("{origin}:1: header must start with `{CSV_HEADER}`, found `{header}`")));
+    }
+    let grads: Vec<usize> =
+        (fixed.len()..names.len()).filter(|&i| names[i].starts_with("grad_mean_abs_layer")).collect();
+
+    let mut epochs = Vec::new();
+    for (i, line) in lines {
+        let at = format!("{origin}:{}", i + 1);
+        let cells: Vec<&str> = line.trim().split(',').map(str::trim).collect();
+        if cells.len() != names.len() {
+            return Err(error::data(format!("{at}: {} fields, the header has {}", cells.len(), names.len())));
+        }
+        let num = |c: usize| -> Result<f64> {
+            cells[c]
+                .parse::<f64>()
+                .map_err(|_| error::data(format!("{at}: `{}` is not a number ({})", cells[c], names[c])))
+        };
+        let opt = |c: usize| {
+            if cells[c].is_empty() { Ok(None) } else { num(c).map(Some) }
+        };
+        let epoch: usize =
+            cells[0].parse().map_err(|_| error::data(format!("{at}: `{}` is not an epoch number", cells[0])))?;
+        let e = EpochMetrics {
+            epoch,
+            train_loss: num(1)?,
+            train_accuracy: num(2)?,
+            val_loss: opt(3)?,
+            val_accuracy: opt(4)?,
+            learning_rate: num(5)?,
+            seconds: num(6)?,
+            grad_mean_abs: grads.iter().map(|&c| num(c)).collect::<Result<_>>()?,
+            stalled: false,
+        };
+        if e.epoch != epochs.len() + 1 {
+            return Err(error::data(format!("{at}: epoch {} where epoch {} should be", e.epoch, epochs.len() + 1)));
+        }
+        e.check(true).map_err(|why| error::data(format!("{at}: {why}")))?;
+        epochs.push(e);
+    }
+    Ok(History { epochs })
 }
 
 /// A learning rate as people write it: 0.5, 0.001, 1e30.

@@ -92,7 +92,7 @@ pub fn fit(
         // Then how the network does on images it never trains on.
         let validation = data.valid.as_ref().map(|v| evaluate(&state.model.valid(), v, cfg));
         let metrics = sums.metrics(epoch, lr, data.train.len, validation, start.elapsed().as_secs_f64());
-        check_finite(&metrics)?;
+        check_finite(&metrics, &state.model)?;
         on_epoch(&metrics);
         if let Some(board) = board.as_mut() {
             board.on_epoch_end(&metrics, &state.model, &sums.last_gradients)?;
@@ -266,16 +266,18 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// A loss that became NaN or ∞ ends the run: nothing after it would mean anything.
-fn check_finite(m: &EpochMetrics) -> Result<()> {
-    for (what, value) in [("training loss", Some(m.train_loss)), ("validation loss", m.val_loss)] {
-        if let Some(v) = value.filter(|v| !v.is_finite()) {
-            return Err(error::runtime(format!(
-                "training diverged: the {what} became {v} in epoch {}; hint: try a smaller learning rate (now {})",
-                m.epoch,
-                super::history::lr_text(m.learning_rate)
-            )));
-        }
+/// A loss that became NaN or ∞ ends the run: nothing after it would mean anything. So do
+/// weights that did in the epoch's last step, which no loss of this epoch has seen yet.
+fn check_finite(m: &EpochMetrics, model: &Mlp) -> Result<()> {
+    let weights = || model.non_finite().map(|p| format!("weights {p}"));
+    let losses = [("training loss", Some(m.train_loss)), ("validation loss", m.val_loss)];
+    let bad = losses.iter().find_map(|(what, v)| v.filter(|v| !v.is_finite()).map(|v| format!("{what} became {v}")));
+    if let Some(what) = bad.or_else(|| weights().map(|w| format!("{w} became NaN or infinite"))) {
+        return Err(error::runtime(format!(
+            "training diverged: the {what} in epoch {}; hint: try a smaller learning rate (now {})",
+            m.epoch,
+            super::history::lr_text(m.learning_rate)
+        )));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod learner;
 pub mod loss;
 pub mod monitor;
 pub mod optim;
+pub mod progress;
 pub mod regularization;
 pub mod schedule;
 pub mod state;

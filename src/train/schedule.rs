@@ -1,9 +1,8 @@
 //! Learning-rate schedules (lecture step 5): step decay, exponential decay, and Keras'
 //! `ReduceLROnPlateau`.
 
-use serde::{Deserialize, Serialize};
-
 use super::monitor::Tracker;
+pub use super::progress::ScheduleState;
 use crate::config::ScheduleConfig;
 use crate::train::EpochMetrics;
 
@@ -11,13 +10,6 @@ pub struct Schedule {
     cfg: Option<ScheduleConfig>,
     initial: f64,
     pub state: ScheduleState,
-}
-
-/// What a checkpoint must keep for the schedule to carry on where it stopped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScheduleState {
-    pub lr: f64,
-    pub plateau: Tracker,
 }
 
 impl Schedule {

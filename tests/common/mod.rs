@@ -128,3 +128,42 @@ pub fn python_with(packages: &[&str]) -> Command {
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
 }
+
+/// A stdout whose reader is already gone, as after `| head` has read its lines: every write
+/// fails with EPIPE.
+pub fn closed_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
+}
+
+/// A stdout on which every write fails with ENOSPC (`> /dev/full`; Linux).
+pub fn full_device() -> std::process::Stdio {
+    std::fs::OpenOptions::new().write(true).open("/dev/full").expect("Linux has /dev/full").into()
+}
+
+/// A config file `name` in `dir` with `text`; its path as a string for the command line.
+pub fn config_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A small network on `train_limit` images: a few seconds an epoch at most, even with batch 1.
+pub fn small_config(train_limit: usize, batch_size: usize, optimizer: &str) -> String {
+    format!(
+        "[data]\ntrain_limit = {train_limit}\nvalidation = 1000\n\
+         [model]\nhidden = [{{ units = 16, activation = \"relu\" }}]\noutput = \"softmax\"\n\
+         [train]\nepochs = 3\nbatch_size = {batch_size}\nloss = \"categorical-crossentropy\"\n\
+         [optimizer]\n{optimizer}\n"
+    )
+}
+
+/// Wait (up to two minutes) until `done` holds.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
