@@ -18,8 +18,8 @@ use super::loss::loss;
 use super::regularization::penalty;
 use super::state::TrainingState;
 use crate::config::{ExperimentConfig, Output, TrainConfig};
-use crate::data::augment::Augmenter;
 use crate::data::idx::PIXELS;
+use crate::data::prefetch::Prefetch;
 use crate::data::{Batch, MnistData};
 use crate::error;
 use crate::model::Mlp;
@@ -187,7 +187,8 @@ fn train_epoch(
     order.shuffle(&mut StdRng::seed_from_u64(seed));
     // One small upload per epoch; batches are slices of it, gathered on the device.
     let perm: Tensor<1, Int> = Tensor::from_data(TensorData::new(order.clone(), [n]), &device);
-    let mut augmenter = cfg.augmentation.clone().map(|a| Augmenter::new(a, seed.wrapping_add(1)));
+    // Augmented batches are warped on the thread pool, a few batches ahead of the step.
+    let mut augmented = Prefetch::epoch(cfg, data, &order, seed.wrapping_add(1));
     let bar = progress_bar(opts.show_progress, n, epoch, cfg.train.epochs);
     // Show the running loss about 20 times an epoch: each read is a device sync.
     let progress_every = (n / cfg.train.batch_size / 20).max(1);
@@ -195,8 +196,7 @@ fn train_epoch(
     for start in (0..n).step_by(cfg.train.batch_size) {
         let end = (start + cfg.train.batch_size).min(n);
         let mut batch = data.train.gather(perm.clone().slice(start..end));
-        if let (Some(aug), Some(host)) = (augmenter.as_mut(), data.train_host.as_ref()) {
-            let warped = aug.batch(host, &order[start..end]);
+        if let Some(warped) = augmented.as_mut().and_then(Prefetch::next_batch) {
             batch.images = Tensor::from_data(TensorData::new(warped, [end - start, PIXELS]), &device);
         }
         let (next, step) = train_step(model, optimizer, batch, &cfg.train, cfg.model.output, lr);
