@@ -45,6 +45,8 @@ fn out_of_range_values_are_named() {
     assert!(e.contains("train.batch_size") && e.contains("50000"), "{e}");
     let e = rejected(&baseline_with("\"mse\"", "\"categorical-crossentropy\""));
     assert!(e.contains("softmax"), "{e}");
+    let e = rejected(&baseline_with("activation = \"sigmoid\" }", "activation = \"sigmoid\", max_norm = 0.0 }"));
+    assert!(e.contains("model.hidden[0].max_norm"), "{e}");
 }
 
 #[test]

@@ -149,6 +149,7 @@ init_std = 1.0
 units = 30
 activation = "sigmoid"
 dropout = 0.0
+max_norm = 3.0
 
 [train]
 epochs = 1
@@ -273,6 +274,7 @@ fn config_nan_and_infinity_in_checked_float_fields_are_rejected() {
         ("augmentation", "shear", "augmentation.shear"),
         ("augmentation", "elastic_alpha", "augmentation.elastic_alpha"),
         ("augmentation", "elastic_sigma", "augmentation.elastic_sigma"),
+        ("model.hidden", "max_norm", "model.hidden[0].max_norm"),
     ];
     for value in ["nan", "+nan", "-nan", "inf", "+inf", "-inf"] {
         for (section, key, name) in fields {

@@ -160,6 +160,10 @@ pub struct LayerConfig {
     /// Dropout rate applied to this layer's output during training.
     #[serde(default)]
     pub dropout: f64,
+    /// Max-norm constraint: after every step, each unit's incoming weight vector is scaled back
+    /// to Euclidean norm ≤ this (Srivastava et al. 2014). None: unconstrained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_norm: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -205,6 +209,9 @@ impl ModelConfig {
                 return check::bad(&key, format!("is {}; at most {MAX_UNITS}", layer.units));
             }
             check::fraction(&format!("model.hidden[{i}].dropout"), layer.dropout)?;
+            if let Some(c) = layer.max_norm {
+                check::positive(&format!("model.hidden[{i}].max_norm"), c)?;
+            }
         }
         let n = self.parameters();
         if n > MAX_PARAMETERS {

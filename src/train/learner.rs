@@ -15,6 +15,7 @@ use rand::seq::SliceRandom;
 use super::evaluate::{Sum, count_correct, evaluate};
 use super::history::EpochMetrics;
 use super::loss::loss;
+use super::max_norm;
 use super::regularization::penalty;
 use super::state::TrainingState;
 use crate::config::{ExperimentConfig, Output, TrainConfig};
@@ -156,7 +157,7 @@ pub fn train_step(
     };
     // 4. Step: the optimizer moves every weight against its gradient.
     let grads = GradientsParams::from_grads(grads, &model);
-    let model = optimizer.step(lr, model, grads);
+    let model = max_norm::apply(optimizer.step(lr, model, grads));
     (model, StepStats { loss: objective.inner(), correct: count_correct(logits.inner(), batch.labels), grad_mean_abs })
 }
 
