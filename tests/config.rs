@@ -45,6 +45,28 @@ fn out_of_range_values_are_named() {
     assert!(e.contains("train.batch_size") && e.contains("50000"), "{e}");
     let e = rejected(&baseline_with("\"mse\"", "\"categorical-crossentropy\""));
     assert!(e.contains("softmax"), "{e}");
+    let e = rejected(&baseline_with("activation = \"sigmoid\" }", "activation = \"sigmoid\", max_norm = 0.0 }"));
+    assert!(e.contains("model.hidden[0].max_norm"), "{e}");
+}
+
+#[test]
+fn augmentation_ranges_are_named() {
+    let augmented = |section: &str| format!("{}\n[augmentation]\n{section}\n", baseline_with("", ""));
+    for (line, key) in [
+        ("elastic_alpha = -1.0", "augmentation.elastic_alpha"),
+        ("elastic_alpha = 1000.0", "augmentation.elastic_alpha"),
+        ("elastic_alpha = 34.0\nelastic_sigma = 0.0", "augmentation.elastic_sigma"),
+        ("elastic_sigma = 100.0", "augmentation.elastic_sigma"),
+        ("shear = 90.0", "augmentation.shear"),
+        ("shear = -5.0", "augmentation.shear"),
+    ] {
+        let e = rejected(&augmented(line));
+        assert!(e.contains(&format!("`{key}`")), "{line}: {e}");
+    }
+    // Only α given: Simard et al.'s σ = 4.
+    let cfg = ExperimentConfig::from_toml(&augmented("elastic_alpha = 34.0"), "test.toml").unwrap();
+    let a = cfg.augmentation.unwrap();
+    assert_eq!((a.elastic_alpha, a.elastic_sigma, a.rotation), (34.0, 4.0, 0.0));
 }
 
 #[test]

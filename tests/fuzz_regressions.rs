@@ -149,6 +149,7 @@ init_std = 1.0
 units = 30
 activation = "sigmoid"
 dropout = 0.0
+max_norm = 3.0
 
 [train]
 epochs = 1
@@ -181,6 +182,9 @@ min_delta = 0.0
 rotation = 10.0
 shift = 2.0
 zoom = 0.1
+shear = 15.0
+elastic_alpha = 34.0
+elastic_sigma = 4.0
 "#;
 
 /// BASE with Adam instead of RMSprop: the keys only Adam has.
@@ -267,6 +271,10 @@ fn config_nan_and_infinity_in_checked_float_fields_are_rejected() {
         ("augmentation", "rotation", "augmentation.rotation"),
         ("augmentation", "shift", "augmentation.shift"),
         ("augmentation", "zoom", "augmentation.zoom"),
+        ("augmentation", "shear", "augmentation.shear"),
+        ("augmentation", "elastic_alpha", "augmentation.elastic_alpha"),
+        ("augmentation", "elastic_sigma", "augmentation.elastic_sigma"),
+        ("model.hidden", "max_norm", "model.hidden[0].max_norm"),
     ];
     for value in ["nan", "+nan", "-nan", "inf", "+inf", "-inf"] {
         for (section, key, name) in fields {

@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use mnist_lab::config::{Dataset, ExperimentConfig};
-use mnist_lab::data::augment::{Warp, warp};
+use mnist_lab::config::{AugmentationConfig, Dataset, ExperimentConfig};
+use mnist_lab::data::augment::{Augmenter, Warp, warp};
 use mnist_lab::data::idx::{PIXELS, RawMnist};
 use mnist_lab::data::{MnistData, Split};
 use mnist_lab::model::Mlp;
@@ -161,7 +161,7 @@ fn augmentation_moves_real_digits_as_configured_and_keeps_labels() {
     for img in images.chunks_exact(PIXELS) {
         let orig: Vec<f32> = img.iter().map(|&p| p as f32 / 255.0).collect();
         let mut out = vec![0f32; PIXELS];
-        warp(img, Warp { degrees: 0.0, dx: 2.0, dy: 0.0, scale: 1.0 }, &mut out);
+        warp(img, Warp { dx: 2.0, ..Warp::IDENTITY }, &mut out);
         // Digits touching the right edge lose ink off the canvas; judge the others exactly.
         if out.iter().sum::<f32>() < 0.999 * orig.iter().sum::<f32>() {
             continue;
@@ -179,7 +179,7 @@ fn augmentation_moves_real_digits_as_configured_and_keeps_labels() {
         let v: Vec<i64> = labels.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
         (0..10).map(|d| v.iter().filter(|&&l| l == d).count()).collect::<Vec<_>>()
     };
-    let mut aug = mnist_lab::data::augment::Augmenter::new(cfg.augmentation.clone().unwrap(), 3);
+    let mut aug = Augmenter::new(cfg.augmentation.clone().unwrap(), 3);
     let order: Vec<i64> = (0..data.train.len as i64).rev().collect();
     let warped = aug.batch(data.train_host.as_ref().unwrap(), &order);
     assert_eq!(warped.len(), data.train.len * PIXELS);
@@ -199,12 +199,50 @@ fn augmentation_moves_real_digits_as_configured_and_keeps_labels() {
     }
 }
 
+/// Accuracy of `model` on validation images 50 000..52 000 warped by `aug` (identity: the
+/// originals).
+fn accuracy_on_warped(model: &Mlp, aug: AugmentationConfig) -> f64 {
+    let n = 2000;
+    let images = &raw().train_images[50_000 * PIXELS..(50_000 + n) * PIXELS];
+    let labels = &raw().train_labels[50_000..50_000 + n];
+    let warped = Augmenter::new(aug, 1).batch(images, &(0..n as i64).collect::<Vec<_>>());
+    let x = Tensor::<2>::from_data(TensorData::new(warped, [n, PIXELS]), &Device::default());
+    let predicted: Vec<i64> = model.forward(x).argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
+    predicted.iter().zip(labels).filter(|(p, l)| **p == **l as i64).count() as f64 / n as f64
+}
+
+#[test]
+fn elastic_distortions_change_the_handwriting_not_the_digit() {
+    // Trained one epoch on nothing but distorted digits (the `simard` preset's distortions,
+    // fresh for every image), the monster reads the plain validation digits: each distorted
+    // image still shows its label's digit, and reaches the step with that label.
+    let simard = preset("simard", |_| {}).augmentation.unwrap();
+    let with = |aug: &AugmentationConfig| {
+        let (o, _) = train(&preset("monster", |c| {
+            c.train.epochs = 1;
+            c.augmentation = Some(aug.clone());
+        }));
+        let plain = o.history.epochs[0].val_accuracy.unwrap();
+        (plain, accuracy_on_warped(&o.model, aug.clone()))
+    };
+    let (plain, distorted) = with(&simard);
+    // A field as rough as the pixels (σ = 0.5) and stronger scrambles the digits instead.
+    let rough = AugmentationConfig { elastic_alpha: 60.0, elastic_sigma: 0.5, ..Default::default() };
+    let (plain_after_rough, _) = with(&rough);
+    // Measured: 0.96 and 0.84 (the distorted digits are the harder ones), and chance after
+    // scrambled training.
+    assert!(plain > 0.94, "plain validation digits: {plain}");
+    assert!(distorted > 0.75, "distorted ones: {distorted}");
+    assert!(plain_after_rough < plain - 0.1, "after scrambled training: {plain_after_rough} vs {plain}");
+}
+
 #[test]
 fn every_preset_trains_one_epoch() {
     for (name, _) in PRESETS {
         let (o, _) = train(&preset(name, |c| c.train.epochs = 1));
         let e = &o.history.epochs[0];
-        assert!(e.train_loss.is_finite() && e.val_accuracy.unwrap() > 0.1, "{name}: {e:?}");
+        // Presets that train on all 60 000 images (no validation split) show their training accuracy.
+        assert!(e.train_loss.is_finite() && e.val_accuracy.unwrap_or(e.train_accuracy) > 0.1, "{name}: {e:?}");
     }
 }
 

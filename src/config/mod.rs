@@ -44,8 +44,9 @@ pub struct ExperimentConfig {
     pub augmentation: Option<AugmentationConfig>,
 }
 
-/// Random affine warps, drawn per image and per epoch (Keras' ImageDataGenerator ranges).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+/// Random warps, drawn per image and per epoch: affine ones (Keras' ImageDataGenerator ranges)
+/// and Simard et al.'s elastic distortion (2003), applied together as one resampling.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AugmentationConfig {
     /// Rotation drawn from ±degrees.
@@ -54,6 +55,37 @@ pub struct AugmentationConfig {
     pub shift: f64,
     /// Scale drawn from 1 ± zoom.
     pub zoom: f64,
+    /// Horizontal shear drawn from ±degrees (how far a vertical stroke leans; + leans right).
+    pub shear: f64,
+    /// α: the elastic displacement field's scale in pixels (0: no elastic distortion).
+    pub elastic_alpha: f64,
+    /// σ: the width in pixels of the Gaussian that smooths the field.
+    pub elastic_sigma: f64,
+}
+
+impl Default for AugmentationConfig {
+    /// No warp at all; σ = 4, Simard et al.'s, for when only α is given.
+    fn default() -> Self {
+        Self { rotation: 0.0, shift: 0.0, zoom: 0.0, shear: 0.0, elastic_alpha: 0.0, elastic_sigma: 4.0 }
+    }
+}
+
+impl AugmentationConfig {
+    fn validate(&self) -> Check {
+        for (key, v, min, max) in [
+            ("augmentation.rotation", self.rotation, 0.0, 180.0),
+            ("augmentation.shift", self.shift, 0.0, 14.0),
+            ("augmentation.zoom", self.zoom, 0.0, 0.9),
+            ("augmentation.shear", self.shear, 0.0, 60.0),
+            ("augmentation.elastic_alpha", self.elastic_alpha, 0.0, 300.0),
+            ("augmentation.elastic_sigma", self.elastic_sigma, 0.1, 28.0),
+        ] {
+            if !(min..=max).contains(&v) {
+                return check::bad(key, format!("must be in [{min}, {max}], got {v}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -128,6 +160,10 @@ pub struct LayerConfig {
     /// Dropout rate applied to this layer's output during training.
     #[serde(default)]
     pub dropout: f64,
+    /// Max-norm constraint: after every step, each unit's incoming weight vector is scaled back
+    /// to Euclidean norm ≤ this (Srivastava et al. 2014). None: unconstrained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_norm: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -173,6 +209,9 @@ impl ModelConfig {
                 return check::bad(&key, format!("is {}; at most {MAX_UNITS}", layer.units));
             }
             check::fraction(&format!("model.hidden[{i}].dropout"), layer.dropout)?;
+            if let Some(c) = layer.max_norm {
+                check::positive(&format!("model.hidden[{i}].max_norm"), c)?;
+            }
         }
         let n = self.parameters();
         if n > MAX_PARAMETERS {
@@ -283,15 +322,7 @@ impl ExperimentConfig {
             }
         }
         if let Some(a) = &self.augmentation {
-            for (key, v, max) in [
-                ("augmentation.rotation", a.rotation, 180.0),
-                ("augmentation.shift", a.shift, 14.0),
-                ("augmentation.zoom", a.zoom, 0.9),
-            ] {
-                if !(0.0..=max).contains(&v) {
-                    return check::bad(key, format!("must be in [0, {max}], got {v}"));
-                }
-            }
+            a.validate()?;
         }
         let train_size = self.train_size();
         if t.batch_size > train_size {

@@ -1,148 +1,271 @@
-//! Data augmentation: new training images by rotating, shifting and zooming existing ones.
+//! Data augmentation: new training images by warping existing ones. An affine map (rotation,
+//! shift, zoom, shear) and Simard, Steinkraus & Platt's elastic distortion (2003) — a random
+//! displacement field, uniform in [−1, 1] per pixel and axis, smoothed by a Gaussian of σ and
+//! scaled by α — add up to one displacement per output pixel, so each image is resampled once,
+//! bilinearly.
 //!
-//! Each image gets its own random affine warp every time it is drawn, seeded, on training batches
-//! only. The warp is an inverse map with bilinear sampling (the `image` crate has no affine warp;
-//! this is the whole of it), done on the host while the device trains on the previous batch.
+//! Every image's randomness is a function of the epoch's seed and the image's position in the
+//! epoch alone (a counter-based generator), so images can be warped in any order, on any thread
+//! and ahead of time (`super::prefetch`) with the same result. Written by hand: the `image`
+//! crate has no displacement-field warp, and on 28×28 the Gaussian is two small matrix
+//! products per field, laid out here so that they vectorise.
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 use super::idx::{COLS, PIXELS, ROWS};
 use crate::config::AugmentationConfig;
+use crate::model::dropout::draw;
 
+/// Rows of the fields and the blur matrix are padded to 32 floats: whole vector registers.
+const LANES: usize = 32;
+/// A 28-row grid, each row padded to [`LANES`] (the padding stays zero).
+type Grid = [[f32; LANES]; ROWS];
+/// The source image on a zero canvas with a 2-pixel border, so that sampling never branches.
+const BORDER: usize = 2;
+const CANVAS: usize = COLS + 2 * BORDER;
+/// The canvas, and room for the reads right of and below its last index.
+const CANVAS_LEN: usize = CANVAS * CANVAS + CANVAS + 1;
+
+/// Draws and applies the warps of one epoch.
+#[derive(Clone)]
 pub struct Augmenter {
     cfg: AugmentationConfig,
-    rng: StdRng,
+    key: u64,
+    /// The Gaussian as a 28×28 matrix (zero outside the image, as if padded with zeros); `None`
+    /// without elastic distortion.
+    blur: Option<Box<Grid>>,
+    /// Images handed out by [`Augmenter::batch`] so far: the next one's position.
+    drawn: u64,
 }
 
-/// One warp: rotation (degrees, counter-clockwise), shift (pixels, +x right, +y down), scale.
+/// One affine warp: rotation (degrees, counter-clockwise), shift (pixels, +x right, +y down),
+/// scale, and horizontal shear (degrees; + makes vertical strokes lean right).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Warp {
     pub degrees: f64,
     pub dx: f64,
     pub dy: f64,
     pub scale: f64,
+    pub shear: f64,
+}
+
+impl Warp {
+    pub const IDENTITY: Warp = Warp { degrees: 0.0, dx: 0.0, dy: 0.0, scale: 1.0, shear: 0.0 };
+}
+
+/// An elastic displacement per output pixel, in pixels: `dx[y][x]`, `dy[y][x]`.
+#[derive(Clone)]
+pub struct Field {
+    pub dx: Grid,
+    pub dy: Grid,
+}
+
+impl Field {
+    fn zero() -> Self {
+        Self { dx: [[0.0; LANES]; ROWS], dy: [[0.0; LANES]; ROWS] }
+    }
 }
 
 impl Augmenter {
+    /// The warps of the epoch whose augmentation seed is `seed`.
     pub fn new(cfg: AugmentationConfig, seed: u64) -> Self {
-        Self { cfg, rng: StdRng::seed_from_u64(seed) }
+        let blur = (cfg.elastic_alpha > 0.0).then(|| gaussian_matrix(cfg.elastic_sigma));
+        Self { key: draw(seed, u64::MAX), cfg, blur, drawn: 0 }
     }
 
-    fn draw(&mut self) -> Warp {
-        let mut sym = |r: f64| if r > 0.0 { self.rng.random_range(-r..=r) } else { 0.0 };
+    /// The affine warp of the image at `position` in the epoch.
+    pub fn warp_at(&self, position: u64) -> Warp {
+        let key = draw(self.key, position);
+        // Uniform in [−r, r): the top 53 bits of a draw as a fraction.
+        let sym = |i: u64, r: f64| if r > 0.0 { r * ((draw(key, i) >> 11) as f64 * 2f64.powi(-52) - 1.0) } else { 0.0 };
+        let c = &self.cfg;
         Warp {
-            degrees: sym(self.cfg.rotation),
-            dx: sym(self.cfg.shift),
-            dy: sym(self.cfg.shift),
-            scale: 1.0 + sym(self.cfg.zoom),
+            degrees: sym(0, c.rotation),
+            dx: sym(1, c.shift),
+            dy: sym(2, c.shift),
+            scale: 1.0 + sym(3, c.zoom),
+            shear: sym(4, c.shear),
         }
     }
 
-    /// The images at `indices` of `images` (u8, 784 per image), each randomly warped, as [0,1] floats.
-    pub fn batch(&mut self, images: &[u8], indices: &[i64]) -> Vec<f32> {
-        let mut out = vec![0f32; indices.len() * PIXELS];
-        for (dst, &i) in out.chunks_exact_mut(PIXELS).zip(indices) {
-            let src = &images[i as usize * PIXELS..(i as usize + 1) * PIXELS];
-            let w = self.draw();
-            warp(src, w, dst);
+    /// The elastic displacement field of the image at `position`: α·G∗U per axis, U uniform in
+    /// [−1, 1) per pixel, G the normalised Gaussian of σ. Zero when α = 0.
+    pub fn field_at(&self, position: u64) -> Field {
+        let mut field = Field::zero();
+        if let Some(blur) = &self.blur {
+            let key = draw(self.key, position);
+            elastic(key, self.cfg.elastic_alpha as f32, blur, &mut Field::zero(), &mut field);
         }
+        field
+    }
+
+    /// Warp `src` (u8, 784 pixels), the image at `position` in the epoch, into `dst` as [0, 1]
+    /// floats.
+    pub fn image(&self, src: &[u8], position: u64, dst: &mut [f32]) {
+        self.fill(src, &[0], position, dst);
+    }
+
+    /// The images at `indices` of `images` (u8, 784 per image), warped as the next
+    /// `indices.len()` positions of the epoch, as [0, 1] floats (split across the thread pool).
+    pub fn batch(&mut self, images: &[u8], indices: &[i64]) -> Vec<f32> {
+        let first = self.drawn;
+        self.drawn += indices.len() as u64;
+        let mut out = vec![0f32; indices.len() * PIXELS];
+        out.par_chunks_mut(16 * PIXELS).zip(indices.par_chunks(16)).enumerate().for_each(|(c, (dst, idx))| {
+            self.fill(images, idx, first + 16 * c as u64, dst);
+        });
         out
+    }
+
+    /// The images at `indices` warped as positions `first..` of the epoch, into `out`, on this
+    /// thread; with AVX-512 or AVX2 where the CPU has them.
+    pub fn fill(&self, images: &[u8], indices: &[i64], first: u64, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512dq") {
+                // SAFETY: the CPU has AVX-512 F and DQ (DQ implies F), checked just above.
+                return unsafe { self.fill_avx512(images, indices, first, out) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                return unsafe { self.fill_avx2(images, indices, first, out) };
+            }
+        }
+        self.fill_any(images, indices, first, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    unsafe fn fill_avx512(&self, images: &[u8], indices: &[i64], first: u64, out: &mut [f32]) {
+        self.fill_any(images, indices, first, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn fill_avx2(&self, images: &[u8], indices: &[i64], first: u64, out: &mut [f32]) {
+        self.fill_any(images, indices, first, out)
+    }
+
+    #[inline(always)]
+    fn fill_any(&self, images: &[u8], indices: &[i64], first: u64, out: &mut [f32]) {
+        // Scratch space shared by the images: every use overwrites what it reads (the canvas's
+        // zero border is never written).
+        let (mut field, mut noise, mut canvas) = (Field::zero(), Field::zero(), [0f32; CANVAS_LEN]);
+        for (k, (dst, &i)) in out.chunks_exact_mut(PIXELS).zip(indices).enumerate() {
+            let src = &images[i as usize * PIXELS..(i as usize + 1) * PIXELS];
+            let position = first + k as u64;
+            if let Some(blur) = &self.blur {
+                // Draws 0..5 of the image's key went to the affine warp; the noise takes 8 on.
+                let key = draw(self.key, position);
+                elastic(key, self.cfg.elastic_alpha as f32, blur, &mut noise, &mut field);
+            }
+            resample(src, self.warp_at(position), &field, &mut canvas, dst);
+        }
     }
 }
 
-/// Write `src` warped by `w` into `dst` (both 28×28), pixels scaled to [0,1]; outside is black.
+/// Write `src` warped by `w` alone (no elastic field) into `dst` (both 28×28), pixels scaled to
+/// [0, 1]; outside is black.
 pub fn warp(src: &[u8], w: Warp, dst: &mut [f32]) {
-    let (c_x, c_y) = ((COLS as f64 - 1.0) / 2.0, (ROWS as f64 - 1.0) / 2.0);
-    // Inverse map: for each output pixel find where it came from. With y pointing down, a
-    // counter-clockwise rotation on screen by θ maps the output back by +θ in these coordinates.
-    let (sin, cos) = w.degrees.to_radians().sin_cos();
-    let at = |x: isize, y: isize| -> f64 {
-        if x < 0 || y < 0 || x >= COLS as isize || y >= ROWS as isize {
-            0.0
-        } else {
-            src[y as usize * COLS + x as usize] as f64
+    resample(src, w, &Field::zero(), &mut [0f32; CANVAS_LEN], dst);
+}
+
+/// The 28×28 matrix B with B[i][j] = g(i − j), g the Gaussian of `sigma` truncated at 4σ (as
+/// SciPy's `gaussian_filter`) and normalised; B·U·B blurs U as a zero-padded image.
+fn gaussian_matrix(sigma: f64) -> Box<Grid> {
+    let radius = (4.0 * sigma).ceil() as i64;
+    let g = |d: i64| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp();
+    let total: f64 = (-radius..=radius).map(g).sum();
+    let mut b = Box::new([[0f32; LANES]; ROWS]);
+    for (i, row) in b.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().take(COLS).enumerate() {
+            let d = i as i64 - j as i64;
+            if d.abs() <= radius {
+                *v = (g(d) / total) as f32;
+            }
         }
-    };
-    for y in 0..ROWS {
+    }
+    b
+}
+
+/// B·(αU)·B for two noise grids U (x and y) drawn from `key`, into `field` (`noise`: scratch).
+#[inline(always)]
+fn elastic(key: u64, alpha: f32, blur: &Grid, noise: &mut Field, field: &mut Field) {
+    // One 64-bit draw per pixel: its top 24 bits give the x noise, the next 24 the y noise, each
+    // uniform in [−α, α).
+    let scale = alpha / 8_388_608.0;
+    let unit = |bits: u64| (bits & 0xFF_FFFF) as f32 * scale - alpha;
+    for (y, (rx, ry)) in noise.dx.iter_mut().zip(&mut noise.dy).enumerate() {
         for x in 0..COLS {
-            let u = (x as f64 - c_x - w.dx) / w.scale;
-            let v = (y as f64 - c_y - w.dy) / w.scale;
-            let sx = cos * u - sin * v + c_x;
-            let sy = sin * u + cos * v + c_y;
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as isize, y0 as isize);
-            let value = at(x0, y0) * (1.0 - fx) * (1.0 - fy)
-                + at(x0 + 1, y0) * fx * (1.0 - fy)
-                + at(x0, y0 + 1) * (1.0 - fx) * fy
-                + at(x0 + 1, y0 + 1) * fx * fy;
-            dst[y * COLS + x] = (value / 255.0) as f32;
+            let d = draw(key, (8 + y * COLS + x) as u64);
+            (rx[x], ry[x]) = (unit(d >> 40), unit(d >> 16));
+        }
+    }
+    // U·B into `noise` itself would overwrite what it still reads: go through `field`.
+    product(&noise.dx, blur, &mut field.dx);
+    product(blur, &field.dx, &mut noise.dx);
+    product(&noise.dy, blur, &mut field.dy);
+    product(blur, &field.dy, &mut noise.dy);
+    std::mem::swap(noise, field);
+}
+
+/// out = a·m, a's 28 columns by m's rows: each output row a sum of scaled rows of m, two output
+/// rows at a time so that their sums stay in vector registers.
+#[inline(always)]
+fn product(a: &Grid, m: &Grid, out: &mut Grid) {
+    for (a2, o2) in a.chunks_exact(2).zip(out.chunks_exact_mut(2)) {
+        let (mut s0, mut s1) = ([0f32; LANES], [0f32; LANES]);
+        for (k, m_row) in m.iter().enumerate() {
+            let (c0, c1) = (a2[0][k], a2[1][k]);
+            for j in 0..LANES {
+                s0[j] += c0 * m_row[j];
+                s1[j] += c1 * m_row[j];
+            }
+        }
+        (o2[0], o2[1]) = (s0, s1);
+    }
+}
+
+/// `dst`(x, y) = `src` bilinearly sampled at A⁻¹(x, y) + field(x, y): the inverse of the affine
+/// warp `w` about the image centre, plus the elastic displacement.
+#[inline(always)]
+fn resample(src: &[u8], w: Warp, field: &Field, canvas: &mut [f32; CANVAS_LEN], dst: &mut [f32]) {
+    for (y, row) in src.chunks_exact(COLS).enumerate() {
+        let at = (y + BORDER) * CANVAS + BORDER;
+        canvas[at..at + COLS].iter_mut().zip(row).for_each(|(c, &p)| *c = p as f32 * (1.0 / 255.0));
+    }
+    let (c_x, c_y) = ((COLS as f32 - 1.0) / 2.0, (ROWS as f32 - 1.0) / 2.0);
+    // Inverse map: for each output pixel find where it came from. With y pointing down, a
+    // counter-clockwise rotation on screen by θ maps the output back by +θ in these coordinates;
+    // then the shear x' = x − t·y (t = tan φ) is undone, then the scale.
+    let (sin, cos) = w.degrees.to_radians().sin_cos();
+    let t = w.shear.to_radians().tan();
+    let m = [(cos + t * sin) / w.scale, (t * cos - sin) / w.scale, sin / w.scale, cos / w.scale].map(|v| v as f32);
+    let (dx, dy) = (w.dx as f32, w.dy as f32);
+    // Canvas coordinates, clamped into the border (anything beyond it reads the zero border),
+    // where they are at least 0.5: truncation is the floor there.
+    let (lo, hi) = (0.5f32, (COLS + 2 * BORDER) as f32 - 1.5);
+    let (mut corner, mut fx, mut fy) = ([0i32; LANES], [0f32; LANES], [0f32; LANES]);
+    for (y, out) in dst.chunks_exact_mut(COLS).enumerate() {
+        let v = y as f32 - c_y - dy;
+        // Where each pixel of the row comes from: whole rows at a time, in vector registers.
+        for x in 0..LANES {
+            let u = x as f32 - c_x - dx;
+            let sx = (c_x + BORDER as f32 + m[0] * u + m[1] * v + field.dx[y][x]).clamp(lo, hi);
+            let sy = (c_y + BORDER as f32 + m[2] * u + m[3] * v + field.dy[y][x]).clamp(lo, hi);
+            let (x0, y0) = (sx as i32, sy as i32);
+            (fx[x], fy[x]) = (sx - x0 as f32, sy - y0 as f32);
+            corner[x] = y0 * CANVAS as i32 + x0;
+        }
+        for x in 0..COLS {
+            // The mask keeps the four reads provably inside the canvas (they are anyway).
+            let i = corner[x] as usize & (CANVAS * CANVAS - 1);
+            let top = canvas[i] + fx[x] * (canvas[i + 1] - canvas[i]);
+            let bottom = canvas[i + CANVAS] + fx[x] * (canvas[i + CANVAS + 1] - canvas[i + CANVAS]);
+            out[x] = top + fy[x] * (bottom - top);
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn one_pixel(x: usize, y: usize) -> Vec<u8> {
-        let mut img = vec![0u8; PIXELS];
-        img[y * COLS + x] = 255;
-        img
-    }
-
-    fn brightest(img: &[f32]) -> (usize, usize) {
-        let i = (0..PIXELS).max_by(|&a, &b| img[a].total_cmp(&img[b])).unwrap();
-        (i % COLS, i / COLS)
-    }
-
-    #[test]
-    fn integer_shift_moves_pixels_exactly() {
-        let mut out = vec![0f32; PIXELS];
-        warp(&one_pixel(10, 10), Warp { degrees: 0.0, dx: 2.0, dy: -3.0, scale: 1.0 }, &mut out);
-        assert_eq!(brightest(&out), (12, 7));
-        assert!((out[7 * COLS + 12] - 1.0).abs() < 1e-6);
-        assert!((out.iter().sum::<f32>() - 1.0).abs() < 1e-5, "mass is kept");
-    }
-
-    #[test]
-    fn quarter_turn_is_counter_clockwise_about_the_centre() {
-        // (20, 13.5) is 6.5 px right of the centre (13.5, 13.5); a counter-clockwise quarter turn
-        // on screen (y down) takes it 6.5 px above the centre: (13.5, 7). Use a 2×2 block.
-        let mut img = vec![0u8; PIXELS];
-        for (x, y) in [(20, 13), (20, 14), (21, 13), (21, 14)] {
-            img[y * COLS + x] = 255;
-        }
-        let mut out = vec![0f32; PIXELS];
-        warp(&img, Warp { degrees: 90.0, dx: 0.0, dy: 0.0, scale: 1.0 }, &mut out);
-        for (x, y) in [(13, 6), (14, 6), (13, 7), (14, 7)] {
-            assert!(out[y * COLS + x] > 0.99, "({x},{y}) lit: {}", out[y * COLS + x]);
-        }
-    }
-
-    #[test]
-    fn identity_keeps_the_image_and_batches_follow_indices() {
-        let images: Vec<u8> = (0..2 * PIXELS).map(|i| (i % 251) as u8).collect();
-        let mut aug = Augmenter::new(AugmentationConfig::default(), 1);
-        let out = aug.batch(&images, &[1, 0]);
-        for (k, &i) in [1usize, 0].iter().enumerate() {
-            for p in 0..PIXELS {
-                assert!((out[k * PIXELS + p] - images[i * PIXELS + p] as f32 / 255.0).abs() < 1e-6);
-            }
-        }
-    }
-
-    #[test]
-    fn random_warps_stay_within_configured_ranges_and_are_seeded() {
-        let cfg = AugmentationConfig { rotation: 10.0, shift: 2.0, zoom: 0.1 };
-        let mut a = Augmenter::new(cfg.clone(), 7);
-        let mut b = Augmenter::new(cfg, 7);
-        for _ in 0..1000 {
-            let w = a.draw();
-            assert_eq!(w, b.draw());
-            assert!(w.degrees.abs() <= 10.0 && w.dx.abs() <= 2.0 && w.dy.abs() <= 2.0);
-            assert!((0.9..=1.1).contains(&w.scale));
-        }
-    }
-}
+mod tests;

@@ -6,6 +6,8 @@
 //! pixels are packed into each 32-bit integer, a quarter of the memory, and each batch is
 //! unpacked to f32 on the device.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -140,8 +142,9 @@ fn unpack(words: Tensor<2, Int>) -> Tensor<2> {
 
 pub struct MnistData {
     pub train: Split,
-    /// The training pixels kept on the host, for augmentation (which warps on the host).
-    pub train_host: Option<Vec<u8>>,
+    /// The training pixels kept on the host, for augmentation (which warps on the host, on
+    /// the thread pool: shared with its jobs).
+    pub train_host: Option<Arc<[u8]>>,
     /// Held out of the end of the training images, as Keras' `validation_split` does.
     pub valid: Option<Split>,
     pub test: Split,
@@ -157,7 +160,7 @@ impl MnistData {
             .then(|| Split::from_raw(&raw.train_images[cut * PIXELS..], &raw.train_labels[cut..], device))
             .transpose()?;
         let test = Split::from_raw(&raw.test_images, &raw.test_labels, device)?;
-        let train_host = keep_host.then(|| raw.train_images[..train_len * PIXELS].to_vec());
+        let train_host = keep_host.then(|| Arc::from(&raw.train_images[..train_len * PIXELS]));
         Ok(Self { train, train_host, valid, test })
     }
 }

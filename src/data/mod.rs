@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod fetch;
 pub mod idx;
 pub mod image_input;
+pub mod prefetch;
 
 use std::path::Path;
 

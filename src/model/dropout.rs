@@ -98,9 +98,10 @@ fn fill_any(out: &mut [f32], key: u64, first: u64, threshold: u64, scale: f32) {
 
 /// The i-th output of SplitMix64 started at `key` (Steele, Lea & Flood 2014; it passes BigCrush):
 /// a counter-based draw, computed for any position without the ones before it, so the loop
-/// above has no dependency from one element to the next and vectorises.
+/// above has no dependency from one element to the next and vectorises. Augmentation draws its
+/// warps the same way.
 #[inline(always)]
-fn draw(key: u64, i: u64) -> u64 {
+pub(crate) fn draw(key: u64, i: u64) -> u64 {
     let mut z = key.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

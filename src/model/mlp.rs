@@ -18,6 +18,9 @@ pub struct Mlp {
     pub activations: Vec<Activation>,
     #[module(skip)]
     pub output: Output,
+    /// Each hidden layer's max-norm bound (`train::max_norm` applies it after every step).
+    #[module(skip)]
+    pub max_norms: Vec<Option<f64>>,
 }
 
 impl Mlp {
@@ -46,6 +49,7 @@ impl Mlp {
             dropouts: cfg.hidden.iter().map(|l| DropoutConfig::new(l.dropout).init()).collect(),
             activations: cfg.hidden.iter().map(|l| l.activation).collect(),
             output: cfg.output,
+            max_norms: cfg.hidden.iter().map(|l| l.max_norm).collect(),
         }
     }
 

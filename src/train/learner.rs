@@ -15,12 +15,13 @@ use rand::seq::SliceRandom;
 use super::evaluate::{Sum, count_correct, evaluate};
 use super::history::EpochMetrics;
 use super::loss::loss;
+use super::max_norm;
 use super::regularization::penalty;
 use super::state::TrainingState;
 use super::tensorboard::TensorBoard;
 use crate::config::{ExperimentConfig, Output, TrainConfig};
-use crate::data::augment::Augmenter;
 use crate::data::idx::PIXELS;
+use crate::data::prefetch::Prefetch;
 use crate::data::{Batch, MnistData};
 use crate::error;
 use crate::model::Mlp;
@@ -182,7 +183,7 @@ pub fn train_step(
     let gradients = if keep_gradients { layer_grads().collect() } else { Vec::new() };
     // 4. Step: the optimizer moves every weight against its gradient.
     let grads = GradientsParams::from_grads(grads, &model);
-    let model = optimizer.step(lr, model, grads);
+    let model = max_norm::apply(optimizer.step(lr, model, grads));
     let correct = count_correct(logits.inner(), batch.labels);
     (model, StepStats { loss: objective.inner(), correct, grad_mean_abs, gradients })
 }
@@ -220,7 +221,8 @@ fn train_epoch(
     order.shuffle(&mut StdRng::seed_from_u64(seed));
     // One small upload per epoch; batches are slices of it, gathered on the device.
     let perm: Tensor<1, Int> = Tensor::from_data(TensorData::new(order.clone(), [n]), &device);
-    let mut augmenter = cfg.augmentation.clone().map(|a| Augmenter::new(a, seed.wrapping_add(1)));
+    // Augmented batches are warped on the thread pool, a few batches ahead of the step.
+    let mut augmented = Prefetch::epoch(cfg, data, &order, seed.wrapping_add(1));
     let bar = progress_bar(opts.show_progress, n, epoch, cfg.train.epochs);
     // Show the running loss about 20 times an epoch: each read is a device sync.
     let progress_every = (n / cfg.train.batch_size / 20).max(1);
@@ -228,8 +230,7 @@ fn train_epoch(
     for start in (0..n).step_by(cfg.train.batch_size) {
         let end = (start + cfg.train.batch_size).min(n);
         let mut batch = data.train.gather(perm.clone().slice(start..end));
-        if let (Some(aug), Some(host)) = (augmenter.as_mut(), data.train_host.as_ref()) {
-            let warped = aug.batch(host, &order[start..end]);
+        if let Some(warped) = augmented.as_mut().and_then(Prefetch::next_batch) {
             batch.images = Tensor::from_data(TensorData::new(warped, [end - start, PIXELS]), &device);
         }
         let keep = end == n && opts.tensorboard.is_some();

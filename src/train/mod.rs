@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod history;
 pub mod learner;
 pub mod loss;
+pub mod max_norm;
 pub mod monitor;
 pub mod optim;
 pub mod progress;

@@ -82,6 +82,18 @@ pub mod py {
     pub const SELENIUM: &str = "selenium==4.51.0";
     pub const CHROMEDRIVER: &str = "chromedriver-py==153.0.8010.52";
     pub const BROTLI: &str = "brotli==1.2.1";
+    /// Real handwriting that is not MNIST's: scikit-learn's bundled digits (and what it needs),
+    /// drawn into PNGs with Pillow (bench/real_handwriting.py).
+    pub const SKLEARN_DIGITS: [&str; 8] = [
+        "scikit-learn==1.9.1",
+        "scipy==1.17.1",
+        "joblib==1.6.0",
+        "threadpoolctl==3.8.0",
+        "narwhals==2.29.0",
+        "cloudpickle==3.1.3",
+        NUMPY,
+        "pillow==13.0.0",
+    ];
 }
 
 /// `python3` with `packages` (pip specs such as `numpy==2.4.6`) installed, run from the crate
