@@ -110,6 +110,13 @@ pub fn is_run_dir(dir: &Path) -> bool {
         && [LOCK_FILE, HISTORY_FILE, SUMMARY_FILE, MODEL_FILE, checkpoint::DIR].iter().any(|f| dir.join(f).exists())
 }
 
+/// Whether `dir` holds a run `train` started: its config.toml and the lock file, checkpoints or
+/// summary training writes (a run killed before its first epoch has the lock file).
+fn is_started_run(dir: &Path) -> bool {
+    dir.join(CONFIG_FILE).is_file()
+        && [LOCK_FILE, checkpoint::DIR, SUMMARY_FILE].iter().any(|f| fs::symlink_metadata(dir.join(f)).is_ok())
+}
+
 /// The file [`write_atomic`] replaces for `path`: `path` itself when absent or a regular file,
 /// the target of a link to a regular file; anything else is a config error naming what it is.
 pub fn replaceable(path: &Path) -> Result<PathBuf> {
@@ -220,13 +227,23 @@ impl RunDir {
     /// Open `path` to train it further: take its lock, remove what a killed run left half-made,
     /// and say how many epochs its newest checkpoint holds (`None`: it was stopped before its
     /// first epoch ended and starts again from scratch).
+    /// Only a folder `train` made is taken over: a config.toml of the user's beside nothing of
+    /// ours is not a run, and resuming it would replace the user's file.
     pub fn resume(path: &Path) -> Result<(Self, Option<usize>)> {
         let mut run = Self::open(path)?;
+        if !is_started_run(path) {
+            return Err(error::config(format!(
+                "{} is not a run directory (it has a {CONFIG_FILE} but nothing `mnist-lab train` writes: no {LOCK_FILE}, \
+                 {}/ or {SUMMARY_FILE}); to train that config, run `mnist-lab train {}`",
+                path.display(),
+                checkpoint::DIR,
+                path.join(CONFIG_FILE).display()
+            )));
+        }
         run.lock = Some(lock(path)?);
-        checkpoint::clean_partial(path);
+        checkpoint::clean_partial(path)?;
         remove_temporaries(path);
-        let pointer = path.join(checkpoint::DIR).join(checkpoint::LATEST);
-        if !pointer.exists() && !path.join(SUMMARY_FILE).exists() {
+        if checkpoint::newest(path)?.is_none() && !path.join(SUMMARY_FILE).exists() {
             clear_unstarted(path)?;
             return Ok((run, None));
         }
@@ -305,7 +322,9 @@ pub fn check_out(out: &Path) -> Result<OutState> {
             shown.join(", ")
         )));
     }
-    if let Ok(done) = checkpoint::completed_epochs(out) {
+    // A damaged pointer is an error here, not a sign of a run that never started.
+    if checkpoint::newest(out)?.is_some() {
+        let done = checkpoint::completed_epochs(out)?;
         return Err(error::config(format!(
             "{} already holds a run stopped after epoch {done}; continue it with `mnist-lab train --resume {}`, \
              or choose another --out",
@@ -319,13 +338,28 @@ pub fn check_out(out: &Path) -> Result<OutState> {
 /// Take `dir`'s run lock, or say who holds it (a config error: another run is using the folder).
 fn lock(dir: &Path) -> Result<fs::File> {
     let path = dir.join(LOCK_FILE);
-    let mut file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| error::runtime(format!("cannot open {}: {e}", path.display())))?;
+    let not_regular = || {
+        error::config(format!(
+            "{} is not a regular file; it is never written through (remove it if it is not yours)",
+            path.display()
+        ))
+    };
+    // Never through a link: truncating the lock file would truncate whatever it points to.
+    if fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+        return Err(not_regular());
+    }
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let mut file = options.open(&path).map_err(|e| match e.raw_os_error() {
+        #[cfg(unix)]
+        Some(libc::ELOOP) => not_regular(),
+        _ => error::runtime(format!("cannot open {}: {e}", path.display())),
+    })?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(not_regular());
+    }
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {

@@ -124,13 +124,13 @@ fn automatic() -> Result<Selected> {
                     adapter: Some(gpu.description.clone()),
                 });
             }
-            (Ok(gpu), Some(cpu)) => eprintln!(
+            (Ok(gpu), Some(cpu)) => errln!(
                 "warning: the only wgpu adapter is {}, a software renderer: running on {cpu}, which \
                  is faster on this CPU (`--backend wgpu` uses it anyway)",
                 gpu.description
             ),
             (Err(why), Some(cpu)) => {
-                eprintln!("warning: no usable wgpu adapter ({why}): running on the CPU ({cpu}); {INSTALL_HINT}")
+                errln!("warning: no usable wgpu adapter ({why}): running on the CPU ({cpu}); {INSTALL_HINT}")
             }
             (_, None) => return explicit(BackendName::Wgpu),
         }

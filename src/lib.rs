@@ -2,6 +2,15 @@
 //!
 //! Data flows one way: config → data → model → train::fit → artifacts.
 
+/// `errln!` that never panics: a message to a closed or full stderr (`2>&1 | head -1`) is
+/// dropped, and the command goes on to its end and exit code.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod artifacts;
 pub mod backend;
 pub mod cli;

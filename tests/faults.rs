@@ -350,3 +350,101 @@ fn resume_refuses_an_optimizer_state_or_progress_that_is_not_its_own() {
     let o = resume(&b);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Every name in `dir` and below with a hash of its file's contents (the lock file's pid
+/// aside), for "nothing changed" checks.
+fn snapshot(dir: &std::path::Path) -> Vec<(String, u64)> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let name = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if meta.is_dir() {
+                todo.push(path);
+                out.push((name + "/", 0));
+            } else if name == ".mnist-lab.lock" {
+                out.push((name, 0));
+            } else {
+                let mut h = DefaultHasher::new();
+                std::fs::read(&path).unwrap_or_default().hash(&mut h);
+                out.push((name, h.finish()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_damaged_checkpoint_pointer_is_an_error_and_nothing_is_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = small_config(1000, 100, "name = \"sgd\"\nlearning_rate = 0.1");
+    let cfg = config_file(tmp.path(), "small.toml", &text);
+    let run_dir = tmp.path().join("run");
+    let r = run_dir.to_str().unwrap();
+    let o = run(&["train", &cfg, "--epochs", "2", "--out", r, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Stopped after epoch 2 as far as anything here can tell.
+    std::fs::remove_file(run_dir.join("summary.json")).unwrap();
+    let pointer = run_dir.join("checkpoints/latest");
+    for (damage, needle) in [
+        ("3", "not a checkpoint pointer"),
+        ("garbage\n", "not a checkpoint pointer"),
+        ("epoch-0007", "names epoch-0007, which is not a folder"),
+    ] {
+        std::fs::write(&pointer, damage).unwrap();
+        let before = snapshot(&run_dir);
+        let o = run(&["train", "--resume", r, "--epochs", "3", "--quiet"]);
+        assert_user_error(&o, 3, needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert_eq!(snapshot(&run_dir), before, "resume with latest = {damage:?} changed the run");
+        let o = run(&["train", &cfg, "--epochs", "1", "--out", r, "--quiet"]);
+        assert_user_error(&o, 3, needle);
+        assert_eq!(snapshot(&run_dir), before, "--out with latest = {damage:?} changed the run");
+    }
+    // A link to nothing is no pointer either.
+    std::fs::remove_file(&pointer).unwrap();
+    std::os::unix::fs::symlink("nowhere", &pointer).unwrap();
+    let before = snapshot(&run_dir);
+    assert_user_error(&run(&["train", "--resume", r, "--epochs", "3", "--quiet"]), 3, "checkpoints/latest");
+    assert_eq!(snapshot(&run_dir), before);
+    assert!(run_dir.join("checkpoints/epoch-0002/model.bpk").is_file());
+
+    // A sweep's run with a damaged pointer is not taken for one that never started.
+    let grid = tmp.path().join("grid.toml");
+    std::fs::write(&grid, "base = \"small.toml\"\nseeds = [1]\n").unwrap();
+    let sweep = tmp.path().join("sweep");
+    let o = run(&["sweep", "plan", grid.to_str().unwrap(), "--out", sweep.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("plan.json")).unwrap()).unwrap();
+    let entry = &plan["runs"][0];
+    let (config, run_of) = (sweep.join(entry["config"].as_str().unwrap()), sweep.join(entry["run"].as_str().unwrap()));
+    let o = run(&["train", config.to_str().unwrap(), "--epochs", "1", "--out", run_of.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_file(run_of.join("summary.json")).unwrap();
+    std::fs::write(run_of.join("checkpoints/latest"), "3").unwrap();
+    let before = snapshot(&run_of);
+    let o = run(&["sweep", "run", sweep.to_str().unwrap(), "--index", "0"]);
+    assert_user_error(&o, 3, "not a checkpoint pointer");
+    assert_eq!(snapshot(&run_of), before, "the sweep's run was cleared");
+}
+
+#[test]
+fn resume_refuses_a_folder_that_only_holds_a_config_of_the_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wide = tmp.path().join("experiments/wide");
+    std::fs::create_dir_all(&wide).unwrap();
+    let text =
+        format!("# my own notes on this config\n{}", small_config(1000, 100, "name = \"sgd\"\nlearning_rate = 0.1"));
+    std::fs::write(wide.join("config.toml"), &text).unwrap();
+    std::fs::write(wide.join("history.csv"), "my own table\n").unwrap();
+    let before = snapshot(&wide);
+    let o = run(&["train", "--resume", wide.to_str().unwrap(), "--epochs", "1", "--quiet"]);
+    assert_user_error(&o, 2, "is not a run directory");
+    assert!(stderr(&o).contains(&format!("mnist-lab train {}", wide.join("config.toml").display())), "{}", stderr(&o));
+    assert_eq!(snapshot(&wide), before, "nothing added, removed or replaced");
+}

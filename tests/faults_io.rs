@@ -195,6 +195,29 @@ fn a_closed_stdout_ends_quietly_and_a_full_one_is_an_error() {
 }
 
 #[test]
+fn a_closed_stderr_never_stops_a_command_that_writes_files() {
+    let run_dir = finished_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let g = tmp.path().join("grid.toml");
+    std::fs::write(&g, "base = \"overfit\"\nseeds = [1, 2]\n").unwrap();
+    let sweep = tmp.path().join("sweep");
+    assert!(run(&["sweep", "plan", s(&g), "--out", s(&sweep)]).status.success());
+    let (page, table) = (tmp.path().join("r.html"), tmp.path().join("sweep.md"));
+    let commands: [(&[&str], PathBuf); 3] = [
+        (&["report", s(run_dir), "--out", s(&page)], page.clone()),
+        // Unfinished runs: a warning on stderr too.
+        (&["sweep", "collect", s(&sweep), "--out", s(&table)], table.clone()),
+        (&["sweep", "slurm", s(&sweep)], sweep.join("sweep.sbatch")),
+    ];
+    for (args, written) in commands {
+        // `2>&1 | head -0`: both streams go to a reader that has gone.
+        let o = bin().args(args).stdout(closed_pipe()).stderr(closed_pipe()).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        assert!(written.is_file(), "{args:?} did not write {}", written.display());
+    }
+}
+
+#[test]
 fn training_with_a_closed_stdout_trains_on_and_a_full_one_says_so_at_the_end() {
     let tmp = tempfile::tempdir().unwrap();
     let (piped, full) = (tmp.path().join("piped"), tmp.path().join("full"));
@@ -432,4 +455,41 @@ fn a_configs_preset_name_cannot_steer_the_run_outside_artifacts() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&escape))
         .collect();
     assert!(outside.is_empty(), "wrote outside artifacts/: {outside:?}");
+}
+
+#[test]
+fn a_config_without_the_newer_augmentation_keys_keeps_its_sweep_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = small_config(1000, 100, "name = \"sgd\"\nlearning_rate = 0.1").replace("epochs = 3", "epochs = 1");
+    let plan = |name: &str, augmentation: &str| {
+        std::fs::write(tmp.path().join(format!("{name}.toml")), format!("{base}[augmentation]\n{augmentation}"))
+            .unwrap();
+        let g = tmp.path().join(format!("{name}-grid.toml"));
+        std::fs::write(&g, format!("base = \"{name}.toml\"\nseeds = [1]\n")).unwrap();
+        let out = tmp.path().join(name);
+        let o = run(&["sweep", "plan", s(&g), "--out", s(&out)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+        let id = plan["runs"][0]["id"].as_str().unwrap().to_string();
+        (
+            id,
+            std::fs::read_to_string(
+                out.join("configs").join(format!("{}.toml", plan["runs"][0]["id"].as_str().unwrap())),
+            )
+            .unwrap(),
+        )
+    };
+    let (id, text) = plan("aug", "rotation = 10\nshift = 2\nzoom = 0.1\n");
+    for key in ["shear", "elastic_alpha", "elastic_sigma"] {
+        assert!(!text.contains(key), "{key} at its default is written:\n{text}");
+    }
+    // The id mnist-lab gave this config before shear and elastic distortions existed: the plans
+    // made then must still run.
+    assert_eq!(id, "deee8d020d7b", "{text}");
+    // Any other value is written, and read back the same.
+    let (_, text) = plan("warp", "rotation = 10\nshear = 5\nelastic_alpha = 34\nelastic_sigma = 6\n");
+    for line in ["shear = 5.0", "elastic_alpha = 34.0", "elastic_sigma = 6.0"] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
 }

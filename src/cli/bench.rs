@@ -105,11 +105,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (mut results, mut failures) = (Vec::new(), Vec::<Failure>::new());
     for &b in &backends {
         for p in &presets {
-            eprintln!("bench: {b} / {p}: {} + {} epochs…", args.epochs_warmup, args.runs);
+            errln!("bench: {b} / {p}: {} + {} epochs…", args.epochs_warmup, args.runs);
             match run_child(&exe, b, p, &args) {
                 Ok(m) => results.push(m),
                 Err(why) => {
-                    eprintln!("bench: {b} / {p} failed: {why}");
+                    errln!("bench: {b} / {p} failed: {why}");
                     failures.push(Failure { backend: b.to_string(), preset: p.clone(), error: why });
                 }
             }
@@ -141,7 +141,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 fn default_backends() -> Vec<BackendName> {
     let mut backends = backend::compiled();
     if backends.contains(&BackendName::Wgpu) && backend::adapters().is_empty() {
-        eprintln!("warning: no wgpu adapter found: benchmarking the CPU backends only");
+        errln!("warning: no wgpu adapter found: benchmarking the CPU backends only");
         backends.retain(|&b| b != BackendName::Wgpu);
     }
     backends
@@ -188,7 +188,7 @@ fn run_child(
     // The child writes a single short line to stdout, so reading stderr first cannot deadlock.
     if let Some(stderr) = child.stderr.take() {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("  {line}");
+            errln!("  {line}");
             if let Some(msg) = line.strip_prefix("error: ") {
                 last_error = Some(msg.to_string());
             }
@@ -237,7 +237,7 @@ fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
     let mnist = mnist.expect("runs >= 1");
 
     let outcome = train::fit(&cfg, &mnist, &device, &FitOptions::default(), |m| {
-        eprintln!("{backend_name}/{name} epoch {}: {:.2} s", m.epoch, m.seconds);
+        errln!("{backend_name}/{name} epoch {}: {:.2} s", m.epoch, m.seconds);
     })?;
     let epochs: Vec<f64> = outcome.history.epochs.iter().map(|e| e.seconds).collect();
     if epochs.len() != warmup + runs {

@@ -97,7 +97,7 @@ fn test_accuracy(run: &RunDir) -> Option<f64> {
     match run.summary() {
         Ok(summary) => Some(summary.test_accuracy),
         Err(e) => {
-            eprintln!("warning: {e:#}; the page shows no test accuracy");
+            errln!("warning: {e:#}; the page shows no test accuracy");
             None
         }
     }

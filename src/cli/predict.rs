@@ -90,7 +90,7 @@ fn digits(paths: &[PathBuf]) -> Result<(Vec<&PathBuf>, Vec<f32>)> {
         _ => {}
     }
     for path in blank {
-        eprintln!("warning: {} {why}; no prediction for it", path.display());
+        errln!("warning: {} {why}; no prediction for it", path.display());
     }
     Ok((inked, pixels))
 }

@@ -78,7 +78,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     }
     let runs: Vec<(String, History)> = rows.iter().map(|r| (r.name.clone(), r.history.clone())).collect();
     plot::overlay(&runs, "validation accuracy", &svg, &png)?;
-    eprintln!("wrote {} and {}", svg.display(), png.display());
+    errln!("wrote {} and {}", svg.display(), png.display());
 
     let (Some(out), Some(format)) = (&args.out, format) else {
         return Ok(());
@@ -94,7 +94,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         }
     };
     write_atomic(out, text.as_bytes())?;
-    eprintln!("wrote {}", out.display());
+    errln!("wrote {}", out.display());
     Ok(())
 }
 
@@ -144,7 +144,7 @@ fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
         };
         match load_row(d, name) {
             Ok(row) => rows.push(row),
-            Err(e) if !named.contains(d) => eprintln!("warning: {e:#}; {} left out of the report", d.display()),
+            Err(e) if !named.contains(d) => errln!("warning: {e:#}; {} left out of the report", d.display()),
             Err(e) => return Err(e),
         }
     }

@@ -488,7 +488,7 @@ fn collect_cmd(args: CollectArgs) -> Result<()> {
     let markdown = results.markdown();
     out!("{markdown}");
     if !results.missing.is_empty() {
-        eprintln!("warning: {} of {} runs have not finished (listed above)", results.missing.len(), results.total());
+        errln!("warning: {} of {} runs have not finished (listed above)", results.missing.len(), results.total());
     }
     let (Some(out), Some(is_html)) = (&args.out, is_html) else {
         return Ok(());
@@ -509,7 +509,7 @@ fn collect_cmd(args: CollectArgs) -> Result<()> {
         format!("# {title}\n\n{markdown}\n![{caption}]({})\n", super::report::relative_to(&png, out))
     };
     write_atomic(out, text.as_bytes())?;
-    eprintln!("wrote {}, {} and {}", out.display(), svg.display(), png.display());
+    errln!("wrote {}, {} and {}", out.display(), svg.display(), png.display());
     Ok(())
 }
 
@@ -561,12 +561,12 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
     write_atomic(&script_path, slurm::script(&exe, &dir, &data_root, &options).as_bytes())?;
     // Slurm's default MaxArraySize is 1001: indices 0 to 1000.
     if plan.runs.len() > 1001 {
-        eprintln!(
+        errln!(
             "warning: {} array tasks; Slurm's default MaxArraySize allows 1001 (ask for a larger one, or split the grid)",
             plan.runs.len()
         );
     }
-    eprintln!("wrote {} ({} array tasks, logs in {dir}/logs)", script_path.display(), plan.runs.len());
+    errln!("wrote {} ({} array tasks, logs in {dir}/logs)", script_path.display(), plan.runs.len());
     outln!("sbatch {dir}/{}", slurm::SCRIPT);
     Ok(())
 }

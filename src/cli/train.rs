@@ -47,7 +47,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    // From the start, so a signal while the data loads stops before anything is written.
+    // From the start, so a signal while the data loads stops before training does.
     let stop = Stop::install();
     let (resumed, cfg) = resolve(&args)?;
     let backend = backend::select(args.backend.backend)?;
@@ -58,9 +58,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
     drop(raw);
     let load_seconds = load_start.elapsed().as_secs_f64();
 
-    // Only now, with the data and the device in hand, is anything written.
+    // A new run's directory is made only now, with the data and the device in hand; a resumed
+    // one was already locked and tidied by `resolve`, its checkpoints untouched.
     if stop.requested() {
-        return Err(stop.error("before training started; nothing was written"));
+        let what = match &resumed {
+            Some((run, _)) => format!(
+                "before training started; {} keeps its checkpoints — continue with `mnist-lab train --resume {}`",
+                run.path.display(),
+                run.path.display()
+            ),
+            None => "before training started; nothing was written".into(),
+        };
+        return Err(stop.error(&what));
     }
     let resuming = resumed.as_ref().is_some_and(|r| r.1);
     let run = match resumed {
@@ -81,38 +90,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             mnist.test.len
         );
     }
-
-    let board_dir = run.file(train::tensorboard::DIR);
-    let mut history = History::default();
-    let mut warned_stalled = false;
-    let opts = FitOptions {
-        show_progress: show_progress_bar(&args),
-        checkpoints: if resuming { Checkpoints::Resume(&run.path) } else { Checkpoints::Save(&run.path) },
-        interrupt: Some(stop.flag()),
-        tensorboard: Some(&board_dir),
-    };
-    let outcome = train::fit(&cfg, &mnist, &backend.device, &opts, |m: &EpochMetrics| {
-        history.epochs.push(m.clone());
-        if !args.quiet {
-            outln!("{}", epoch_line(m, cfg.train.epochs));
-        }
-        if m.stalled && !std::mem::replace(&mut warned_stalled, true) {
-            eprintln!("{}", stalled_warning(m, &cfg));
-        }
-        // Written every epoch so an interrupted run still shows its curve.
-        if let Err(e) = run.write(HISTORY_FILE, history.to_csv().as_bytes()) {
-            eprintln!("warning: {e:#}");
-        }
-    })?;
-    if outcome.interrupted {
-        return Err(stop.error(&format!(
-            "during epoch {}; {} complete epochs are checkpointed — continue with \
-             `mnist-lab train --resume {}`",
-            outcome.history.epochs.len() + 1,
-            outcome.history.epochs.len(),
-            run.path.display()
-        )));
-    }
+    let outcome = fit(&args, &cfg, &mnist, &backend.device, &run, resuming, &stop)?;
     if outcome.stopped_early && !args.quiet {
         outln!(
             "early stopping after epoch {}: no improvement for {} epochs; restored epoch {}",
@@ -128,6 +106,51 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Train `cfg` into `run` (from its checkpoint when `resuming`), writing history.csv every
+/// epoch; a stop request ends it with the command that resumes it.
+fn fit(
+    args: &TrainArgs,
+    cfg: &ExperimentConfig,
+    mnist: &data::MnistData,
+    device: &burn::tensor::Device,
+    run: &RunDir,
+    resuming: bool,
+    stop: &Stop,
+) -> Result<FitOutcome> {
+    let board_dir = run.file(train::tensorboard::DIR);
+    let mut history = History::default();
+    let mut warned_stalled = false;
+    let opts = FitOptions {
+        show_progress: show_progress_bar(args),
+        checkpoints: if resuming { Checkpoints::Resume(&run.path) } else { Checkpoints::Save(&run.path) },
+        interrupt: Some(stop.flag()),
+        tensorboard: Some(&board_dir),
+    };
+    let outcome = train::fit(cfg, mnist, device, &opts, |m: &EpochMetrics| {
+        history.epochs.push(m.clone());
+        if !args.quiet {
+            outln!("{}", epoch_line(m, cfg.train.epochs));
+        }
+        if m.stalled && !std::mem::replace(&mut warned_stalled, true) {
+            errln!("{}", stalled_warning(m, cfg));
+        }
+        // Written every epoch so an interrupted run still shows its curve.
+        if let Err(e) = run.write(HISTORY_FILE, history.to_csv().as_bytes()) {
+            errln!("warning: {e:#}");
+        }
+    })?;
+    if outcome.interrupted {
+        return Err(stop.error(&format!(
+            "during epoch {}; {} complete epochs are checkpointed — continue with \
+             `mnist-lab train --resume {}`",
+            outcome.history.epochs.len() + 1,
+            outcome.history.epochs.len(),
+            run.path.display()
+        )));
+    }
+    Ok(outcome)
+}
+
 /// The run to resume (if any, locked, and whether it has a checkpoint to start from) and the
 /// config to train, overrides applied.
 fn resolve(args: &TrainArgs) -> Result<(Option<(RunDir, bool)>, ExperimentConfig)> {
@@ -138,7 +161,7 @@ fn resolve(args: &TrainArgs) -> Result<(Option<(RunDir, bool)>, ExperimentConfig
         Some(dir) => {
             let (run, done) = RunDir::resume(dir)?;
             if done.is_none() {
-                eprintln!("warning: {} stopped before its first epoch ended; training it from epoch 1", dir.display());
+                errln!("warning: {} stopped before its first epoch ended; training it from epoch 1", dir.display());
             }
             let done = done.unwrap_or(0);
             if let Some(epochs) = args.epochs.filter(|&e| e < done) {

@@ -56,11 +56,25 @@ pub struct AugmentationConfig {
     /// Scale drawn from 1 ± zoom.
     pub zoom: f64,
     /// Horizontal shear drawn from ±degrees (how far a vertical stroke leans; + leans right).
+    /// This and the elastic keys are left out of the TOML at their defaults, so a config without
+    /// them serialises (and hashes, for a sweep plan's ids) as it did before they existed.
+    #[serde(skip_serializing_if = "is_zero")]
     pub shear: f64,
     /// α: the elastic displacement field's scale in pixels (0: no elastic distortion).
+    #[serde(skip_serializing_if = "is_zero")]
     pub elastic_alpha: f64,
     /// σ: the width in pixels of the Gaussian that smooths the field.
+    #[serde(skip_serializing_if = "is_default_sigma")]
     pub elastic_sigma: f64,
+}
+
+/// Exactly 0, the default of `shear` and `elastic_alpha` (−0.0 is written out).
+fn is_zero(v: &f64) -> bool {
+    v.to_bits() == 0f64.to_bits()
+}
+
+fn is_default_sigma(v: &f64) -> bool {
+    v.to_bits() == AugmentationConfig::default().elastic_sigma.to_bits()
 }
 
 impl Default for AugmentationConfig {

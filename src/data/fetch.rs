@@ -228,7 +228,7 @@ pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<[Vec<u8>; 4
                 None
             }
             Status::Corrupt(why) => {
-                eprintln!("warning: {} is corrupt ({why}); downloading it again", path.display());
+                errln!("warning: {} is corrupt ({why}); downloading it again", path.display());
                 wanted.push(*spec);
                 None
             }

@@ -210,8 +210,9 @@ pub fn state(dir: &Path, entry: &Entry) -> State {
 }
 
 /// Whether `run` has a checkpoint pointer (a run killed before its first epoch ended has none).
+/// A damaged pointer counts: such a run is never taken for unstarted and cleared.
 pub fn has_checkpoint(run: &Path) -> bool {
-    checkpoint::latest(run).is_ok()
+    checkpoint::newest(run).map_or(true, |dir| dir.is_some())
 }
 
 /// The lock file of an entry.

@@ -55,18 +55,26 @@ pub fn save(
     let tmp = root.join(format!(".{name}.tmp-{}", std::process::id()));
     let dir = root.join(&name);
     let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let optim = optimizer.into_bytes().map_err(|e| error::runtime(format!("cannot serialise the optimizer: {e}")))?;
-    write_atomic(&tmp.join(OPTIMIZER), &optim)?;
-    write_atomic(&tmp.join(MODEL), &model_bytes(model)?)?;
-    if let Some(best) = best {
-        write_atomic(&tmp.join(BEST), &model_bytes(best)?)?;
+    let built = (|| -> Result<()> {
+        fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let optim =
+            optimizer.into_bytes().map_err(|e| error::runtime(format!("cannot serialise the optimizer: {e}")))?;
+        write_atomic(&tmp.join(OPTIMIZER), &optim)?;
+        write_atomic(&tmp.join(MODEL), &model_bytes(model)?)?;
+        if let Some(best) = best {
+            write_atomic(&tmp.join(BEST), &model_bytes(best)?)?;
+        }
+        let state = serde_json::to_string_pretty(progress).expect("progress serialises");
+        write_atomic(&tmp.join(STATE), state.as_bytes())?;
+        let _ = fs::remove_dir_all(&dir);
+        fs::rename(&tmp, &dir).with_context(|| format!("cannot rename {} to {}", tmp.display(), dir.display()))
+    })();
+    if built.is_err() {
+        // A full disk: the half-built folder would only take more of it.
+        let _ = fs::remove_dir_all(&tmp);
     }
-    let state = serde_json::to_string_pretty(progress).expect("progress serialises");
-    write_atomic(&tmp.join(STATE), state.as_bytes())?;
-    let _ = fs::remove_dir_all(&dir);
-    fs::rename(&tmp, &dir).with_context(|| format!("cannot rename {} to {}", tmp.display(), dir.display()))?;
-    let previous = latest(run).ok();
+    built?;
+    let previous = newest(run).ok().flatten();
     write_atomic(&root.join(LATEST), name.as_bytes())?;
     // Only now is the older checkpoint no longer needed.
     if let Some(prev) = previous.filter(|p| *p != dir) {
@@ -77,15 +85,39 @@ pub fn save(
 
 /// The directory of the newest complete checkpoint of `run`.
 pub fn latest(run: &Path) -> Result<PathBuf> {
+    newest(run)?.ok_or_else(|| {
+        let pointer = run.join(DIR).join(LATEST);
+        error::data(format!("{} has no checkpoint to resume from (no {})", run.display(), pointer.display()))
+    })
+}
+
+/// The newest complete checkpoint of `run`: `None` only when it has no pointer at all (it never
+/// finished an epoch). A pointer that is there but unreadable, not ours, or naming a folder that
+/// is missing is a data error: the run is damaged, and nothing in it may be taken for unstarted.
+pub fn newest(run: &Path) -> Result<Option<PathBuf>> {
     let pointer = run.join(DIR).join(LATEST);
-    let name = fs::read_to_string(&pointer).map_err(|e| {
-        error::data(format!("{} has no checkpoint to resume from ({}: {e})", run.display(), pointer.display()))
-    })?;
-    let name = name.trim();
-    if !name.starts_with("epoch-") || name.contains(['/', '\\']) {
-        return Err(error::data(format!("{} is not a checkpoint pointer", pointer.display())));
+    match fs::symlink_metadata(&pointer) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
     }
-    Ok(run.join(DIR).join(name))
+    let damaged = |why: String| {
+        error::data(format!(
+            "{} {why}; the run's checkpoints are left as they are (repair or remove the pointer by hand)",
+            pointer.display()
+        ))
+    };
+    let name = fs::read_to_string(&pointer).map_err(|e| damaged(format!("cannot be read ({e})")))?;
+    let name = name.trim();
+    let epoch = name.strip_prefix("epoch-").filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if epoch.and_then(|n| n.parse::<usize>().ok()).is_none() {
+        let shown: String = name.chars().take(40).collect();
+        return Err(damaged(format!("is not a checkpoint pointer (it holds {shown:?}, not epoch-NNNN)")));
+    }
+    let dir = run.join(DIR).join(name);
+    if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        return Err(damaged(format!("names {name}, which is not a folder beside it")));
+    }
+    Ok(Some(dir))
 }
 
 /// How many epochs the newest checkpoint of `run` holds (from its folder name, `epoch-NNNN`).
@@ -143,11 +175,12 @@ pub fn load(
 }
 
 /// Remove what a killed run left half-written in `run/checkpoints/`: `.epoch-NNNN.tmp-PID/`
-/// folders and pointer temporaries, and any epoch folder but the newest complete one.
-pub fn clean_partial(run: &Path) {
+/// folders and pointer temporaries, and any epoch folder but the newest complete one. A damaged
+/// pointer is an error and nothing is removed: which folder to keep is then unknown.
+pub fn clean_partial(run: &Path) -> Result<()> {
     let root = run.join(DIR);
-    let keep = latest(run).ok();
-    let Ok(entries) = fs::read_dir(&root) else { return };
+    let keep = newest(run)?;
+    let Ok(entries) = fs::read_dir(&root) else { return Ok(()) };
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let partial = name.starts_with('.') && name.contains(".tmp-");
@@ -160,6 +193,7 @@ pub fn clean_partial(run: &Path) {
             _ => fs::remove_file(entry.path()),
         };
     }
+    Ok(())
 }
 
 /// Per parameter, by its name in the model (`layers.0.weight`…): each tensor or scalar the
