@@ -448,3 +448,26 @@ fn resume_refuses_a_folder_that_only_holds_a_config_of_the_users() {
     assert!(stderr(&o).contains(&format!("mnist-lab train {}", wide.join("config.toml").display())), "{}", stderr(&o));
     assert_eq!(snapshot(&wide), before, "nothing added, removed or replaced");
 }
+
+#[test]
+fn a_schedule_that_decays_the_rate_to_zero_resumes_and_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 0.1·(1e-40)^(epoch−1): 0 in f32 from epoch 3, 0 in f64 at epoch 10, as Keras allows.
+    let text = format!(
+        "{}[schedule]\nname = \"exponential\"\nfactor = 1e-40\n",
+        small_config(1000, 100, "name = \"sgd\"\nlearning_rate = 0.1")
+    );
+    let cfg = config_file(tmp.path(), "decay.toml", &text);
+    let run_dir = tmp.path().join("run");
+    let r = run_dir.to_str().unwrap();
+    let o = run(&["train", &cfg, "--epochs", "10", "--out", r, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let history = std::fs::read_to_string(run_dir.join("history.csv")).unwrap();
+    assert_eq!(history.lines().last().unwrap().split(',').nth(5), Some("0"), "{history}");
+    let o = run(&["train", "--resume", r, "--epochs", "11", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary(&run_dir)["epochs_run"], 11);
+    let o = run(&["report", r]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}

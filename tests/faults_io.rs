@@ -493,3 +493,57 @@ fn a_config_without_the_newer_augmentation_keys_keeps_its_sweep_id() {
         assert!(text.contains(line), "{line} missing:\n{text}");
     }
 }
+
+#[test]
+fn predict_reads_an_image_from_a_pipe() {
+    use std::io::Write;
+    let run_dir = finished_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = mnist_lab::data::load_raw(mnist_lab::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
+    let pixels: Vec<u8> = raw.test_images[..784].iter().map(|p| 255 - p).collect();
+    let img = image::GrayImage::from_raw(28, 28, pixels).unwrap();
+    let img = image::imageops::resize(&img, 280, 280, image::imageops::FilterType::Triangle);
+    // Sideways pixels and EXIF 6: read as from a file only when the EXIF is read from the pipe
+    // too (without it the same pixels read differently).
+    let turned = jpeg_with_orientation(&image::imageops::rotate270(&img), 6);
+    let (from_file, sideways) = (tmp.path().join("turned.jpg"), tmp.path().join("sideways.jpg"));
+    std::fs::write(&from_file, &turned).unwrap();
+    std::fs::write(&sideways, jpeg_with_orientation(&image::imageops::rotate270(&img), 1)).unwrap();
+    // `cat photo.jpg | mnist-lab predict RUN /dev/stdin`: `stdin` is written by a thread.
+    let through_pipe = |bytes: Box<dyn FnOnce(&mut std::process::ChildStdin) + Send>| {
+        let mut child = bin()
+            .args(["predict", s(run_dir), "--json", "/dev/stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || bytes(&mut stdin));
+        let o = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        o
+    };
+    let without_path = |o: &Output| {
+        assert!(o.status.success(), "{}", stderr(o));
+        let mut v: serde_json::Value = serde_json::from_str(stdout(o).trim()).unwrap();
+        v.as_object_mut().unwrap().remove("image");
+        v
+    };
+    let o = through_pipe(Box::new(move |w| w.write_all(&turned).unwrap()));
+    let want = without_path(&run(&["predict", s(run_dir), "--json", s(&from_file)]));
+    assert_eq!(without_path(&o), want);
+    assert_ne!(without_path(&run(&["predict", s(run_dir), "--json", s(&sideways)])), want, "the test can tell");
+
+    // A stream is held in memory, so it has a cap: one error line beyond it.
+    let o = through_pipe(Box::new(|w| {
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..=400 {
+            if w.write_all(&chunk).is_err() {
+                break; // predict stopped reading
+            }
+        }
+    }));
+    assert_user_error(&o, 3, "is not a regular file and holds more than 400 MiB");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}

@@ -10,7 +10,7 @@
 //! orientation, read with `kamadak-exif` (image 0.24 ignores it).
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use anyhow::Result;
@@ -33,15 +33,42 @@ const MAX_SIDE: u32 = 1024;
 const MAX_PIXELS: u64 = 100_000_000;
 /// What the decoder may allocate for the pixels: 8-bit RGBA at [`MAX_PIXELS`].
 const MAX_DECODE_BYTES: u64 = 400 << 20;
+/// The most read from a stream (which cannot seek, so is held in memory): as much as the
+/// decoder may allocate, more than any compressed image within [`MAX_PIXELS`] needs.
+const MAX_STREAM_BYTES: u64 = MAX_DECODE_BYTES;
 
 /// Load a PNG/JPEG of any size or colour and convert it the way MNIST digits were made:
 /// upright (EXIF orientation); grayscale; white digit on black (inverted when the border is
 /// light); cropped to the ink; scaled so the longer side is 20 px; centred by centre of mass in
 /// 28×28. Values in [0,1], row-major; all zeros when the image holds no ink ([`is_blank`]).
+///
+/// The file is opened once: a regular file is read through that handle (header, pixels, EXIF,
+/// seeking back between them); anything else (`/dev/stdin`, `<(…)`, a FIFO) cannot seek and is
+/// read into memory, up to [`MAX_STREAM_BYTES`].
 pub fn load_digit(path: &Path) -> Result<[f32; PIXELS]> {
-    let img = decode(path)?;
+    let cannot = |e: &dyn std::fmt::Display| error::data(format!("cannot read {}: {e}", path.display()));
+    let file = File::open(path).map_err(|e| cannot(&e))?;
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        return digit_from(&mut BufReader::new(file), path);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_STREAM_BYTES + 1).read_to_end(&mut bytes).map_err(|e| cannot(&e))?;
+    if bytes.len() as u64 > MAX_STREAM_BYTES {
+        return Err(error::data(format!(
+            "{} is not a regular file and holds more than {} MiB, more than any image predict reads; \
+             save it to a file and scale it down first",
+            path.display(),
+            MAX_STREAM_BYTES >> 20
+        )));
+    }
+    digit_from(&mut Cursor::new(bytes), path)
+}
+
+/// [`load_digit`] from an open file or the bytes of a stream, at its start.
+fn digit_from<R: BufRead + Seek>(reader: &mut R, path: &Path) -> Result<[f32; PIXELS]> {
+    let img = decode(reader, path)?;
     let img = if img.width().max(img.height()) > MAX_SIDE { img.thumbnail(MAX_SIDE, MAX_SIDE) } else { img };
-    Ok(mnist_pixels(&upright(img, orientation(path))))
+    Ok(mnist_pixels(&upright(img, orientation(reader))))
 }
 
 /// Whether [`load_digit`] found no ink: a blank page, or too little contrast to tell a stroke
@@ -50,11 +77,11 @@ pub fn is_blank(pixels: &[f32; PIXELS]) -> bool {
     pixels.iter().all(|&v| v == 0.0)
 }
 
-/// Decode `path`, refusing from its header an image too large to decode in bounded memory.
-fn decode(path: &Path) -> Result<DynamicImage> {
+/// Decode the image `reader` holds (read from `path`), refusing from its header an image too
+/// large to decode in bounded memory.
+fn decode<R: BufRead + Seek>(reader: &mut R, path: &Path) -> Result<DynamicImage> {
     let cannot = |e: &dyn std::fmt::Display| error::data(format!("cannot read {}: {e}", path.display()));
-    let open = || image::io::Reader::open(path).and_then(|r| r.with_guessed_format()).map_err(|e| cannot(&e));
-    let (w, h) = open()?.into_dimensions().map_err(|e| cannot(&e))?;
+    let (w, h) = rewound(reader, path)?.into_dimensions().map_err(|e| cannot(&e))?;
     let too_large = |why: String| {
         error::data(format!(
             "{}: a {w}×{h} image {why}; scale it down first (a digit needs no more than 1000 px)",
@@ -64,11 +91,11 @@ fn decode(path: &Path) -> Result<DynamicImage> {
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(too_large(format!("is more than the {} megapixels predict reads", MAX_PIXELS / 1_000_000)));
     }
-    let mut reader = open()?;
+    let mut decoder = rewound(reader, path)?;
     let mut limits = image::io::Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
-    reader.limits(limits);
-    reader.decode().map_err(|e| match e {
+    decoder.limits(limits);
+    decoder.decode().map_err(|e| match e {
         ImageError::Limits(_) => {
             too_large(format!("at this colour depth needs more than {} MiB to decode", MAX_DECODE_BYTES >> 20))
         }
@@ -76,10 +103,19 @@ fn decode(path: &Path) -> Result<DynamicImage> {
     })
 }
 
-/// The EXIF orientation (1–8) of the file; 1 (as stored) when it has none.
-fn orientation(path: &Path) -> u32 {
-    let Ok(file) = File::open(path) else { return 1 };
-    let exif = exif::Reader::new().read_from_container(&mut BufReader::new(file));
+/// An image reader of `reader` from its start, its format guessed from its first bytes.
+fn rewound<'a, R: BufRead + Seek>(reader: &'a mut R, path: &Path) -> Result<image::io::Reader<&'a mut R>> {
+    let cannot = |e: std::io::Error| error::data(format!("cannot read {}: {e}", path.display()));
+    reader.seek(SeekFrom::Start(0)).map_err(cannot)?;
+    image::io::Reader::new(reader).with_guessed_format().map_err(cannot)
+}
+
+/// The EXIF orientation (1–8) of the image `reader` holds; 1 (as stored) when it has none.
+fn orientation<R: BufRead + Seek>(reader: &mut R) -> u32 {
+    if reader.seek(SeekFrom::Start(0)).is_err() {
+        return 1;
+    }
+    let exif = exif::Reader::new().read_from_container(reader);
     exif.ok()
         .and_then(|e| e.get_field(exif::Tag::Orientation, exif::In::PRIMARY).and_then(|f| f.value.get_uint(0)))
         .unwrap_or(1)

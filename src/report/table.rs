@@ -141,7 +141,8 @@ epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,grad
             // Values training never writes: a value near f64's maximum once hung the report's plot.
             (&format!("{CSV_HEADER}\n1,0.5,0.8,0.4,1.7e308,3,1\n"), "h.csv:2: val_accuracy is 1.7e308"),
             (&format!("{CSV_HEADER}\n1,inf,0.8,,,3,1\n"), "h.csv:2: train_loss is inf"),
-            (&format!("{CSV_HEADER}\n1,0.5,0.8,,,0,1\n"), "h.csv:2: learning_rate is 0"),
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,,,-0.1,1\n"), "h.csv:2: learning_rate is -0.1"),
+            (&format!("{CSV_HEADER}\n1,0.5,0.8,,,NaN,1\n"), "h.csv:2: learning_rate is NaN"),
             (&format!("{CSV_HEADER}\n1,0.5,0.8,,,3,-1\n"), "h.csv:2: seconds is -1"),
             (&format!("{CSV_HEADER}\n1,0.5,0.8,0.4,,3,1\n"), "h.csv:2: val_loss and val_accuracy"),
             (&format!("{CSV_HEADER}\n1,0.5,0.8,,,3,1\n3,0.5,0.8,,,3,1\n"), "h.csv:3: epoch 3 where epoch 2"),

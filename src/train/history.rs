@@ -55,8 +55,9 @@ impl EpochMetrics {
             (None, None) => {}
             _ => return Err("val_loss and val_accuracy must both be given or both be empty".into()),
         }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(format!("learning_rate is {:?}; it must be a finite number > 0", self.learning_rate));
+        // 0 is a rate a schedule reaches (exponential decay underflows, min_lr = 0), as in Keras.
+        if !(self.learning_rate >= 0.0 && self.learning_rate.is_finite()) {
+            return Err(format!("learning_rate is {:?}; it must be a finite number ≥ 0", self.learning_rate));
         }
         if !(self.seconds >= 0.0 && self.seconds.is_finite()) {
             return Err(format!("seconds is {:?}; it must be a finite number ≥ 0", self.seconds));

@@ -54,8 +54,9 @@ impl Progress {
     }
 
     /// What training writes: one history row per completed epoch, numbered from 1, every value
-    /// finite and in range; a learning rate > 0 (also in f32); trackers that saw no more epochs
-    /// than were run.
+    /// finite and in range; a learning rate ≥ 0 that f32 can hold (a decaying schedule may reach
+    /// 0, in f32 or even in f64, and trains on at 0 as Keras does); trackers that saw no more
+    /// epochs than were run.
     pub fn check(&self) -> Result<(), String> {
         let n = self.history.epochs.len();
         if self.epoch != n {
@@ -63,8 +64,8 @@ impl Progress {
         }
         self.history.check(false).map_err(|why| format!("history: {why}"))?;
         let lr = self.schedule.lr;
-        if !(lr > 0.0 && lr.is_finite() && (lr as f32) > 0.0 && (lr as f32).is_finite()) {
-            return Err(format!("schedule.lr is {lr:?}; a learning rate is a positive number that f32 can hold"));
+        if !(lr >= 0.0 && lr.is_finite() && (lr as f32).is_finite()) {
+            return Err(format!("schedule.lr is {lr:?}; a learning rate is a number ≥ 0 that f32 can hold"));
         }
         check_tracker(&self.schedule.plateau, n).map_err(|why| format!("schedule.plateau: {why}"))?;
         if let Some(t) = &self.early_stopping {
