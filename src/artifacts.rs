@@ -394,13 +394,15 @@ fn clear_unstarted(dir: &Path) -> Result<()> {
 }
 
 /// The temporaries [`write_atomic`] leaves when killed, for the files training writes at the
-/// top of a run directory (never an export's, which may be under way beside a resume).
+/// top of a run directory, when the process that made one has ended: an export may be writing
+/// model.safetensors or model.bpk beside a resume (the run lock keeps out any other writer).
 fn remove_temporaries(dir: &Path) {
-    const TRAINED: [&str; 9] = [
+    const TRAINED: [&str; 10] = [
         CONFIG_FILE,
         HISTORY_FILE,
         SUMMARY_FILE,
         MODEL_FILE,
+        crate::export::SAFETENSORS_FILE,
         "curves.svg",
         "curves.png",
         "confusion.csv",
@@ -410,11 +412,29 @@ fn remove_temporaries(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let stale = TRAINED.iter().any(|f| name.starts_with(&format!(".{f}.tmp-")));
-        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+        let Some(tail) = TRAINED.iter().find_map(|f| name.strip_prefix(&format!(".{f}.tmp-"))) else { continue };
+        if entry.file_type().is_ok_and(|t| t.is_file()) && !written_by_another_live_process(tail) {
             let _ = fs::remove_file(entry.path());
         }
     }
+}
+
+/// Whether a temporary whose name ends `PID-N` is being written by a process other than this
+/// one that is still running (a leftover that had this process's pid is not).
+fn written_by_another_live_process(tail: &str) -> bool {
+    let Some(pid) = tail.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { return false };
+    if pid == 0 || pid == std::process::id() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: signal 0 sends nothing: kill(2) only says whether the process exists.
+        let found = unsafe { libc::kill(pid, 0) } == 0;
+        found || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    false
 }
 
 /// A preset name as a folder name under artifacts/: letters, digits, `-`, `_`, `.` and `+`,

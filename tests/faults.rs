@@ -154,7 +154,12 @@ fn sigterm_stops_like_ctrl_c_and_resume_clears_what_a_killed_run_left() {
     std::fs::write(ck.join(".epoch-0099.tmp-4242/model.bpk"), "half").unwrap();
     std::fs::write(ck.join(".latest.tmp-4242"), "epoch-0099").unwrap();
     std::fs::create_dir_all(ck.join("epoch-0000")).unwrap();
-    std::fs::write(run_dir.join(".history.csv.tmp-4242"), "half").unwrap();
+    // Temporaries of a process that has ended (a pid above any Linux gives) are removed.
+    std::fs::write(run_dir.join(".history.csv.tmp-4194305-0"), "half").unwrap();
+    std::fs::write(run_dir.join(".model.safetensors.tmp-4194305-0"), "half").unwrap();
+    // An export's, under way beside the resume (this test's own pid), is left alone.
+    let export_tmp = run_dir.join(format!(".model.safetensors.tmp-{}-0", std::process::id()));
+    std::fs::write(&export_tmp, "being written").unwrap();
     let done = std::fs::read_to_string(ck.join("latest")).unwrap();
     let o = run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "3", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -162,7 +167,9 @@ fn sigterm_stops_like_ctrl_c_and_resume_clears_what_a_killed_run_left() {
         std::fs::read_dir(&ck).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.sort();
     assert_eq!(left, ["epoch-0003", "latest"], "after resuming from {done}");
-    assert!(!run_dir.join(".history.csv.tmp-4242").exists());
+    assert!(!run_dir.join(".history.csv.tmp-4194305-0").exists());
+    assert!(!run_dir.join(".model.safetensors.tmp-4194305-0").exists());
+    assert!(export_tmp.exists(), "a live process's temporary was removed");
 }
 
 #[test]
@@ -470,4 +477,48 @@ fn a_schedule_that_decays_the_rate_to_zero_resumes_and_reports() {
     let o = run(&["report", r]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn sigterm_to_a_parallel_sweep_stops_its_runs_with_their_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Batch 1 on 5000 images, 300 epochs: far from done when the signal comes.
+    let text = small_config(5000, 1, "name = \"sgd\"\nlearning_rate = 0.01").replace("epochs = 3", "epochs = 300");
+    config_file(tmp.path(), "slow.toml", &text);
+    let grid = tmp.path().join("grid.toml");
+    std::fs::write(&grid, "base = \"slow.toml\"\nseeds = [1, 2]\n").unwrap();
+    let sweep = tmp.path().join("sweep");
+    let o = run(&["sweep", "plan", grid.to_str().unwrap(), "--out", sweep.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut parent = bin()
+        .args(["sweep", "run", sweep.to_str().unwrap(), "--jobs", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runs: Vec<std::path::PathBuf> = std::fs::read_dir(sweep.join("configs"))
+        .unwrap()
+        .map(|e| sweep.join("runs").join(e.unwrap().path().file_stem().unwrap()))
+        .collect();
+    assert_eq!(runs.len(), 2);
+    wait_for("both runs' first checkpoint", || runs.iter().all(|r| r.join("checkpoints/latest").exists()));
+    // To the parent alone, as `kill` or a batch system sends it.
+    let status = std::process::Command::new("kill").args(["-TERM", &parent.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while parent.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            parent.kill().unwrap();
+            panic!("the sweep still ran 30 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = parent.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    for r in &runs {
+        let log = sweep.join("logs").join(format!("{}.log", r.file_name().unwrap().to_str().unwrap()));
+        let log = std::fs::read_to_string(log).unwrap();
+        assert!(log.contains("error: terminated (SIGTERM) during epoch"), "{log}");
+        assert!(r.join("checkpoints/latest").exists() && !r.join("summary.json").exists());
+    }
 }

@@ -304,6 +304,37 @@ struct Running<'a> {
     started: Instant,
 }
 
+/// The children of `sweep run --jobs N` still running.
+struct Children<'a>(Vec<Running<'a>>);
+
+impl Drop for Children<'_> {
+    /// Only on an error (or a panic) are any left: each is asked to stop as by SIGTERM (it
+    /// checkpoints), given a few seconds, then killed, and always waited for.
+    fn drop(&mut self) {
+        self.0.iter().for_each(|r| terminate(&r.child));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for r in &mut self.0 {
+            while matches!(r.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+        }
+    }
+}
+
+/// Ask `child` to stop as a SIGTERM does: it finishes its batch, keeps its checkpoint, exits 143.
+fn terminate(child: &Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) has no memory effects; the pid is a child not yet waited for, so it
+        // still names that child and no other process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    #[cfg(not(unix))]
+    let _ = child;
+}
+
 /// `sweep run DIR --index I` for `entry` as a child process, its output into its log.
 fn spawn_run<'a>(
     exe: &Path,
@@ -396,31 +427,38 @@ fn run_all(plan: &Plan, jobs: usize, args: &RunArgs) -> Result<()> {
     );
 
     // Ctrl-C reaches the children too (same process group): they checkpoint and stop; here no
-    // new run starts. SIGTERM stops new runs the same way. A second signal exits at once.
+    // new run starts. A SIGTERM (sent to this process alone, as `kill` and batch systems do) is
+    // passed on to each child, with the same effect. A second signal exits at once.
     let stop = super::signals::Stop::install();
 
     let total = todo.len();
     let mut queue = todo.into_iter();
-    let mut running: Vec<Running> = Vec::new();
+    // Dropped on any early return (or panic): the children still running are stopped, not orphaned.
+    let mut running = Children(Vec::new());
+    let mut passed_on = false;
     let (mut ended, mut failed, mut busy, mut stopped) = (0usize, Vec::new(), 0usize, 0usize);
     loop {
-        while running.len() < jobs && !stop.requested() {
+        while running.0.len() < jobs && !stop.requested() {
             let Some(entry) = queue.next() else { break };
-            running.push(spawn_run(&exe, entry, &logs, args, threads.as_deref())?);
+            running.0.push(spawn_run(&exe, entry, &logs, args, threads.as_deref())?);
         }
-        if running.is_empty() {
+        if running.0.is_empty() {
             break;
+        }
+        if !passed_on && stop.requested() && stop.kind() == error::Kind::Terminated {
+            running.0.iter().for_each(|r| terminate(&r.child));
+            passed_on = true;
         }
         std::thread::sleep(Duration::from_millis(50));
         let mut i = 0;
-        while i < running.len() {
+        while i < running.0.len() {
             let status =
-                running[i].child.try_wait().map_err(|e| error::runtime(format!("cannot wait for a run: {e}")))?;
+                running.0[i].child.try_wait().map_err(|e| error::runtime(format!("cannot wait for a run: {e}")))?;
             let Some(status) = status else {
                 i += 1;
                 continue;
             };
-            let r = running.swap_remove(i);
+            let r = running.0.swap_remove(i);
             ended += 1;
             let (how, what) = how_it_ended(dir, &r, status);
             match how {

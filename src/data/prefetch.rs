@@ -43,6 +43,9 @@ struct Shared {
     /// Each part's positions in the epoch's order.
     parts: Vec<Range<usize>>,
     slots: Vec<Slot>,
+    /// Set when the epoch's [`Prefetch`] is dropped (the epoch ended or was cut short): jobs
+    /// still queued then return without warping anything.
+    abandoned: AtomicBool,
 }
 
 #[derive(Default)]
@@ -83,7 +86,7 @@ impl Prefetch {
             first_part.push(parts.len());
         }
         let slots = parts.iter().map(|_| Slot::default()).collect();
-        let shared = Arc::new(Shared { augmenter, images, order, parts, slots });
+        let shared = Arc::new(Shared { augmenter, images, order, parts, slots, abandoned: AtomicBool::new(false) });
         Self { shared, first_part, next: 0, queued: 0, ahead }
     }
 
@@ -93,8 +96,8 @@ impl Prefetch {
         if self.next >= batches {
             return None;
         }
-        // Keep the pool `ahead` batches ahead of training (jobs hold the shared state, so
-        // one still queued when the epoch is cut short finds its part unneeded and harmless).
+        // Keep the pool `ahead` batches ahead of training (jobs hold the shared state, so one
+        // still queued when the epoch is cut short is harmless, and returns at once: `abandoned`).
         let horizon = self.first_part[batches.min(self.next + 1 + self.ahead)];
         for part in self.queued..horizon {
             let shared = Arc::clone(&self.shared);
@@ -111,11 +114,17 @@ impl Prefetch {
     }
 }
 
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.shared.abandoned.store(true, Ordering::Release);
+    }
+}
+
 impl Shared {
-    /// Warp part `p` unless another thread has started it.
+    /// Warp part `p` unless another thread has started it or the epoch is over.
     fn produce(&self, p: usize) {
         let slot = &self.slots[p];
-        if slot.claimed.swap(true, Ordering::AcqRel) {
+        if self.abandoned.load(Ordering::Acquire) || slot.claimed.swap(true, Ordering::AcqRel) {
             return;
         }
         let range = self.parts[p].clone();

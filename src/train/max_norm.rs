@@ -43,8 +43,11 @@ pub fn constrain(w: Tensor<2>, c: f64) -> Tensor<2> {
 
 fn scaled(w: Tensor<2>, c: f64) -> Tensor<2> {
     let norms = w.clone().square().sum_dim(0).sqrt();
-    // min(1, c/‖w‖); a zero column gives c/0 = ∞ → 1, and stays zero.
-    let factor = norms.recip().mul_scalar(c).clamp_max(1.0);
+    // min(1, c/‖w‖); a zero column gives c/0 = ∞ → 1, and stays zero. A column whose norm is
+    // not finite (its squares overflowed f32, or NaN) is left as it is: scaling it by c/∞ = 0
+    // would hide the divergence that the learner's finite check is there to report.
+    let diverged = norms.clone().is_finite().bool_not();
+    let factor = norms.recip().mul_scalar(c).clamp_max(1.0).mask_fill(diverged, 1.0);
     w.mul(factor)
 }
 
@@ -71,17 +74,51 @@ mod tests {
         assert!(out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{out:?}");
     }
 
+    #[test]
+    fn a_column_whose_norm_overflows_is_left_for_the_divergence_check() {
+        let device = Device::default();
+        // Column 0's squares overflow f32 (norm ∞), column 1 holds ∞ itself, column 2 is scaled.
+        let w =
+            Tensor::<2>::from_data(TensorData::new(vec![3e30f32, f32::INFINITY, 3.0, 4e30, 0.0, 4.0], [2, 3]), &device);
+        let out = constrain(w, 2.0).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(&out[..2], [3e30, f32::INFINITY]);
+        assert_eq!(&out[3..5], [4e30, 0.0]);
+        assert!((out[2] - 1.2).abs() < 1e-6 && (out[5] - 1.6).abs() < 1e-6, "{out:?}");
+    }
+
     fn model(max_norm: Option<f64>) -> ModelConfig {
         let layer = |units| LayerConfig { units, activation: Activation::Relu, dropout: 0.0, max_norm };
         let monster = crate::presets::resolve("monster").unwrap().1.model;
         ModelConfig { hidden: vec![layer(16), layer(8)], output: Output::Softmax, ..monster }
     }
 
+    /// Every parameter set to fixed values (drawn from no generator, which tests running beside
+    /// this one also draw from).
+    struct Fixed;
+
+    impl burn::module::ModuleMapper for Fixed {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            param.map(|t| {
+                let (shape, device, grad) = (t.shape(), t.device(), t.is_require_grad());
+                // Glorot's range for a weight matrix [in, out]; biases zero.
+                let dims = t.dims();
+                let limit = if D == 2 { (6.0 / (dims[0] + dims[D - 1]) as f32).sqrt() } else { 0.0 };
+                let values =
+                    (0..shape.num_elements()).map(|i| limit * (((i * 7919) % 1001) as f32 / 500.0 - 1.0)).collect();
+                let fixed = Tensor::from_data(TensorData::new(values, shape), &device);
+                if grad { fixed.require_grad() } else { fixed }
+            })
+        }
+    }
+
     /// One `train_step` of SGD at learning rate `lr` on a fixed batch from a fixed start.
     fn step(cfg: &ModelConfig, lr: f64) -> Mlp {
+        use burn::module::Module;
         let device = Device::default().autodiff();
-        device.seed(3);
-        let model = Mlp::new(cfg, &device);
+        let model = Mlp::new(cfg, &device).map(&mut Fixed);
         let pixels = (0..4 * 784).map(|i| (i % 17) as f32 / 17.0).collect();
         let labels = vec![1i64, 3, 5, 7];
         let one_hot = (0..40).map(|i| (labels[i / 10] == (i % 10) as i64) as u8 as f32).collect();

@@ -166,13 +166,14 @@ mod tests {
     #[test]
     fn edited_values_are_refused_naming_them() {
         type Edit = (&'static str, fn(&mut Progress));
-        let edits: [Edit; 8] = [
+        let edits: [Edit; 9] = [
             ("says 5 epochs are complete but its history has 3", |p| p.epoch = 5),
             ("history: epoch 2: train_loss is NaN", |p| p.history.epochs[1].train_loss = f64::NAN),
             ("history: epoch 3: learning_rate is -1", |p| p.history.epochs[2].learning_rate = -1.0),
             ("history: epoch 7 where epoch 2 should be", |p| p.history.epochs[1].epoch = 7),
-            ("schedule.lr is 0", |p| p.schedule.lr = 0.0),
-            ("schedule.lr is 1e-50", |p| p.schedule.lr = 1e-50),
+            ("schedule.lr is -0.001", |p| p.schedule.lr = -1e-3),
+            ("schedule.lr is NaN", |p| p.schedule.lr = f64::NAN),
+            ("schedule.lr is 1e40", |p| p.schedule.lr = 1e40),
             ("early_stopping: saw 9 epochs", |p| p.early_stopping.as_mut().unwrap().epochs_seen = 9),
             ("early_stopping: waited 3 epochs", |p| p.early_stopping.as_mut().unwrap().wait = 3),
         ];
@@ -181,6 +182,13 @@ mod tests {
             edit(&mut p);
             let err = p.check().expect_err(needle);
             assert!(err.contains(needle), "{err} / {needle}");
+        }
+        // A schedule may decay the rate to 0, in f32 or in f64: read back as written.
+        for lr in [0.0, 1e-50] {
+            let mut p = progress(3);
+            p.schedule.lr = lr;
+            p.history.epochs[2].learning_rate = lr;
+            assert_eq!(p.check(), Ok(()), "lr {lr}");
         }
         // Through the file: the error names it.
         let mut p = progress(3);
