@@ -479,6 +479,19 @@ fn a_schedule_that_decays_the_rate_to_zero_resumes_and_reports() {
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
 
+/// The pids of the processes whose parent is `pid` (Linux' /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            // `pid (comm) state ppid …`; comm may hold spaces, so read after its `)`.
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok()) == Some(pid)
+        })
+        .collect()
+}
+
 #[test]
 fn sigterm_to_a_parallel_sweep_stops_its_runs_with_their_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
@@ -508,6 +521,10 @@ fn sigterm_to_a_parallel_sweep_stops_its_runs_with_their_checkpoints() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while parent.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
+            // Its children too, which would otherwise train on, orphaned.
+            for child in children_of(parent.id()) {
+                let _ = std::process::Command::new("kill").args(["-KILL", &child.to_string()]).status();
+            }
             parent.kill().unwrap();
             panic!("the sweep still ran 30 s after SIGTERM");
         }
