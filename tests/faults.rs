@@ -26,21 +26,23 @@ fn a_diverging_loss_stops_with_the_epoch_and_a_hint_and_checkpoints_nothing_bad(
     assert!(!tmp.path().join("nan/checkpoints").exists(), "no checkpoint of a diverged epoch");
 }
 
-#[test]
-fn ctrl_c_stops_cleanly_and_the_run_resumes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run_dir = tmp.path().join("run");
+/// `train softmax` into `run_dir`, returned once its first epoch is checkpointed.
+fn train_until_checkpointed(run_dir: &std::path::Path) -> std::process::Child {
     let child = bin()
         .args(["train", "softmax", "--epochs", "30", "--out", run_dir.to_str().unwrap(), "--quiet"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !run_dir.join("checkpoints/latest").exists() {
-        assert!(Instant::now() < deadline, "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("a checkpoint", || run_dir.join("checkpoints/latest").exists());
+    child
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_run_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let child = train_until_checkpointed(&run_dir);
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let o = child.wait_with_output().unwrap();
@@ -131,13 +133,7 @@ fn an_unwritable_data_dir_is_a_data_error() {
 fn sigterm_stops_like_ctrl_c_and_resume_clears_what_a_killed_run_left() {
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("run");
-    let child = bin()
-        .args(["train", "softmax", "--epochs", "30", "--out", run_dir.to_str().unwrap(), "--quiet"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("a checkpoint", || run_dir.join("checkpoints/latest").exists());
+    let child = train_until_checkpointed(&run_dir);
     let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let o = child.wait_with_output().unwrap();
