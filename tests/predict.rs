@@ -44,3 +44,24 @@ fn predict_reads_rendered_test_digits() {
     let missing = tmp.path().join("nope.png");
     assert_user_error(&run(&["predict", run_dir.to_str().unwrap(), missing.to_str().unwrap()]), 3, "nope.png");
 }
+
+/// `stroke::MNIST_WIDTH` is what it says: the median stroke width of MNIST's training digits,
+/// each scaled 4× (the digit's 20-pixel box to `stroke::SIDE`) and measured by `stroke::width`.
+#[test]
+fn mnist_width_is_the_median_of_mnist_training_digits() {
+    use mnist_lab::data::stroke;
+    let raw = mnist_lab::data::load_raw(Dataset::Mnist, &mnist_dir(), false).unwrap();
+    let side = 28 * stroke::SIDE / 20;
+    let mut widths: Vec<f32> = raw
+        .train_images
+        .chunks_exact(784)
+        .take(5000)
+        .map(|digit| {
+            let img = stroke::Gray::from_fn(28, 28, |x, y| image::Luma([digit[(y * 28 + x) as usize] as f32 / 255.0]));
+            stroke::width(&image::imageops::resize(&img, side, side, image::imageops::FilterType::Triangle))
+        })
+        .collect();
+    widths.sort_by(f32::total_cmp);
+    let median = widths[widths.len() / 2];
+    assert!((median - stroke::MNIST_WIDTH).abs() < 0.1, "median {median}, MNIST_WIDTH {}", stroke::MNIST_WIDTH);
+}

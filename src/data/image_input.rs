@@ -2,7 +2,8 @@
 //!
 //! MNIST digits are white on black, fitted into a 20×20 box (aspect kept, anti-aliased) and
 //! placed in a 28×28 field so that their centre of mass is at the centre. A network trained on
-//! them only works on user images prepared the same way, so this module repeats those steps.
+//! them only works on user images prepared the same way, so this module repeats those steps,
+//! and brings a marker's or a fine pen's strokes to the width of MNIST's ([`super::stroke`]).
 //!
 //! Files are read within bounded memory: the size is read from the header and a huge image is
 //! refused before decoding; a large one is shrunk (area averaging, in its own pixel format)
@@ -18,6 +19,7 @@ use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, ImageError, Luma};
 
 use super::idx::{COLS, PIXELS, ROWS};
+use super::stroke;
 use crate::error;
 
 /// Longer side of the digit's box inside the 28×28 field, as in MNIST.
@@ -39,8 +41,9 @@ const MAX_STREAM_BYTES: u64 = MAX_DECODE_BYTES;
 
 /// Load a PNG/JPEG of any size or colour and convert it the way MNIST digits were made:
 /// upright (EXIF orientation); grayscale; white digit on black (inverted when the border is
-/// light); cropped to the ink; scaled so the longer side is 20 px; centred by centre of mass in
-/// 28×28. Values in [0,1], row-major; all zeros when the image holds no ink ([`is_blank`]).
+/// light); cropped to the ink; strokes brought to MNIST's width ([`stroke`]); scaled so the
+/// longer side is 20 px; centred by centre of mass in 28×28. Values in [0,1], row-major; all
+/// zeros when the image holds no ink ([`is_blank`]).
 ///
 /// The file is opened once: a regular file is read through that handle (header, pixels, EXIF,
 /// seeking back between them); anything else (`/dev/stdin`, `<(…)`, a FIFO) cannot seek and is
@@ -181,6 +184,8 @@ pub fn mnist_pixels(img: &DynamicImage) -> [f32; PIXELS] {
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
     let crop: Vec<f32> = (y0..=y1).flat_map(|y| gray[y * w + x0..=y * w + x1].iter().copied()).collect();
     let crop = ImageBuffer::<Luma<f32>, _>::from_raw(cw as u32, ch as u32, crop).expect("crop size");
+    let crop = stroke::to_mnist_width(&crop);
+    let (cw, ch) = (crop.width() as usize, crop.height() as usize);
 
     // Longer side to 20 px; Lanczos anti-aliases when shrinking big photos (output is clamped to [0,1]).
     let scale = BOX / cw.max(ch) as f32;

@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod idx;
 pub mod image_input;
 pub mod prefetch;
+pub mod stroke;
 
 use std::path::Path;
 
