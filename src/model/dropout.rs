@@ -4,7 +4,8 @@
 //! Burn's `Dropout` draws its Bernoulli mask element by element through a generic sampler; on a
 //! CPU backend that was a noticeable share of a `monster` epoch. Here the mask is drawn on the host by a
 //! counter-based generator (vectorised, split across cores), already scaled, and applied with
-//! one multiplication. Accelerators keep drawing it on the device.
+//! one multiplication. Accelerators keep drawing it on the device. After a ReLU layer on flex
+//! the fused layer ([`super::dense`]) draws the same way inside its own pass, with no mask buffer.
 
 use std::cell::RefCell;
 
@@ -26,12 +27,33 @@ pub fn seed(seed: u64) {
     HOST_RNG.with(|rng| *rng.borrow_mut() = SmallRng::seed_from_u64(seed));
 }
 
+/// The share of units `layer` keeps for `x`: 1 outside training (no autodiff, or a frozen layer).
+pub fn keep<const D: usize>(layer: &Dropout, x: &Tensor<D>) -> f64 {
+    if !layer.training.is_enabled() || !x.device().is_autodiff() { 1.0 } else { 1.0 - layer.prob }
+}
+
+/// A fresh key for one mask: element i of the mask is kept when `kept(key, i, threshold(keep))`.
+pub fn next_key() -> u64 {
+    HOST_RNG.with(|rng| rng.borrow_mut().next_u64())
+}
+
+/// The top 32 bits of a draw are compared with keep·2³².
+pub fn threshold(keep: f64) -> u64 {
+    (keep * 4_294_967_296.0) as u64
+}
+
+/// Whether element `i` of the mask drawn with `key` is kept.
+#[inline(always)]
+pub fn kept(key: u64, i: u64, threshold: u64) -> bool {
+    (draw(key, i) >> 32) < threshold
+}
+
 /// `layer` applied to `x`: the identity outside training (no autodiff, or a frozen layer).
 pub fn forward<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
-    if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
+    let keep = keep(layer, &x);
+    if keep == 1.0 {
         return x;
     }
-    let keep = 1.0 - layer.prob;
     let device = x.device();
     let mask = if backend::is_host(&device) {
         let shape = x.shape();
@@ -49,9 +71,7 @@ pub fn host_mask(n: usize, keep: f64) -> Vec<f32> {
     use rayon::prelude::*;
     // One key per mask from this thread's generator; element i's draw is a function of (key, i)
     // alone, so chunks can be filled in parallel and in any order with the same result.
-    let key = HOST_RNG.with(|rng| rng.borrow_mut().next_u64());
-    // The top 32 bits of a draw are compared with keep·2³².
-    let threshold = (keep * 4_294_967_296.0) as u64;
+    let (key, threshold) = (next_key(), threshold(keep));
     let scale = (1.0 / keep) as f32;
     const CHUNK: usize = 1 << 14;
     let mut out = vec![0.0f32; n];
@@ -92,7 +112,7 @@ unsafe fn fill_avx2(out: &mut [f32], key: u64, first: u64, threshold: u64, scale
 fn fill_any(out: &mut [f32], key: u64, first: u64, threshold: u64, scale: f32) {
     for (i, v) in (first..).zip(out.iter_mut()) {
         // Branch-free: a 20 % drop rate would mispredict a branch every few elements.
-        *v = ((draw(key, i) >> 32) < threshold) as u32 as f32 * scale;
+        *v = kept(key, i, threshold) as u32 as f32 * scale;
     }
 }
 

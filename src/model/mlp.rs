@@ -56,9 +56,18 @@ impl Mlp {
     /// The output layer's pre-activations; losses work from these for numerical stability.
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         for ((layer, dropout), act) in self.layers.iter().zip(&self.dropouts).zip(&self.activations) {
-            x = super::dropout::forward(dropout, act.apply(layer.forward(x)));
+            #[cfg(feature = "flex")]
+            if *act == Activation::Relu {
+                // ReLU and dropout inside the layer's own pass, on the CPU backend.
+                let keep = super::dropout::keep(dropout, &x);
+                if let Some(y) = super::dense::forward(layer, &x, true, keep) {
+                    x = y;
+                    continue;
+                }
+            }
+            x = super::dropout::forward(dropout, dense(layer, Some(*act), x));
         }
-        self.layers.last().expect("at least the output layer").forward(x)
+        dense(self.layers.last().expect("at least the output layer"), None, x)
     }
 
     /// The first parameter holding NaN or ∞ (`layers.{i}.weight` or `layers.{i}.bias`), if any.
@@ -80,5 +89,22 @@ impl Mlp {
     /// Class probabilities (softmax) or per-class sigmoid outputs.
     pub fn outputs(&self, logits: Tensor<2>) -> Tensor<2> {
         self.output.apply(logits)
+    }
+}
+
+/// `layer` then `act`: on the CPU backend one fused operation ([`super::dense`]), elsewhere
+/// Burn's `Linear` and the activation.
+fn dense(layer: &Linear, act: Option<Activation>, x: Tensor<2>) -> Tensor<2> {
+    let relu = matches!(act, Some(Activation::Relu));
+    #[cfg(feature = "flex")]
+    if let Some(y) = super::dense::forward(layer, &x, relu, 1.0) {
+        return match act {
+            Some(act) if !relu => act.apply(y),
+            _ => y,
+        };
+    }
+    match act {
+        Some(act) => act.apply(layer.forward(x)),
+        None => layer.forward(x),
     }
 }
