@@ -205,8 +205,11 @@ pub fn mnist_pixels(img: &DynamicImage) -> [f32; PIXELS] {
     if mass <= 0.0 {
         return [0.0; PIXELS];
     }
+    // A symmetric digit's centre falls on a half pixel, where a rounding difference of 1e-6 (the
+    // draw-a-digit page's arithmetic against this) would decide the side: moved off the tie.
+    const TIE: f32 = 1.0 / 64.0;
     let offset = |centre: f32, size: u32, field: usize| {
-        ((field / 2) as f32 - centre).round().clamp(0.0, (field - size as usize) as f32) as usize
+        ((field / 2) as f32 - centre + TIE).round().clamp(0.0, (field - size as usize) as f32) as usize
     };
     let (ox, oy) = (offset(mx / mass, sw, COLS), offset(my / mass, sh, ROWS));
 
