@@ -56,18 +56,9 @@ impl Mlp {
     /// The output layer's pre-activations; losses work from these for numerical stability.
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         for ((layer, dropout), act) in self.layers.iter().zip(&self.dropouts).zip(&self.activations) {
-            #[cfg(feature = "flex")]
-            if *act == Activation::Relu {
-                // ReLU and dropout inside the layer's own pass, on the CPU backend.
-                let keep = super::dropout::keep(dropout, &x);
-                if let Some(y) = super::dense::forward(layer, &x, true, keep) {
-                    x = y;
-                    continue;
-                }
-            }
-            x = super::dropout::forward(dropout, dense(layer, Some(*act), x));
+            x = apply(layer, Some(*act), Some(dropout), x);
         }
-        dense(self.layers.last().expect("at least the output layer"), None, x)
+        apply(self.layers.last().expect("at least the output layer"), None, None, x)
     }
 
     /// The first parameter holding NaN or ∞ (`layers.{i}.weight` or `layers.{i}.bias`), if any.
@@ -92,19 +83,34 @@ impl Mlp {
     }
 }
 
-/// `layer` then `act`: on the CPU backend one fused operation ([`super::dense`]), elsewhere
-/// Burn's `Linear` and the activation.
-fn dense(layer: &Linear, act: Option<Activation>, x: Tensor<2>) -> Tensor<2> {
-    let relu = matches!(act, Some(Activation::Relu));
+/// `layer`, then `act` and `dropout` (none: the output layer). On the CPU backend the layer is
+/// one fused operation ([`super::dense`]) holding ReLU and dropout too; elsewhere, and for the
+/// other activations, Burn's `Linear`, the activation and dropout follow one another.
+fn apply(layer: &Linear, act: Option<Activation>, dropout: Option<&Dropout>, x: Tensor<2>) -> Tensor<2> {
     #[cfg(feature = "flex")]
-    if let Some(y) = super::dense::forward(layer, &x, relu, 1.0) {
-        return match act {
-            Some(act) if !relu => act.apply(y),
-            _ => y,
+    {
+        let relu = act == Some(Activation::Relu);
+        let keep = match dropout {
+            Some(d) if relu => super::dropout::keep(d, &x),
+            _ => 1.0,
         };
+        if let Some(mut y) = super::dense::forward(layer, &x, relu, keep) {
+            // ReLU and its dropout are done; another activation and its dropout follow.
+            if let Some(act) = act.filter(|_| !relu) {
+                y = act.apply(y);
+            }
+            if let Some(d) = dropout.filter(|_| !relu) {
+                y = super::dropout::forward(d, y);
+            }
+            return y;
+        }
     }
-    match act {
-        Some(act) => act.apply(layer.forward(x)),
-        None => layer.forward(x),
+    let mut y = layer.forward(x);
+    if let Some(act) = act {
+        y = act.apply(y);
     }
+    if let Some(d) = dropout {
+        y = super::dropout::forward(d, y);
+    }
+    y
 }
