@@ -168,8 +168,9 @@ mod host {
         let ([m, k], [_, n]) = (dims(&x), dims(&w));
         let (xs, ws, dys) = (f32s(&x), f32s(&w), f32s(&dy));
         let y = y.map(contiguous);
+        let ys = y.as_ref().map(f32s);
         // δ = dy·scale where the unit passed its input on (active, kept), else dy itself.
-        let mut masked = y.as_ref().map(|_| vec![0.0f32; m * n]);
+        let mut masked = ys.map(|_| vec![0.0f32; m * n]);
         let dz = Ptr(masked.as_mut().map_or(dys.as_ptr() as *mut f32, |v| v.as_mut_ptr()));
         let mut dw = vec![0.0f32; k * n];
         let mut db = vec![0.0f32; n];
@@ -179,8 +180,8 @@ mod host {
             let db = unsafe { std::slice::from_raw_parts_mut(db_out.at(j0), j1 - j0) };
             for i in 0..m {
                 let d = &dys[i * n + j0..i * n + j1];
-                if let Some(y) = &y {
-                    let y = &f32s(y)[i * n + j0..i * n + j1];
+                if let Some(ys) = ys {
+                    let y = &ys[i * n + j0..i * n + j1];
                     // SAFETY: row i's columns j0..j1 of the mask buffer, this call's alone.
                     let row = unsafe { std::slice::from_raw_parts_mut(dz.at(i * n + j0), j1 - j0) };
                     for ((z, d), y) in row.iter_mut().zip(d).zip(y) {
