@@ -163,3 +163,25 @@ fn a_run_stuck_at_chance_level_is_named_with_its_likely_cause() {
     let o = run(&["train", "baseline", "--epochs", "1", "--quiet", "--out", &out("alive")]);
     assert!(o.status.success() && stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+/// Values that f32 turns infinite, or that overflow it within a few steps, are config errors
+/// naming the key before anything is written, not a "training diverged" hint at the rate.
+#[test]
+fn numbers_out_of_f32_reach_are_config_errors_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/baseline.toml")).unwrap();
+    for (from, to, key) in [
+        ("[train]\n", "[train]\nl2 = 1e39\n", "train.l2"),
+        ("[train]\n", "[train]\nl1 = 1e30\n", "train.l1"),
+        ("init = \"glorot-uniform\"", "init = \"normal\"\ninit_std = 1e38", "model.init_std"),
+    ] {
+        assert!(baseline.contains(from));
+        let config = dir.path().join("c.toml");
+        std::fs::write(&config, baseline.replacen(from, to, 1)).unwrap();
+        let out = dir.path().join("run");
+        let o = run(&["train", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_user_error(&o, 2, &format!("`{key}`"));
+        assert_eq!(stderr(&o).lines().count(), 1, "one line:\n{}", stderr(&o));
+        assert!(!out.exists(), "{key}: nothing written");
+    }
+}

@@ -234,7 +234,17 @@ impl ModelConfig {
                 format!("makes {n} weights; at most {MAX_PARAMETERS} fit in memory alongside their gradients"),
             );
         }
-        check::positive("model.init_std", self.init_std)
+        check::positive("model.init_std", self.init_std)?;
+        if self.init_std > MAX_INIT_STD {
+            return check::bad(
+                "model.init_std",
+                format!(
+                    "is {}; at most {MAX_INIT_STD} (wider weights overflow f32 in the first products)",
+                    self.init_std
+                ),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -305,8 +315,8 @@ impl ExperimentConfig {
         if i64::try_from(t.seed).is_err() {
             return check::bad("train.seed", format!("is {}; at most {}", t.seed, i64::MAX));
         }
-        check::non_negative("train.l2", t.l2)?;
-        check::non_negative("train.l1", t.l1)?;
+        check::at_most("train.l2", t.l2, MAX_PENALTY)?;
+        check::at_most("train.l1", t.l1, MAX_PENALTY)?;
         match (t.loss, m.output) {
             (Loss::CategoricalCrossentropy, Output::Sigmoid) => {
                 return check::bad("train.loss", "categorical-crossentropy needs `model.output = \"softmax\"`");
@@ -360,6 +370,10 @@ const MAX_UNITS: usize = 1 << 16;
 const MAX_HIDDEN_LAYERS: usize = 64;
 const MAX_PARAMETERS: usize = 1 << 28;
 const MAX_EPOCHS: usize = 1_000_000;
+/// λ of L1/L2: the lecture uses 5e-4; past this the penalty's gradient throws the weights
+/// further than the loss can pull them back, and f32 overflows within a few steps.
+const MAX_PENALTY: f64 = 1000.0;
+const MAX_INIT_STD: f64 = 1000.0;
 
 type Check = Result<()>;
 
@@ -384,6 +398,15 @@ mod check {
     /// Finite and ≥ 0 (NaN or ∞ would poison the loss, or make every epoch "no improvement").
     pub fn non_negative(key: &str, v: f64) -> Check {
         if v >= 0.0 && v.is_finite() { Ok(()) } else { bad(key, format!("must be zero or positive, got {v}")) }
+    }
+
+    /// Zero or positive and at most `max`: NaN, ∞ and values past f32's range say so by name.
+    pub fn at_most(key: &str, v: f64, max: f64) -> Check {
+        non_negative(key, v)?;
+        if v > max {
+            return bad(key, format!("is {v}; at most {max} (a larger penalty makes training diverge)"));
+        }
+        Ok(())
     }
 
     /// In [0, 1), also once rounded to f32 (0.99999999999 would be 1 there).

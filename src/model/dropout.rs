@@ -27,9 +27,10 @@ pub fn seed(seed: u64) {
     HOST_RNG.with(|rng| *rng.borrow_mut() = SmallRng::seed_from_u64(seed));
 }
 
-/// The share of units `layer` keeps for `x`: 1 outside training (no autodiff, or a frozen layer).
-pub fn keep<const D: usize>(layer: &Dropout, x: &Tensor<D>) -> f64 {
-    if !layer.training.is_enabled() || !x.device().is_autodiff() { 1.0 } else { 1.0 - layer.prob }
+/// The share of units `layer` keeps in a training step: 1 for a frozen layer. Inference never
+/// gets here ([`crate::model::Mlp::forward`] passes no dropout layer).
+pub fn keep(layer: &Dropout) -> f64 {
+    if layer.training.is_enabled() { 1.0 - layer.prob } else { 1.0 }
 }
 
 /// A fresh key for one mask: element i of the mask is kept when `kept(key, i, threshold(keep))`.
@@ -48,9 +49,9 @@ pub fn kept(key: u64, i: u64, threshold: u64) -> bool {
     (draw(key, i) >> 32) < threshold
 }
 
-/// `layer` applied to `x`: the identity outside training (no autodiff, or a frozen layer).
+/// `layer` applied to `x` in a training step: the identity for a frozen layer.
 pub fn forward<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
-    let keep = keep(layer, &x);
+    let keep = keep(layer);
     if keep == 1.0 {
         return x;
     }

@@ -167,7 +167,7 @@ pub fn train_step(
     keep_gradients: bool,
 ) -> (Mlp, StepStats) {
     // 1. Forward: the network's logits for the batch.
-    let logits = model.forward(batch.images);
+    let logits = model.forward_train(batch.images);
     // 2. Loss: how far the outputs are from the targets, plus the weight penalty (L1/L2).
     let mut objective = loss(train.loss, output, logits.clone(), batch.targets);
     if let Some(p) = penalty(&model, train.l1, train.l2) {
