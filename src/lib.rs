@@ -7,7 +7,9 @@
 macro_rules! errln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        // Control characters in a file name or grid value never reach the terminal raw.
+        let line = format!($($arg)*);
+        let _ = writeln!(std::io::stderr(), "{}", $crate::cli::out::escape_controls(&line, true));
     }};
 }
 

@@ -35,7 +35,7 @@ fn main() {
     });
     // Output the command could not write is its error, unless it already failed otherwise.
     if let Err(err) = result.and_then(|()| out::finish()) {
-        let _ = writeln!(std::io::stderr(), "error: {err:#}");
+        let _ = writeln!(std::io::stderr(), "error: {}", out::error_line(&format!("{err:#}")));
         std::process::exit(error::kind_of(&err).exit_code());
     }
 }

@@ -20,6 +20,13 @@ pub fn resolve(arg: &str) -> Result<(String, ExperimentConfig)> {
         }
         return Ok((cfg.preset.clone(), cfg));
     }
+    if arg.chars().any(char::is_control) {
+        // No preset name holds one; a near miss would only hide where the name came from.
+        return Err(error::config(format!(
+            "no preset named {:?}: the name holds a control character (`mnist-lab list` shows the presets)",
+            arg
+        )));
+    }
     match PRESETS.iter().find(|(name, _)| *name == arg) {
         Some((name, text)) => {
             let mut cfg = ExperimentConfig::from_toml(text, &format!("preset {name}"))?;

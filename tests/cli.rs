@@ -129,6 +129,10 @@ fn fashion_mnist_trains_with_any_preset() {
     let acc = summary["test_accuracy"].as_f64().unwrap();
     // One epoch of the MNIST baseline on clothes: far above chance, below digits.
     assert!((0.6..0.95).contains(&acc), "fashion-mnist test accuracy {acc}");
+    // Evaluated on the other data set: it says so, and still answers.
+    let o = run(&["eval", run_dir.to_str().unwrap(), "--dataset", "mnist"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("warning:") && stderr(&o).contains("trained on fashion-mnist"), "{}", stderr(&o));
 }
 
 #[test]
@@ -159,6 +163,11 @@ fn a_run_stuck_at_chance_level_is_named_with_its_likely_cause() {
     assert_eq!(err.lines().count(), 1, "warned once:\n{err}");
     assert!(err.starts_with("warning: epoch 1 ended at chance level"), "{err}");
     assert!(err.contains("saturated") && err.contains("(now 1e30)") && err.contains("--learning-rate"), "{err}");
+    // A rate too small to move anything is named as such, not as too large.
+    let o = run(&["train", "baseline", "--learning-rate", "1e-45", "--epochs", "1", "--quiet", "--out", &out("still")]);
+    let err = stderr(&o);
+    assert!(o.status.success() && err.starts_with("warning: epoch 1 ended at chance level"), "{err}");
+    assert!(err.contains("too small") && !err.contains("smaller"), "{err}");
     // A run that learns says nothing.
     let o = run(&["train", "baseline", "--epochs", "1", "--quiet", "--out", &out("alive")]);
     assert!(o.status.success() && stderr(&o).is_empty(), "{}", stderr(&o));
@@ -183,5 +192,25 @@ fn numbers_out_of_f32_reach_are_config_errors_naming_the_key() {
         assert_user_error(&o, 2, &format!("`{key}`"));
         assert_eq!(stderr(&o).lines().count(), 1, "one line:\n{}", stderr(&o));
         assert!(!out.exists(), "{key}: nothing written");
+    }
+}
+
+/// A TOML mistake is one `error:` line naming the file and line, however long the line is, and
+/// control characters in it reach the terminal escaped.
+#[test]
+fn toml_mistakes_are_one_short_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    for text in [
+        "lesson = \"x\"\n[model\nhidden = []\n".to_string(),
+        format!("lesson = \"{}\"\nepochs = [\n", "y".repeat(200_000)),
+        "lesson = \"\u{1b}[2J\"\n\u{1b}[31m = 1\n".to_string(),
+    ] {
+        std::fs::write(&config, &text).unwrap();
+        let o = run(&["train", config.to_str().unwrap(), "--out", dir.path().join("run").to_str().unwrap()]);
+        assert_user_error(&o, 2, "c.toml: line ");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+        assert!(err.len() < 2_500 && !err.contains('\u{1b}'), "short and escaped: {}", &err[..err.len().min(300)]);
     }
 }

@@ -81,6 +81,9 @@ fn wrong_types_and_unknown_names_are_rejected() {
 fn unknown_preset_suggests_the_closest() {
     let e = format!("{:#}", resolve("basline").unwrap_err());
     assert!(e.contains("did you mean `baseline`"), "{e}");
+    // A control character is named, not taken for a typo of a preset.
+    let e = format!("{:#}", resolve("over\0fit").unwrap_err());
+    assert!(e.contains("control character") && !e.contains("did you mean") && !e.contains('\0'), "{e}");
 }
 
 #[test]

@@ -43,6 +43,21 @@ fn predict_reads_rendered_test_digits() {
 
     let missing = tmp.path().join("nope.png");
     assert_user_error(&run(&["predict", run_dir.to_str().unwrap(), missing.to_str().unwrap()]), 3, "nope.png");
+
+    // One missing among good ones: the good ones are read, the missing one named, exit 3.
+    let o = run(&["predict", run_dir.to_str().unwrap(), &paths[0], missing.to_str().unwrap(), &paths[1]]);
+    assert_user_error(&o, 3, "nope.png");
+    let printed = stdout(&o);
+    let lines: Vec<&str> = printed.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(lines, [&paths[0], &paths[1]]);
+
+    // A file name with terminal control characters reaches the terminal escaped.
+    let hostile = tmp.path().join("digit\u{1b}[2J\u{7}.png");
+    std::fs::copy(&paths[0], &hostile).unwrap();
+    let o = run(&["predict", run_dir.to_str().unwrap(), hostile.to_str().unwrap(), missing.to_str().unwrap()]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("digit\\u{1b}[2J\\u{7}.png") && !out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
 }
 
 /// `stroke::MNIST_WIDTH` is what it says: the median stroke width of MNIST's training digits,

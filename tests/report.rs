@@ -118,4 +118,12 @@ fn user_mistakes_are_errors() {
 
     let o = report(&[run.to_str().unwrap(), "--out", tmp.path().join("r.txt").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // A sweep folder (its runs one level down) points to `sweep collect` and to its runs/.
+    let sweep = tmp.path().join("sweep");
+    fake_run(&sweep.join("runs").join("a"), 2, 0.9);
+    std::fs::write(sweep.join("plan.json"), "{}").unwrap();
+    let o = report(&[sweep.to_str().unwrap()]);
+    assert_user_error(&o, 2, "sweep collect");
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("report {}", sweep.join("runs").display())));
 }

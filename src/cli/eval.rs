@@ -24,6 +24,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let run = RunDir::open(&args.run_dir)?;
     let mut cfg = run.config()?;
     if let Some(dataset) = args.data.dataset {
+        if dataset != cfg.data.dataset {
+            errln!(
+                "warning: {} was trained on {}; its accuracy on {} measures a task it never learned",
+                args.run_dir.display(),
+                cfg.data.dataset.name(),
+                dataset.name()
+            );
+        }
         cfg.data.dataset = dataset;
     }
     let backend = backend::select(args.backend.backend)?;

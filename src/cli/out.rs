@@ -5,6 +5,7 @@
 //! then ends with an `error:` line and exit code 4, as coreutils' `close_stdout` does. Never a
 //! panic, which is what `println!` does on either.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, ErrorKind, Write};
 use std::sync::Mutex;
@@ -16,21 +17,46 @@ use crate::error;
 /// The first write error, after which nothing more is written.
 static FAILED: Mutex<Option<io::Error>> = Mutex::new(None);
 
-/// Write to stdout (what `outln!` and `out!` expand to).
+/// Write to stdout (what `outln!` and `out!` expand to), control characters escaped.
 pub fn write(args: fmt::Arguments) {
     let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
     if failed.is_some() {
         return;
     }
+    let text = args.as_str().map_or_else(|| Cow::Owned(args.to_string()), Cow::Borrowed);
     let mut stdout = io::stdout().lock();
-    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+    if let Err(e) = stdout.write_all(escape_controls(&text, true).as_bytes()).and_then(|()| stdout.flush()) {
         *failed = Some(e);
     }
+}
+
+/// `text` with its control characters (ESC, NUL, DEL, C1…) written as `\u{1b}`, so that a file
+/// name or a grid value cannot move the cursor, recolour or clear a terminal; line breaks are
+/// kept where `newlines` says so, else escaped too (an `error:` line stays one line).
+pub fn escape_controls(text: &str, newlines: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\t' && !(newlines && c == '\n');
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect(),
+    )
 }
 
 /// Whether stdout still takes output (false once its reader has gone or it failed).
 pub fn open() -> bool {
     FAILED.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+}
+
+/// The message of a failure as main prints it: one line, control characters escaped, and cut
+/// where a hostile input (a 200 kB line) would flood the terminal.
+pub fn error_line(message: &str) -> String {
+    const MAX: usize = 2000;
+    let line = escape_controls(message, false);
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}… ({} more characters)", &line[..cut], line[cut..].chars().count()),
+        None => line.into_owned(),
+    }
 }
 
 /// At exit: a write error other than a closed pipe is the command's error.
@@ -39,5 +65,19 @@ pub fn finish() -> Result<()> {
     match FAILED.lock().unwrap_or_else(|e| e.into_inner()).take() {
         Some(e) if e.kind() != ErrorKind::BrokenPipe => Err(error::runtime(format!("cannot write to stdout: {e}"))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_errors_stay_one_line() {
+        assert_eq!(escape_controls("a\u{1b}[2Jb\0c\u{7f}\u{9b}\n", true), "a\\u{1b}[2Jb\\u{0}c\\u{7f}\\u{9b}\n");
+        assert!(matches!(escape_controls("plain é ✓\tx\n", true), Cow::Borrowed(_)));
+        assert_eq!(error_line("two\nlines"), "two\\u{a}lines");
+        let long = error_line(&"x".repeat(200_000));
+        assert!(long.len() < 2100 && long.ends_with("(198000 more characters)"), "{}", &long[1990..]);
     }
 }

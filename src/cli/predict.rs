@@ -33,7 +33,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let cfg = run.config()?;
     let device = backend::select(args.backend.backend)?.device;
     let model = run.load_model(&cfg, &device)?;
-    let (images, pixels) = digits(&args.images)?;
+    let Digits { images, pixels, mut failures } = digits(&args.images)?;
     let x = Tensor::<2>::from_data(TensorData::new(pixels, [images.len(), PIXELS]), &device);
     let mut scores = model.outputs(model.forward(x));
     // Sigmoid outputs are ten independent yes/no scores: normalise them to read as probabilities.
@@ -64,16 +64,39 @@ pub fn run(args: PredictArgs) -> Result<()> {
             outln!("{}: {digit}  ({})", path.display(), top.join(", "));
         }
     }
-    Ok(())
+    // Like `cat a missing b`: the others are read, each failure named, and the exit code says so.
+    match failures.pop() {
+        Some(last) => {
+            for e in failures {
+                errln!("error: {}", super::out::error_line(&format!("{e:#}")));
+            }
+            Err(last)
+        }
+        None => Ok(()),
+    }
+}
+
+struct Digits<'a> {
+    images: Vec<&'a PathBuf>,
+    pixels: Vec<f32>,
+    /// The images that could not be read, in order.
+    failures: Vec<anyhow::Error>,
 }
 
 /// The images that hold a digit, with their pixels. A blank one (no ink) gets a warning and no
-/// prediction, rather than the network's guess for an empty field; none at all is an error.
-fn digits(paths: &[PathBuf]) -> Result<(Vec<&PathBuf>, Vec<f32>)> {
+/// prediction, rather than the network's guess for an empty field; an unreadable one is kept
+/// for the end; none to predict at all is an error.
+fn digits(paths: &[PathBuf]) -> Result<Digits<'_>> {
     let mut pixels = Vec::with_capacity(paths.len() * PIXELS);
-    let (mut inked, mut blank) = (Vec::new(), Vec::new());
+    let (mut inked, mut blank, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for path in paths {
-        let digit = load_digit(path)?;
+        let digit = match load_digit(path) {
+            Ok(digit) => digit,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
         if is_blank(&digit) {
             blank.push(path);
         } else {
@@ -82,6 +105,16 @@ fn digits(paths: &[PathBuf]) -> Result<(Vec<&PathBuf>, Vec<f32>)> {
         }
     }
     let why = "holds no ink (a blank page, or too little contrast to tell a stroke from the paper)";
+    if inked.is_empty() && !failures.is_empty() {
+        for path in blank {
+            errln!("warning: {} {why}; no prediction for it", path.display());
+        }
+        let last = failures.pop().expect("not empty");
+        for e in failures {
+            errln!("error: {}", super::out::error_line(&format!("{e:#}")));
+        }
+        return Err(last);
+    }
     match (inked.is_empty(), blank.as_slice()) {
         (true, [one]) => return Err(error::data(format!("{} {why}", one.display()))),
         (true, _) => {
@@ -92,5 +125,5 @@ fn digits(paths: &[PathBuf]) -> Result<(Vec<&PathBuf>, Vec<f32>)> {
     for path in blank {
         errln!("warning: {} {why}; no prediction for it", path.display());
     }
-    Ok((inked, pixels))
+    Ok(Digits { images: inked, pixels, failures })
 }

@@ -119,6 +119,14 @@ fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
                 entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|d| d.join(SUMMARY_FILE).is_file()).collect()
             })
             .unwrap_or_default();
+        if found.is_empty() && p.join("plan.json").is_file() {
+            return Err(error::config(format!(
+                "{} is a sweep folder: `mnist-lab sweep collect {0}` reports it (mean ± std over seeds), \
+                 or `mnist-lab report {}` compares its runs one by one",
+                p.display(),
+                p.join("runs").display()
+            )));
+        }
         if found.is_empty() {
             return Err(error::config(format!(
                 "{} is neither a run directory (no {CONFIG_FILE}) nor a folder of finished runs",

@@ -256,6 +256,19 @@ fn with_overrides(mut cfg: ExperimentConfig, args: &TrainArgs) -> Result<Experim
 
 /// Said once, at the first epoch that ends at chance level with a loss that stopped moving.
 fn stalled_warning(m: &EpochMetrics, cfg: &ExperimentConfig) -> String {
+    // Below this no optimizer here moves an f32 weight of the usual size within an epoch.
+    const TINY_RATE: f64 = 1e-6;
+    if m.learning_rate < TINY_RATE {
+        return format!(
+            "warning: epoch {} ended at chance level (training accuracy {:.1} %) with a loss that stopped \
+             moving ({:.4}): the learning rate ({}) is too small to move the weights; the lecture's rates \
+             lie between 0.001 and 3 (--learning-rate)",
+            m.epoch,
+            m.train_accuracy * 100.0,
+            m.train_loss,
+            crate::train::history::lr_text(m.learning_rate)
+        );
+    }
     let cause = if cfg.model.hidden.iter().any(|l| l.activation != crate::config::Activation::Relu) {
         "the sigmoid/tanh units are likely saturated (stuck at 0 or 1, where their gradient vanishes)"
     } else {

@@ -284,9 +284,8 @@ impl TrainConfig {
 impl ExperimentConfig {
     /// Parse a config from TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        // toml's message names the key and shows the offending line.
         let config: Self =
-            toml::from_str(text).map_err(|e| error::config(format!("{origin}: {}", e.to_string().trim_end())))?;
+            toml::from_str(text).map_err(|e| error::config(format!("{origin}: {}", toml_error(&e, text))))?;
         config.validate().with_context(|| format!("invalid config {origin}"))?;
         Ok(config)
     }
@@ -362,6 +361,29 @@ impl ExperimentConfig {
     pub fn train_size(&self) -> usize {
         let available = 60_000 - self.data.validation;
         self.data.train_limit.map_or(available, |n| n.min(available))
+    }
+}
+
+/// toml's error on one line, `line N: message (`the line`)`: its own rendering spans four
+/// lines and echoes the offending line whole, however long.
+pub fn toml_error(e: &toml::de::Error, text: &str) -> String {
+    let msg = cut(&e.message().trim().replace('\n', " "), 300);
+    let Some(span) = e.span() else { return msg };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let number = text[..start].matches('\n').count() + 1;
+    match line.is_empty() {
+        true => format!("line {number}: {msg}"),
+        false => format!("line {number}: {msg} (`{}`)", cut(line, 80)),
+    }
+}
+
+/// `s` cut to `max` characters, with `…` where it was cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
     }
 }
 
