@@ -31,6 +31,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const HISTORY_FILE: &str = "history.csv";
 pub const MODEL_FILE: &str = "model.bpk";
 pub const SUMMARY_FILE: &str = "summary.json";
+/// Written by a run whose training diverged (the error's text), removed when it trains again.
+pub const DIVERGED_FILE: &str = "diverged.txt";
 /// Claims a run directory; holds the pid of the process training it.
 pub const LOCK_FILE: &str = ".mnist-lab.lock";
 
@@ -397,8 +399,9 @@ fn clear_unstarted(dir: &Path) -> Result<()> {
 /// top of a run directory, when the process that made one has ended: an export may be writing
 /// model.safetensors or model.bpk beside a resume (the run lock keeps out any other writer).
 fn remove_temporaries(dir: &Path) {
-    const TRAINED: [&str; 10] = [
+    const TRAINED: [&str; 11] = [
         CONFIG_FILE,
+        DIVERGED_FILE,
         HISTORY_FILE,
         SUMMARY_FILE,
         MODEL_FILE,

@@ -67,6 +67,16 @@ pub fn terminated(message: impl Into<String>) -> anyhow::Error {
     Fault { kind: Kind::Terminated, message: message.into() }.into()
 }
 
+/// How every divergence message starts (a loss or weights became NaN or infinite): `train`
+/// records such a stop in the run's folder, where `sweep collect` finds it.
+pub const DIVERGED: &str = "training diverged";
+
+/// Whether `err` is training that diverged.
+pub fn is_diverged(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.downcast_ref::<Fault>().is_some_and(|f| f.kind == Kind::Runtime && f.message.starts_with(DIVERGED)))
+}
+
 /// The kind of the first [`Fault`] in the error's chain, `Runtime` when there is none.
 pub fn kind_of(err: &anyhow::Error) -> Kind {
     err.chain().find_map(|e| e.downcast_ref::<Fault>().map(|f| f.kind)).unwrap_or(Kind::Runtime)

@@ -356,3 +356,206 @@ fn the_slurm_script_is_a_requeueable_array_over_the_plan() {
     let o = std::process::Command::new("bash").arg("-n").arg(&script).output().unwrap();
     assert!(o.status.success(), "bash -n: {}", stderr(&o));
 }
+
+/// Every file under `dir` with its size and time: what "nothing here was written" compares.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
+    let mut out = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(f) = folders.pop() {
+        for e in std::fs::read_dir(&f).unwrap() {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            if m.is_dir() {
+                folders.push(e.path());
+            }
+            out.push((e.path(), m.len(), m.modified().unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+const TWO_SEEDS: &str = "base = \"overfit\"\nseeds = [1, 2]\n[set]\n\"train.epochs\" = 2\n";
+
+#[test]
+fn a_symlinked_entry_is_refused_by_run_and_collect_and_nothing_outside_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", TWO_SEEDS);
+    let dir = tmp.path().join("sweep");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let id = ids(&dir);
+    // The user's own unfinished run (checkpointed, no summary): the kind that used to be resumed.
+    let (_keep, theirs) = train_run(&["overfit", "--epochs", "2"]);
+    std::fs::remove_file(theirs.join("summary.json")).unwrap();
+    let before = snapshot(&theirs);
+    std::fs::create_dir_all(dir.join("runs")).unwrap();
+    std::os::unix::fs::symlink(&theirs, dir.join("runs").join(&id[0])).unwrap();
+
+    let o = sweep(&["run", s(&dir), "--index", "0"]);
+    assert_user_error(&o, 2, &format!("run 0 of 2 ({}", id[0]));
+    assert!(stderr(&o).contains(&format!("runs/{} is a symbolic link", id[0])), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+
+    // The whole plan: run 1 trains, run 0 is named and left alone.
+    let o = sweep(&["run", s(&dir), "--jobs", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("warning: run 0 of 2 ({}", id[0])) && lines[0].contains("not trained"),
+        "{err}"
+    );
+    assert!(lines[1].starts_with("error: 1 runs of") && lines[1].contains("(runs 0;"), "{err}");
+    assert!(stdout(&o).contains("[1/1] run 1 of 2"), "{}", stdout(&o));
+    assert_eq!(summary(&dir.join("runs").join(&id[1]))["epochs_run"], 2);
+
+    // collect: run 1 alone is averaged; run 0 is listed apart, by name.
+    let o = sweep(&["collect", s(&dir)]);
+    let table = ok(&o);
+    assert!(table.contains("| base | 1 of 2 |"), "{table}");
+    assert!(
+        table.contains(&format!(
+            "- run 0 ({}, base, seed 1): not this sweep's own: runs/{} is a symbolic link",
+            id[0], id[0]
+        )),
+        "{table}"
+    );
+    assert!(stderr(&o).contains("1 of 2 runs are not this sweep's own and were not averaged"), "{}", stderr(&o));
+    assert_eq!(snapshot(&theirs), before, "nothing of the user's run was written");
+
+    // A link inside a run folder is refused the same way.
+    let history = dir.join("runs").join(&id[1]).join("history.csv");
+    let elsewhere = tmp.path().join("history.csv");
+    std::fs::rename(&history, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &history).unwrap();
+    let table = ok(&sweep(&["collect", s(&dir)]));
+    assert!(table.contains("| base | 0 of 2 |"), "{table}");
+    assert!(table.contains(&format!("runs/{}/history.csv is a symbolic link", id[1])), "{table}");
+}
+
+#[test]
+fn a_run_of_another_config_in_an_entry_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", TWO_SEEDS);
+    let dir = tmp.path().join("sweep");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let id = ids(&dir);
+    ok(&sweep(&["run", s(&dir), "--index", "1"]));
+    // Run 1 (seed 2) copied in as run 0: trained, but not on run 0's config.
+    let (from, to) = (dir.join("runs").join(&id[1]), dir.join("runs").join(&id[0]));
+    let o = std::process::Command::new("cp").arg("-a").arg(&from).arg(&to).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = snapshot(&to);
+
+    let o = sweep(&["collect", s(&dir)]);
+    let table = ok(&o);
+    let acc = summary(&from)["test_accuracy"].as_f64().unwrap() * 100.0;
+    assert!(table.contains(&format!("| base | 1 of 2 | {acc:.2} |")), "the copy is not averaged: {table}");
+    assert!(
+        table.contains(&format!(
+            "- run 0 ({}, base, seed 1): not this sweep's own: runs/{}/config.toml is not the plan's config",
+            id[0], id[0]
+        )),
+        "{table}"
+    );
+    assert!(stderr(&o).contains("not this sweep's own and were not averaged"), "{}", stderr(&o));
+
+    let o = sweep(&["run", s(&dir), "--index", "0"]);
+    assert_user_error(&o, 2, &format!("run 0 of 2 ({}", id[0]));
+    assert!(stderr(&o).contains("is not the plan's config"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(snapshot(&to), before, "the foreign run was not trained on");
+}
+
+#[test]
+fn a_plan_listing_a_run_twice_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", TWO_SEEDS);
+    let dir = tmp.path().join("sweep");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let mut plan = plan_json(&dir);
+    let mut copy = plan["runs"][0].clone();
+    copy["index"] = 1.into();
+    plan["runs"][1] = copy;
+    std::fs::write(dir.join("plan.json"), serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    for args in [vec!["collect", s(&dir)], vec!["run", s(&dir), "--jobs", "1"], vec!["run", s(&dir), "--index", "1"]] {
+        let o = sweep(&args);
+        assert_user_error(&o, 3, "runs 0 and 1 are the same run");
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
+    assert!(!dir.join("runs").exists() && !dir.join("locks").exists(), "nothing was trained");
+}
+
+#[test]
+fn a_damaged_summary_is_collected_around_and_trained_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", TWO_SEEDS);
+    let dir = tmp.path().join("sweep");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let id = ids(&dir);
+    ok(&sweep(&["run", s(&dir), "--jobs", "1"]));
+    let (run0, run1) = (dir.join("runs").join(&id[0]), dir.join("runs").join(&id[1]));
+    let good = std::fs::read_to_string(run0.join("summary.json")).unwrap();
+    let before = history(&run0);
+    std::fs::write(run0.join("summary.json"), &good[..good.len() / 2]).unwrap();
+
+    let o = sweep(&["collect", s(&dir)]);
+    let table = ok(&o);
+    let acc = summary(&run1)["test_accuracy"].as_f64().unwrap() * 100.0;
+    assert!(table.contains(&format!("| base | 1 of 2 | {acc:.2} |")), "{table}");
+    assert!(table.contains("Damaged results (1 of 2 runs; `mnist-lab sweep run` trains them again):"), "{table}");
+    assert!(table.contains(&format!("- run 0 ({}, base, seed 1): damaged results:", id[0])), "{table}");
+    assert!(table.contains("summary.json is not a valid summary"), "{table}");
+    assert!(stderr(&o).contains("warning: 1 of 2 runs have damaged results"), "{}", stderr(&o));
+    let html = tmp.path().join("report.html");
+    ok(&sweep(&["collect", s(&dir), "--out", s(&html)]));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<p>Damaged results (1 of 2 runs;"), "{page}");
+    assert!(page.contains(&format!("<li>run 0 ({}, base, seed 1): damaged results:", id[0])), "{page}");
+
+    // Not counted as finished: trained again, from its last checkpoint.
+    let out = ok(&sweep(&["run", s(&dir), "--index", "0"]));
+    assert!(out.contains("its results are damaged") && out.contains("resuming after epoch 2 of 2"), "{out}");
+    assert_eq!(summary(&run0)["epochs_run"], 2);
+    assert_eq!(history(&run0), before, "resumed, not retrained");
+    let o = sweep(&["collect", s(&dir)]);
+    assert!(ok(&o).contains("| base | 2 |"), "{}", stdout(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn diverged_runs_are_listed_as_diverged() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A learning rate of 1e30: with a validation split the loss is NaN within epoch 1 (nothing
+    // checkpointed); without, only the test set sees it, after epoch 1 was checkpointed.
+    let text = small_config(100, 100, "name = \"sgd\"\nlearning_rate = 1e30");
+    config_file(tmp.path(), "boom.toml", &text);
+    let g = grid(
+        tmp.path(),
+        "grid.toml",
+        "base = \"boom.toml\"\nseeds = [1]\n[set]\n\"train.epochs\" = 1\n[grid]\n\"data.validation\" = [0, 1000]\n",
+    );
+    let dir = tmp.path().join("sweep");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let id = ids(&dir);
+    let o = sweep(&["run", s(&dir), "--jobs", "2"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stdout(&o).contains("training diverged"), "{}", stdout(&o));
+
+    let o = sweep(&["collect", s(&dir)]);
+    let table = ok(&o);
+    assert!(table.contains("Diverged (2 of 2 runs)"), "{table}");
+    assert!(!table.contains("not started") && !table.contains("unfinished"), "{table}");
+    assert!(
+        table.contains(&format!("- run 0 ({}, data.validation=0, seed 1): diverged: the test loss is ", id[0]))
+            && table.contains("after epoch 1"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("- run 1 ({}, data.validation=1000, seed 1): diverged: the ", id[1]))
+            && table.contains("in epoch 1"),
+        "{table}"
+    );
+    assert!(stderr(&o).contains("warning: 2 of 2 runs diverged"), "{}", stderr(&o));
+}

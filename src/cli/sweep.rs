@@ -42,15 +42,19 @@ pub enum SweepCommand {
     Plan(PlanArgs),
     /// Run one entry of the plan (what a scheduler's array task runs), or all of them here.
     ///
-    /// A run trains into DIR/runs/<id>/. A finished run (summary.json present) returns at once;
-    /// an interrupted one resumes from its last checkpoint. A lock file per run
+    /// A run trains into DIR/runs/<id>/. A finished run (its summary.json reads back) returns at
+    /// once; an interrupted one, or one whose results are damaged, resumes from its last
+    /// checkpoint. An entry that is not what the plan made (a symbolic link, a run of another
+    /// config) is refused, never trained into. A lock file per run
     /// (DIR/locks/<id>.lock) keeps two workers from training the same entry, so re-running after
     /// a crash, or beside another worker, trains every run exactly once.
     Run(RunArgs),
     /// Per grid point: n, mean ± std over seeds of the test accuracy and the best epoch.
     ///
-    /// Prints a Markdown table; runs that have not finished are listed under it. With --out also
-    /// the validation accuracy per epoch of every grid point (mean, shaded ± std over seeds).
+    /// Prints a Markdown table; the runs without results are listed under it by what happened to
+    /// them (damaged, diverged, unfinished, not started, not this sweep's own), never averaged.
+    /// With --out also the validation accuracy per epoch of every grid point (mean, shaded ± std
+    /// over seeds).
     Collect(CollectArgs),
     /// Write DIR/sweep.sbatch, a Slurm job array with one task per run, and print the sbatch command.
     ///
@@ -167,6 +171,7 @@ fn index_from_env() -> Result<Option<usize>> {
 
 fn run_cmd(args: RunArgs) -> Result<()> {
     let plan = Plan::load(&args.dir)?;
+    plan::check_folders(&args.dir)?;
     if let Some(jobs) = args.jobs {
         if jobs == 0 {
             return Err(error::config("--jobs must be at least 1"));
@@ -183,6 +188,13 @@ fn run_cmd(args: RunArgs) -> Result<()> {
         })?,
     };
     run_one(&plan, index, &args)
+}
+
+/// The error of an entry that is not what the plan made.
+fn refused(desc: &str, why: &str) -> anyhow::Error {
+    error::config(format!(
+        "{desc}: not this sweep's own run ({why}); it is neither trained nor collected — move it away and run again"
+    ))
 }
 
 fn describe(plan: &Plan, e: &Entry) -> String {
@@ -209,9 +221,14 @@ fn run_one(plan: &Plan, index: usize, args: &RunArgs) -> Result<()> {
     })?;
     let desc = describe(plan, entry);
     let run_dir = dir.join(&entry.run);
-    if run_dir.join(SUMMARY_FILE).is_file() {
-        outln!("{desc}: already finished ({})", accuracy_of(&run_dir));
-        return Ok(());
+    match plan::state(dir, entry) {
+        State::Finished => {
+            outln!("{desc}: already finished ({})", accuracy_of(&run_dir));
+            return Ok(());
+        }
+        // Before the lock: a symbolic link there would have it written outside the sweep.
+        State::Foreign(why) => return Err(refused(&desc, &why)),
+        _ => {}
     }
     let Some(_lock) = plan::try_lock(dir, entry)? else {
         outln!(
@@ -220,10 +237,22 @@ fn run_one(plan: &Plan, index: usize, args: &RunArgs) -> Result<()> {
         );
         return Ok(());
     };
-    // It may have finished between the first look and the lock.
-    if run_dir.join(SUMMARY_FILE).is_file() {
-        outln!("{desc}: already finished ({})", accuracy_of(&run_dir));
-        return Ok(());
+    // It may have changed between the first look and the lock.
+    match plan::state(dir, entry) {
+        State::Finished => {
+            outln!("{desc}: already finished ({})", accuracy_of(&run_dir));
+            return Ok(());
+        }
+        State::Foreign(why) => return Err(refused(&desc, &why)),
+        State::Damaged(why) => {
+            // Trained again below, from its last checkpoint when it has one; until then it
+            // reads as unfinished rather than as results.
+            let summary = run_dir.join(SUMMARY_FILE);
+            fs::remove_file(&summary)
+                .map_err(|e| error::runtime(format!("cannot remove {}: {e}", summary.display())))?;
+            outln!("{desc}: its results are damaged ({why}); training it again");
+        }
+        _ => {}
     }
     let config_path = dir.join(&entry.config);
     let cfg = ExperimentConfig::from_file(&config_path)?;
@@ -385,7 +414,7 @@ enum Ended {
 /// How the run of `r` ended, and its progress line's text.
 fn how_it_ended(dir: &Path, r: &Running, status: std::process::ExitStatus) -> (Ended, String) {
     let run_dir = dir.join(&r.entry.run);
-    if run_dir.join(SUMMARY_FILE).is_file() {
+    if plan::state(dir, r.entry) == State::Finished {
         let what = format!("{}, {:.1} s", accuracy_of(&run_dir), r.started.elapsed().as_secs_f64());
         (Ended::Finished, what)
     } else if status.success() {
@@ -401,7 +430,20 @@ fn how_it_ended(dir: &Path, r: &Running, status: std::process::ExitStatus) -> (E
 fn run_all(plan: &Plan, jobs: usize, args: &RunArgs) -> Result<()> {
     let dir = &args.dir;
     let n = plan.runs.len();
-    let todo: Vec<&Entry> = plan.runs.iter().filter(|e| plan::state(dir, e) != State::Finished).collect();
+    let (mut todo, mut refused) = (Vec::new(), Vec::new());
+    for e in &plan.runs {
+        match plan::state(dir, e) {
+            State::Finished => {}
+            State::Foreign(why) => {
+                errln!("warning: {}: not this sweep's own run ({why}); not trained", describe(plan, e));
+                refused.push(e.index);
+            }
+            _ => todo.push(e),
+        }
+    }
+    if todo.is_empty() && !refused.is_empty() {
+        return Err(refused_error(dir, &refused));
+    }
     if todo.is_empty() {
         outln!(
             "all {n} runs of {} already finished; `mnist-lab sweep collect {}` shows the results",
@@ -420,7 +462,7 @@ fn run_all(plan: &Plan, jobs: usize, args: &RunArgs) -> Result<()> {
     let threads = child_threads(jobs);
     outln!(
         "{} of {n} runs already finished; training {} with {jobs} at a time{} (logs in {})",
-        n - todo.len(),
+        n - todo.len() - refused.len(),
         todo.len(),
         threads.as_ref().map(|t| format!(", RAYON_NUM_THREADS={t} each")).unwrap_or_default(),
         logs.display()
@@ -471,7 +513,21 @@ fn run_all(plan: &Plan, jobs: usize, args: &RunArgs) -> Result<()> {
         }
     }
 
-    tally(dir, jobs, total, busy, stopped, &failed, &stop)
+    tally(dir, jobs, total, busy, stopped, &failed, &stop)?;
+    if !refused.is_empty() {
+        return Err(refused_error(dir, &refused));
+    }
+    Ok(())
+}
+
+/// The error of `sweep run --jobs` when entries were left untrained as not the sweep's own.
+fn refused_error(dir: &Path, refused: &[usize]) -> anyhow::Error {
+    error::config(format!(
+        "{} runs of {} are not this sweep's own and were not trained (runs {}; see the warnings above)",
+        refused.len(),
+        dir.display(),
+        refused.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+    ))
 }
 
 /// What `run_all` tells at the end: where the runs of other workers stand, and an error when not
@@ -522,11 +578,12 @@ fn collect_cmd(args: CollectArgs) -> Result<()> {
         }
     }
     let plan = Plan::load(&args.dir)?;
+    plan::check_folders(&args.dir)?;
     let results = collect::gather(&args.dir, &plan)?;
     let markdown = results.markdown();
     out!("{markdown}");
-    if !results.missing.is_empty() {
-        errln!("warning: {} of {} runs have not finished (listed above)", results.missing.len(), results.total());
+    for w in results.warnings(&args.dir) {
+        errln!("{w}");
     }
     let (Some(out), Some(is_html)) = (&args.out, is_html) else {
         return Ok(());

@@ -1,3 +1,4 @@
+use std::fs;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,7 +8,7 @@ use clap::Args;
 
 use super::signals::Stop;
 use super::{BackendArg, DataArgs, Progress};
-use crate::artifacts::{self, CONFIG_FILE, HISTORY_FILE, RunDir, Summary};
+use crate::artifacts::{self, CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, Summary};
 use crate::backend::BackendName;
 use crate::config::ExperimentConfig;
 use crate::data::Split;
@@ -76,6 +77,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some((run, _)) => run,
         None => RunDir::create(args.out.as_deref(), &cfg.preset)?,
     };
+    // An earlier session's divergence no longer describes the run once it trains again.
+    let diverged = run.file(DIVERGED_FILE);
+    if fs::symlink_metadata(&diverged).is_ok() {
+        fs::remove_file(&diverged).map_err(|e| error::runtime(format!("cannot remove {}: {e}", diverged.display())))?;
+    }
     // Written first (and again on resume, for a changed --epochs): the run is re-runnable.
     run.write(CONFIG_FILE, format!("# mnist-lab run, fully resolved\n{}", cfg.to_toml()).as_bytes())?;
     if !args.quiet {
@@ -90,7 +96,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             mnist.test.len
         );
     }
-    let outcome = fit(&args, &cfg, &mnist, &backend.device, &run, resuming, &stop)?;
+    let outcome =
+        fit(&args, &cfg, &mnist, &backend.device, &run, resuming, &stop).map_err(|e| note_divergence(&run, e))?;
     if outcome.stopped_early && !args.quiet {
         outln!(
             "early stopping after epoch {}: no improvement for {} epochs; restored epoch {}",
@@ -99,11 +106,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
             outcome.best_epoch
         );
     }
-    let summary = write_results(&run, &cfg, &outcome, &mnist.test, backend.name)?;
+    let summary =
+        write_results(&run, &cfg, &outcome, &mnist.test, backend.name).map_err(|e| note_divergence(&run, e))?;
     let (accuracy, loss) = (summary.test_accuracy, summary.test_loss);
     outln!("test accuracy: {:.2} % ({accuracy:.4})  test loss: {loss:.6}", accuracy * 100.0);
     outln!("run directory: {}", run.path.display());
     Ok(())
+}
+
+/// A run that diverged says so in its folder (`sweep collect` lists it as diverged rather than
+/// unfinished or not started); the error then goes on as it was.
+fn note_divergence(run: &RunDir, err: anyhow::Error) -> anyhow::Error {
+    if error::is_diverged(&err)
+        && let Err(e) = run.write(DIVERGED_FILE, format!("{err:#}\n").as_bytes())
+    {
+        errln!("warning: {e:#}");
+    }
+    err
 }
 
 /// Train `cfg` into `run` (from its checkpoint when `resuming`), writing history.csv every
@@ -200,8 +219,9 @@ fn write_results(
     // The network's outputs overflowed on a test image: no figure of this run would mean anything.
     if !test_loss.is_finite() {
         return Err(error::runtime(format!(
-            "training diverged: the test loss is {test_loss} after epoch {}; its model and summary are not written \
+            "{}: the test loss is {test_loss} after epoch {}; its model and summary are not written \
              (hint: try a smaller learning rate)",
+            error::DIVERGED,
             outcome.history.epochs.len()
         )));
     }

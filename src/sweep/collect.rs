@@ -5,11 +5,9 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::plan::{self, Entry, Plan, State};
-use crate::artifacts::{HISTORY_FILE, RunDir};
-use crate::error;
+use super::plan::{self, Plan, State};
 use crate::report::plot::MeanCurve;
-use crate::report::table::{escape_html, read_history_csv};
+use crate::report::table::escape_html;
 use crate::train::history::History;
 
 /// One grid point and what its finished runs measured.
@@ -62,25 +60,50 @@ pub fn gather(dir: &Path, plan: &Plan) -> Result<Results> {
         };
         let point = &mut points[at];
         point.planned += 1;
-        match plan::state(dir, entry) {
-            State::Finished => {
-                let (summary, history) = read_run(dir, entry)?;
-                point.accuracy.push(summary.0);
-                point.best_epoch.push(summary.1);
-                point.histories.push(history);
-            }
-            state => missing.push(Missing { index: entry.index, id: entry.id.clone(), label, seed: entry.seed, state }),
-        }
+        let state = match plan::state(dir, entry) {
+            // Read again here: what `state` read is not kept, and the files may have changed since.
+            State::Finished => match plan::results(dir, entry) {
+                Ok((summary, history)) => {
+                    point.accuracy.push(summary.test_accuracy);
+                    point.best_epoch.push(summary.best_epoch as f64);
+                    point.histories.push(history);
+                    continue;
+                }
+                Err(e) => State::Damaged(plan::one_line(&format!("{e:#}"))),
+            },
+            state => state,
+        };
+        missing.push(Missing { index: entry.index, id: entry.id.clone(), label, seed: entry.seed, state });
     }
     Ok(Results { keys: plan.keys.clone(), points, missing })
 }
 
-/// (test accuracy, best epoch) and the history of a finished run.
-fn read_run(dir: &Path, entry: &Entry) -> Result<((f64, f64), History)> {
-    let run = RunDir::open(&dir.join(&entry.run))?;
-    let s = run.summary().map_err(|e| error::data(format!("{e:#}")))?;
-    let history = read_history_csv(&run.file(HISTORY_FILE))?;
-    Ok(((s.test_accuracy, s.best_epoch as f64), history))
+/// The groups runs without results are listed in, in this order: heading, and what to know.
+const GROUPS: [(Group, &str, &str); 5] = [
+    (Group::Damaged, "Damaged results", "; `mnist-lab sweep run` trains them again"),
+    (Group::Diverged, "Diverged", ""),
+    (Group::Unfinished, "Unfinished", ""),
+    (Group::NotStarted, "Not started", ""),
+    (Group::Foreign, "Not this sweep's own", "; not averaged, never trained into: move them away to run them"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Damaged,
+    Diverged,
+    Unfinished,
+    NotStarted,
+    Foreign,
+}
+
+fn group(state: &State) -> Group {
+    match state {
+        State::Damaged(_) | State::Finished => Group::Damaged,
+        State::Diverged(_) => Group::Diverged,
+        State::Unfinished(_) => Group::Unfinished,
+        State::NotStarted => Group::NotStarted,
+        State::Foreign(_) => Group::Foreign,
+    }
 }
 
 /// Mean and sample standard deviation (n − 1); no deviation from fewer than two values.
@@ -100,6 +123,19 @@ fn cell(xs: &[f64], scale: f64, digits: usize) -> String {
         Some((m, None)) => format!("{:.digits$}", m * scale),
         Some((m, Some(s))) => format!("{:.digits$} ± {:.digits$}", m * scale, s * scale),
     }
+}
+
+/// A run without results: which, and why.
+fn line(m: &Missing) -> String {
+    let why = match &m.state {
+        State::NotStarted => "not started".to_string(),
+        State::Unfinished(k) => format!("unfinished ({k} epochs checkpointed)"),
+        State::Finished => "finished".to_string(),
+        State::Damaged(why) => format!("damaged results: {why}"),
+        State::Diverged(why) => format!("diverged: {why}"),
+        State::Foreign(why) => format!("not this sweep's own: {why}"),
+    };
+    format!("run {} ({}, {}, seed {}): {why}", m.index, m.id, m.label, m.seed)
 }
 
 impl Results {
@@ -126,22 +162,49 @@ impl Results {
             .collect()
     }
 
-    /// The runs without results, one line each.
-    pub fn missing_lines(&self) -> Vec<String> {
-        self.missing
+    /// The runs without results by group: heading and lines, non-empty groups only.
+    fn missing_groups(&self) -> Vec<(String, Vec<String>)> {
+        GROUPS
             .iter()
-            .map(|m| {
-                let why = match m.state {
-                    State::NotStarted => "not started".to_string(),
-                    State::Unfinished(k) => format!("unfinished ({k} epochs checkpointed)"),
-                    State::Finished => "finished".to_string(),
-                };
-                format!("run {} ({}, {}, seed {}): {why}", m.index, m.id, m.label, m.seed)
+            .filter_map(|(g, heading, note)| {
+                let lines: Vec<String> = self.missing.iter().filter(|m| group(&m.state) == *g).map(line).collect();
+                let n = lines.len();
+                (n > 0).then(|| (format!("{heading} ({n} of {} runs{note}):", self.total()), lines))
             })
             .collect()
     }
 
-    /// The table (mean ± sample std over seeds, n = finished runs), then the missing runs.
+    /// One `warning:` line per kind of run without results, for stderr.
+    pub fn warnings(&self, dir: &Path) -> Vec<String> {
+        let (total, dir) = (self.total(), dir.display());
+        let count = |gs: &[Group]| self.missing.iter().filter(|m| gs.contains(&group(&m.state))).count();
+        let mut out = Vec::new();
+        let n = count(&[Group::Foreign]);
+        if n > 0 {
+            out.push(format!(
+                "warning: {n} of {total} runs are not this sweep's own and were not averaged (listed above)"
+            ));
+        }
+        let n = count(&[Group::Damaged]);
+        if n > 0 {
+            out.push(format!(
+                "warning: {n} of {total} runs have damaged results (listed above); `mnist-lab sweep run {dir} --jobs 1` \
+                 trains them again"
+            ));
+        }
+        let n = count(&[Group::Diverged]);
+        if n > 0 {
+            out.push(format!("warning: {n} of {total} runs diverged (listed above)"));
+        }
+        let n = count(&[Group::Unfinished, Group::NotStarted]);
+        if n > 0 {
+            out.push(format!("warning: {n} of {total} runs have not finished (listed above)"));
+        }
+        out
+    }
+
+    /// The table (mean ± sample std over seeds, n = finished runs), then the runs without
+    /// results, by group.
     pub fn markdown(&self) -> String {
         let line = |cells: &[String]| {
             format!("| {} |\n", cells.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "))
@@ -154,9 +217,9 @@ impl Results {
         for row in self.rows() {
             out.push_str(&line(&row));
         }
-        if !self.missing.is_empty() {
-            out.push_str(&format!("\nNot finished ({} of {} runs):\n\n", self.missing.len(), self.total()));
-            for l in self.missing_lines() {
+        for (heading, lines) in self.missing_groups() {
+            out.push_str(&format!("\n{heading}\n\n"));
+            for l in lines {
                 out.push_str(&format!("- {l}\n"));
             }
         }
@@ -180,9 +243,9 @@ impl Results {
             out.push_str("</tr>\n");
         }
         out.push_str("</tbody>\n</table>\n");
-        if !self.missing.is_empty() {
-            out.push_str(&format!("<p>Not finished ({} of {} runs):</p>\n<ul>\n", self.missing.len(), self.total()));
-            for l in self.missing_lines() {
+        for (heading, lines) in self.missing_groups() {
+            out.push_str(&format!("<p>{}</p>\n<ul>\n", escape_html(&heading)));
+            for l in lines {
                 out.push_str(&format!("<li>{}</li>\n", escape_html(&l)));
             }
             out.push_str("</ul>\n");

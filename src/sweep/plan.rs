@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::grid::Grid;
-use crate::artifacts::{SUMMARY_FILE, write_atomic};
+use crate::artifacts::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary, write_atomic};
 use crate::config::ExperimentConfig;
 use crate::error;
 use crate::train::checkpoint;
+use crate::train::history::{History, read_history_csv};
 
 pub const PLAN_FILE: &str = "plan.json";
 pub const CONFIGS: &str = "configs";
@@ -156,6 +157,7 @@ impl Plan {
         if plan.format != FORMAT {
             return Err(error::data(format!("{}: unknown plan format `{}`", path.display(), plan.format)));
         }
+        let mut seen = std::collections::HashMap::with_capacity(plan.runs.len());
         for (i, e) in plan.runs.iter().enumerate() {
             // Ids and paths become file names: nothing may point outside the sweep directory.
             let ok = e.index == i
@@ -166,6 +168,15 @@ impl Plan {
                 && e.point.len() == plan.keys.len();
             if !ok {
                 return Err(error::data(format!("{}: run {i} is not a valid entry", path.display())));
+            }
+            // One run listed twice would be trained once and counted twice.
+            if let Some(first) = seen.insert(e.id.as_str(), i) {
+                return Err(error::data(format!(
+                    "{}: runs {first} and {i} are the same run ({}); a plan lists each run once \
+                     (plan the grid again into a new directory)",
+                    path.display(),
+                    e.id
+                )));
             }
         }
         Ok(plan)
@@ -195,18 +206,120 @@ pub enum State {
     NotStarted,
     /// Interrupted (or training now) after this many checkpointed epochs.
     Unfinished(usize),
+    /// summary.json and history.csv read back.
     Finished,
+    /// Its results are there but do not read back (why): `sweep run` trains it again.
+    Damaged(String),
+    /// Its training diverged (train's message, without "training diverged: ").
+    Diverged(String),
+    /// Not what the plan made (why): never trained into, never averaged.
+    Foreign(String),
 }
 
 pub fn state(dir: &Path, entry: &Entry) -> State {
+    if let Err(why) = owned(dir, entry) {
+        return State::Foreign(why);
+    }
     let run = dir.join(&entry.run);
-    if run.join(SUMMARY_FILE).is_file() {
-        State::Finished
-    } else if has_checkpoint(&run) {
+    if fs::symlink_metadata(run.join(SUMMARY_FILE)).is_ok() {
+        return match results(dir, entry) {
+            Ok(_) => State::Finished,
+            Err(e) => State::Damaged(one_line(&format!("{e:#}"))),
+        };
+    }
+    if let Ok(text) = fs::read_to_string(run.join(DIVERGED_FILE)) {
+        let text = one_line(&text);
+        let why = text.strip_prefix(error::DIVERGED).map(|t| t.trim_start_matches(':').trim()).unwrap_or(&text);
+        return State::Diverged(why.to_string());
+    }
+    if has_checkpoint(&run) {
         State::Unfinished(checkpoint::completed_epochs(&run).unwrap_or(0))
     } else {
         State::NotStarted
     }
+}
+
+/// The summary and history of a finished run.
+pub fn results(dir: &Path, entry: &Entry) -> Result<(Summary, History)> {
+    let run = RunDir::open(&dir.join(&entry.run))?;
+    let summary = run.summary()?;
+    let history = read_history_csv(&run.file(HISTORY_FILE))?;
+    Ok((summary, history))
+}
+
+/// Text for one line of a list: line breaks and other control characters become spaces.
+pub fn one_line(s: &str) -> String {
+    s.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// The folders every run of a sweep writes into: none may be a symbolic link, or a run would
+/// read and write outside the sweep folder.
+pub fn check_folders(dir: &Path) -> Result<()> {
+    for name in [CONFIGS, RUNS, LOCKS, LOGS] {
+        let path = dir.join(name);
+        if fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
+            return Err(error::config(format!(
+                "{} is not a folder of the sweep's own (a symbolic link or a file); a sweep reads and writes \
+                 only inside its folder — move it away",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the entry's files are this sweep's own, and if not why: no symbolic link among its
+/// config, run folder (or anything inside it), lock and log, so that nothing outside the sweep
+/// folder is read or written as this run; and a run that has trained (a checkpoint, summary or
+/// divergence) was trained on the plan's config, so a run of other settings is never resumed or
+/// averaged as this one.
+pub fn owned(dir: &Path, entry: &Entry) -> std::result::Result<(), String> {
+    let lock = format!("{LOCKS}/{}.lock", entry.id);
+    let log = format!("{LOGS}/{}.log", entry.id);
+    for rel in [CONFIGS, RUNS, LOCKS, LOGS, &entry.config, &entry.run, &lock, &log] {
+        if fs::symlink_metadata(dir.join(rel)).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!("{rel} is a symbolic link"));
+        }
+    }
+    let run = dir.join(&entry.run);
+    match fs::symlink_metadata(&run) {
+        Err(_) => return Ok(()),
+        Ok(m) if !m.is_dir() => return Err(format!("{} is not a folder", entry.run)),
+        Ok(_) => {}
+    }
+    let mut folders = vec![run.clone()];
+    while let Some(folder) = folders.pop() {
+        let entries = match fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            // A checkpoint being built is renamed or removed while a worker trains the run.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot read {}: {e}", folder.display())),
+        };
+        for item in entries.filter_map(|e| e.ok()) {
+            let Ok(kind) = item.file_type() else { continue };
+            if kind.is_symlink() {
+                let inside = item.path().strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| item.path());
+                return Err(format!("{} is a symbolic link", inside.display()));
+            }
+            if kind.is_dir() {
+                folders.push(item.path());
+            }
+        }
+    }
+    let trained = [SUMMARY_FILE, DIVERGED_FILE].iter().any(|f| run.join(f).exists()) || has_checkpoint(&run);
+    if !trained {
+        // Never trained (or stopped before its first checkpoint): `sweep run` starts it afresh.
+        return Ok(());
+    }
+    let cfg = ExperimentConfig::from_file(&run.join(CONFIG_FILE))
+        .map_err(|e| format!("it cannot show it was trained on the plan's config ({})", one_line(&format!("{e:#}"))))?;
+    if config_id(&cfg) != entry.id {
+        return Err(format!(
+            "{}/{CONFIG_FILE} is not the plan's config for this run (a run of other settings put there?)",
+            entry.run
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `run` has a checkpoint pointer (a run killed before its first epoch ended has none).

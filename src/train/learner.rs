@@ -275,7 +275,8 @@ fn check_finite(m: &EpochMetrics, model: &Mlp) -> Result<()> {
     let bad = losses.iter().find_map(|(what, v)| v.filter(|v| !v.is_finite()).map(|v| format!("{what} became {v}")));
     if let Some(what) = bad.or_else(|| weights().map(|w| format!("{w} became NaN or infinite"))) {
         return Err(error::runtime(format!(
-            "training diverged: the {what} in epoch {}; hint: try a smaller learning rate (now {})",
+            "{}: the {what} in epoch {}; hint: try a smaller learning rate (now {})",
+            error::DIVERGED,
             m.epoch,
             super::history::lr_text(m.learning_rate)
         )));
