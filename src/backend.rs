@@ -181,6 +181,18 @@ pub fn max_allocation(device: &Device) -> Option<u64> {
     })
 }
 
+/// Called by `main` before any thread starts. Without `XDG_RUNTIME_DIR` (containers, batch
+/// jobs), libwayland prints `error: XDG_RUNTIME_DIR is invalid or not set in the environment.`
+/// each time wgpu probes for a Wayland display while listing adapters; a user reads "error" on
+/// a run that works. An absolute directory there makes the probe fail quietly.
+pub fn prepare_environment() {
+    #[cfg(all(feature = "wgpu", unix))]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|d| !std::path::Path::new(&d).is_absolute()) {
+        // SAFETY: main calls this first, while the process has one thread.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+}
+
 /// The wgpu adapter of this process, brought up once.
 struct WgpuAdapter {
     device: Device,

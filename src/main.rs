@@ -22,6 +22,7 @@ fn main() {
         let _ =
             writeln!(std::io::stderr(), "error: internal error: {what}{at}; please report it with the command you ran");
     }));
+    mnist_lab::backend::prepare_environment();
     let cli = mnist_lab::cli::Cli::parse();
     let result = threads().and_then(|threads| {
         // Everything runs on a worker of the thread pool Burn's matrix products split across: the

@@ -123,3 +123,19 @@ fn devices_lists_the_adapter_with_its_buffer_limit() {
         assert!(stderr(&o).starts_with("warning: the only wgpu adapter is"), "{}", stderr(&o));
     }
 }
+
+/// On a headless machine without `XDG_RUNTIME_DIR` (containers, batch jobs), no line that is not
+/// mnist-lab's says `error:` on a run that works (libwayland's complaint, from wgpu's probe for
+/// a display, used to).
+#[test]
+fn no_foreign_error_lines_without_xdg_runtime_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut devices = lab(&["devices"]);
+    let mut train = lab(&["train", "overfit", "--epochs", "1", "--backend", "wgpu", "--quiet", "--out"]);
+    train.arg(tmp.path().join("run"));
+    for cmd in [&mut devices, &mut train] {
+        let o = ok(cmd.env_remove("XDG_RUNTIME_DIR"));
+        let err = stderr(&o);
+        assert!(!err.lines().any(|l| l.contains("error:")), "{cmd:?}:\n{err}");
+    }
+}
