@@ -302,6 +302,10 @@ fn grid_and_command_line_mistakes_are_errors_naming_the_key() {
 
     ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
     assert_user_error(&sweep(&["run", s(&dir), "--index", "2"]), 2, "--index 2 is out of range");
+    // A job array wider than the plan is told by the variable it set, not by a flag it never gave.
+    let o = sweep_env(&["run", s(&dir)], &[("SLURM_ARRAY_TASK_ID", "2")]);
+    assert_user_error(&o, 2, "$SLURM_ARRAY_TASK_ID=2 is out of range: ");
+    assert!(!stderr(&o).contains("--index"), "{}", stderr(&o));
     assert_user_error(&sweep(&["run", s(&dir)]), 2, "--index");
     assert_user_error(&sweep_env(&["run", s(&dir)], &[("SLURM_ARRAY_TASK_ID", "x")]), 2, "$SLURM_ARRAY_TASK_ID is `x`");
     assert_user_error(&sweep(&["run", s(&dir), "--jobs", "0"]), 2, "--jobs");

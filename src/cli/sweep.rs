@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -157,13 +157,16 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
     Ok(())
 }
 
-/// `$SLURM_ARRAY_TASK_ID`, else `$JOB_COMPLETION_INDEX`.
-fn index_from_env() -> Result<Option<usize>> {
+/// `$SLURM_ARRAY_TASK_ID`, else `$JOB_COMPLETION_INDEX`, with the variable's name.
+fn index_from_env() -> Result<Option<(usize, &'static str)>> {
     for var in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"] {
         if let Ok(v) = std::env::var(var)
             && !v.trim().is_empty()
         {
-            return v.trim().parse().map(Some).map_err(|_| error::config(format!("${var} is `{v}`, not a run index")));
+            return match v.trim().parse() {
+                Ok(i) => Ok(Some((i, var))),
+                Err(_) => Err(error::config(format!("${var} is `{v}`, not a run index"))),
+            };
         }
     }
     Ok(None)
@@ -178,15 +181,25 @@ fn run_cmd(args: RunArgs) -> Result<()> {
         }
         return run_all(&plan, jobs, &args);
     }
-    let index = match args.index {
-        Some(i) => i,
-        None => index_from_env()?.ok_or_else(|| {
-            error::config(
-                "which run? give --index I (or set $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX), \
-                 or --jobs N to run the whole plan here",
-            )
-        })?,
+    let (index, source) = match args.index {
+        Some(i) => (i, format!("--index {i}")),
+        None => {
+            let (i, var) = index_from_env()?.ok_or_else(|| {
+                error::config(
+                    "which run? give --index I (or set $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX), \
+                     or --jobs N to run the whole plan here",
+                )
+            })?;
+            (i, format!("${var}={i}"))
+        }
     };
+    if index >= plan.runs.len() {
+        // Said with where the index came from: a job array wider than the plan gets this too.
+        return Err(error::config(match plan.runs.len() {
+            0 => format!("{source}: {} plans no runs", args.dir.display()),
+            n => format!("{source} is out of range: {} plans {n} runs, 0 to {}", args.dir.display(), n - 1),
+        }));
+    }
     run_one(&plan, index, &args)
 }
 
@@ -211,14 +224,7 @@ fn accuracy_of(run: &Path) -> String {
 /// One entry: skip it when finished or held by another worker, else train or resume it.
 fn run_one(plan: &Plan, index: usize, args: &RunArgs) -> Result<()> {
     let dir = &args.dir;
-    let n = plan.runs.len();
-    let entry = plan.runs.get(index).ok_or_else(|| {
-        error::config(format!(
-            "--index {index} is out of range: {} plans {n} runs, 0 to {}",
-            dir.display(),
-            n.saturating_sub(1)
-        ))
-    })?;
+    let entry = &plan.runs[index];
     let desc = describe(plan, entry);
     let run_dir = dir.join(&entry.run);
     match plan::state(dir, entry) {
@@ -331,6 +337,8 @@ struct Running<'a> {
     entry: &'a Entry,
     log: PathBuf,
     started: Instant,
+    /// A summary older than this was written by another worker.
+    spawned: SystemTime,
 }
 
 /// The children of `sweep run --jobs N` still running.
@@ -400,7 +408,7 @@ fn spawn_run<'a>(
         .stderr(err)
         .spawn()
         .map_err(|e| error::runtime(format!("cannot start {}: {e}", exe.display())))?;
-    Ok(Running { child, entry, log, started: Instant::now() })
+    Ok(Running { child, entry, log, started: Instant::now(), spawned: SystemTime::now() })
 }
 
 /// How a child's run ended, for the tally.
@@ -414,9 +422,15 @@ enum Ended {
 /// How the run of `r` ended, and its progress line's text.
 fn how_it_ended(dir: &Path, r: &Running, status: std::process::ExitStatus) -> (Ended, String) {
     let run_dir = dir.join(&r.entry.run);
-    if plan::state(dir, r.entry) == State::Finished {
+    let finished = plan::state(dir, r.entry) == State::Finished;
+    let written_here =
+        fs::metadata(run_dir.join(SUMMARY_FILE)).and_then(|m| m.modified()).is_ok_and(|t| t >= r.spawned);
+    if finished && written_here {
         let what = format!("{}, {:.1} s", accuracy_of(&run_dir), r.started.elapsed().as_secs_f64());
         (Ended::Finished, what)
+    } else if finished {
+        // Another worker on the same plan got there first: its run, not this one's.
+        (Ended::Busy, "finished by another worker".to_string())
     } else if status.success() {
         (Ended::Busy, "another worker is training it".to_string())
     } else if [error::Kind::Interrupted, error::Kind::Terminated].iter().any(|k| status.code() == Some(k.exit_code())) {
