@@ -563,3 +563,27 @@ fn diverged_runs_are_listed_as_diverged() {
     );
     assert!(stderr(&o).contains("warning: 2 of 2 runs diverged"), "{}", stderr(&o));
 }
+
+/// A line break, `|` or control character in a grid value neither splits nor garbles
+/// `collect`'s Markdown rows, and reaches the terminal escaped.
+#[test]
+fn grid_values_with_line_breaks_and_control_characters_stay_in_their_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    let g = grid(
+        tmp.path(),
+        "g.toml",
+        "base = \"overfit\"\nseeds = [1]\n[set]\n\"train.epochs\" = 1\n[grid]\nlesson = [\"a\\nb | c\", \"d\\u001b[31me\"]\n",
+    );
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    let o = sweep(&["collect", s(&dir)]);
+    let out = stdout(&o);
+    assert!(!out.contains('\u{1b}') && !stderr(&o).contains('\u{1b}'), "{out}");
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let table_row = line.starts_with('|');
+        assert!(table_row || line.starts_with("- ") || line.ends_with(':'), "a split row: {line:?}\n{out}");
+        if table_row {
+            assert!(line.ends_with('|') && line.matches(" | ").count() == 3, "{line:?}");
+        }
+    }
+}

@@ -207,7 +207,9 @@ impl Results {
     /// results, by group.
     pub fn markdown(&self) -> String {
         let line = |cells: &[String]| {
-            format!("| {} |\n", cells.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "))
+            // A line break or control character in a grid value would split or garble the row.
+            let cell = |c: &String| super::plan::one_line(c).replace('|', "\\|");
+            format!("| {} |\n", cells.iter().map(cell).collect::<Vec<_>>().join(" | "))
         };
         let header = self.header();
         let mut out = line(&header);
@@ -220,7 +222,7 @@ impl Results {
         for (heading, lines) in self.missing_groups() {
             out.push_str(&format!("\n{heading}\n\n"));
             for l in lines {
-                out.push_str(&format!("- {l}\n"));
+                out.push_str(&format!("- {}\n", plan::one_line(&l)));
             }
         }
         out
