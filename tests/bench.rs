@@ -22,14 +22,14 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     assert!(o.status.success(), "bench failed:\n{}", stderr(&o));
 
     let out = stdout(&o);
-    let header = "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB | sgemm floor s | × floor |";
+    let header = "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB | sgemm floor s | × floor | GFLOP/epoch | GFLOP/s | % of FMA peak |";
     assert!(out.contains(header), "table header missing:\n{out}");
     let row = out
         .lines()
         .find(|l| l.starts_with(&format!("| {backend} | baseline |")))
         .unwrap_or_else(|| panic!("no {backend}/baseline row:\n{out}"));
     let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
-    assert_eq!(cells.len(), 10, "row {row:?}");
+    assert_eq!(cells.len(), 13, "row {row:?}");
     for (i, cell) in cells[2..7].iter().enumerate() {
         let v: f64 = cell.parse().unwrap_or_else(|_| panic!("column {} is not a number: {row:?}", i + 2));
         assert!(v > 0.0, "column {} must be positive: {row:?}", i + 2);
@@ -45,7 +45,18 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     let train: f64 = cells[4].parse().unwrap();
     assert!(floor > 0.0 && floor < train, "the products alone take less than the epoch: {row:?}");
 
+    // Distance to the real limit: the products' GFLOP over the epoch, against the FMA peak.
+    let gflop: f64 = cells[10].parse().unwrap();
+    let rate: f64 = cells[11].parse().unwrap();
+    let of_peak: f64 = cells[12].trim_end_matches(" %").parse().unwrap_or_else(|_| panic!("% of peak: {row:?}"));
+    assert!((gflop - 6.0 * 30.0 * 50_000.0 * 10.0 / 1e9 - 4.0 * 784.0 * 30.0 * 50_000.0 / 1e9).abs() < 0.06, "{row:?}");
+    assert!(rate > 0.0 && (rate - gflop / train).abs() <= 0.06 * rate.max(1.0), "{row:?}");
+    assert!(of_peak > 0.0 && of_peak <= 100.0, "no epoch beats the FMA peak: {row:?}");
+    assert!(out.contains("FMA peak: "), "{out}");
+
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let peak = &doc["machine"]["fma_peak"];
+    assert!(peak["gflops"].as_f64().is_some_and(|g| g > 0.0) && peak["isa"].is_string(), "{peak}");
     let machine = &doc["machine"];
     for key in ["cpu", "os", "date"] {
         assert!(machine[key].as_str().is_some_and(|s| !s.is_empty()), "machine.{key}: {machine}");
@@ -70,6 +81,9 @@ fn bench_baseline_prints_a_table_and_writes_json() {
         "samples_per_second",
         "test_accuracy",
         "floor_seconds",
+        "gflop_per_epoch",
+        "gflops",
+        "percent_of_peak",
     ] {
         assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key} must be positive: {r}");
     }

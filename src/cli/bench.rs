@@ -68,6 +68,15 @@ pub struct Measurement {
     /// backends): the machine's floor for this network.
     #[serde(default)]
     pub floor_seconds: Option<f64>,
+    /// The training epoch's matrix products in GFLOP (6 per weight and image, 4 in the first layer).
+    #[serde(default)]
+    pub gflop_per_epoch: f64,
+    /// `gflop_per_epoch / train_seconds`.
+    #[serde(default)]
+    pub gflops: f64,
+    /// `gflops` against the machine's FMA peak on the same threads (CPU backends).
+    #[serde(default)]
+    pub percent_of_peak: Option<f64>,
     pub load_seconds_all: Vec<f64>,
     pub epoch_seconds_all: Vec<f64>,
     pub validation_seconds_all: Vec<f64>,
@@ -102,7 +111,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
 
     let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find my own executable: {e}")))?;
-    let (mut results, mut failures) = (Vec::new(), Vec::<Failure>::new());
+    let (mut results, mut failures) = (Vec::<Measurement>::new(), Vec::<Failure>::new());
     for &b in &backends {
         for p in &presets {
             errln!("bench: {b} / {p}: {} + {} epochs…", args.epochs_warmup, args.runs);
@@ -116,8 +125,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
 
-    let machine = machine();
+    // Measured after the children, on the threads they trained on, with nothing else running.
+    let peak = super::floor::fma_peak();
+    for m in results.iter_mut().filter(|m| m.floor_seconds.is_some()) {
+        m.percent_of_peak = Some(100.0 * m.gflops / peak.gflops);
+    }
+    let mut machine = machine();
+    machine["fma_peak"] = serde_json::json!(peak);
     outln!("{}", machine_line(&machine));
+    outln!("FMA peak: {:.1} GFLOP/s ({}, {} threads)", peak.gflops, peak.isa, peak.threads);
     outln!();
     out!("{}", table(&results));
     if let Some(path) = &args.json {
@@ -256,6 +272,7 @@ fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
     };
     let (_, test_accuracy) = train::evaluate(&outcome.model, &mnist.test, &cfg);
     let floor_seconds = backend::is_host(&device).then(|| super::floor::epoch_seconds(&cfg, mnist.train.len));
+    let gflop_per_epoch = super::floor::epoch_gflop(&cfg, mnist.train.len);
 
     let epoch_seconds_all = epochs[warmup..].to_vec();
     let epoch_seconds = median(&epoch_seconds_all);
@@ -275,6 +292,9 @@ fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
         peak_rss_mb: peak_rss_mb(),
         test_accuracy,
         floor_seconds,
+        gflop_per_epoch,
+        gflops: gflop_per_epoch / train_seconds,
+        percent_of_peak: None,
         load_seconds_all,
         epoch_seconds_all,
         validation_seconds_all,
@@ -302,22 +322,25 @@ fn peak_rss_mb() -> Option<f64> {
 
 fn table(results: &[Measurement]) -> String {
     let mut out = String::from(
-        "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB | sgemm floor s | × floor |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+        "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB | sgemm floor s | × floor | GFLOP/epoch | GFLOP/s | % of FMA peak |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for m in results {
         let peak = m.peak_rss_mb.map_or("n/a".to_string(), |mb| format!("{mb:.0}"));
         let floor = m.floor_seconds.map_or("n/a".to_string(), |f| format!("{f:.2}"));
         let ratio = m.floor_seconds.map_or("n/a".to_string(), |f| format!("{:.2}", m.train_seconds / f));
+        let of_peak = m.percent_of_peak.map_or("n/a".to_string(), |p| format!("{p:.0} %"));
         out.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.0} | {peak} | {floor} | {ratio} |\n",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.0} | {peak} | {floor} | {ratio} | {:.1} | {:.1} | {of_peak} |\n",
             m.backend,
             m.preset,
             m.load_seconds,
             m.first_epoch_seconds,
             m.train_seconds,
             m.validation_seconds,
-            m.samples_per_second
+            m.samples_per_second,
+            m.gflop_per_epoch,
+            m.gflops
         ));
     }
     out
