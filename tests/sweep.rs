@@ -346,13 +346,75 @@ fn the_slurm_script_is_a_requeueable_array_over_the_plan() {
         "#SBATCH --cpus-per-task=2".into(),
         "#SBATCH --partition=debug".into(),
         "#SBATCH --requeue".into(),
-        format!("#SBATCH --output={}/logs/slurm-%A_%a.out", abs.display()),
+        format!("#SBATCH --output=\"{}/logs/slurm-%A_%a.out\"", abs.display()),
         "export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"".into(),
-        format!("exec {} sweep run {} --index \"$SLURM_ARRAY_TASK_ID\"", exe.display(), abs.display()),
+        format!("exec '{}' sweep run '{}' --index \"$SLURM_ARRAY_TASK_ID\"", exe.display(), abs.display()),
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
     }
     assert!(abs.join("logs").is_dir(), "Slurm does not make the log folder itself");
     let o = std::process::Command::new("bash").arg("-n").arg(&script).output().unwrap();
     assert!(o.status.success(), "bash -n: {}", stderr(&o));
+}
+
+/// `s` as one bash word, as a user would type it (not the binary's own quoting).
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn a_hostile_sweep_folder_reaches_the_slurm_task_as_one_word_and_injects_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Unquoted, `&` backgrounds the task, `{touch,PWNED}` runs touch, `(` breaks the parse, `#`
+    // cuts the rest, `$`, backticks and quotes expand or close.
+    let dir = tmp.path().join("x&{touch,PWNED};#").join("results(v2) it's \"q\" $HOME `id` ; a");
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let g = grid(tmp.path(), "grid.toml", "base = \"overfit\"\nseeds = [1]\n[set]\n\"train.epochs\" = 1\n");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    // The data behind a hostile name too (`}` ended `${MNIST_LAB_DATA:-…}` early).
+    let data = tmp.path().join("d}a'ta $x");
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::symlink(mnist_dir(), data.join("mnist")).unwrap();
+
+    let out = ok(&sweep_env(&["slurm", s(&dir)], &[("MNIST_LAB_DATA", s(&data))]));
+    let abs = std::fs::canonicalize(&dir).unwrap();
+    let script = abs.join("sweep.sbatch");
+    assert_eq!(out.trim(), format!("sbatch {}", sh_quote(s(&script))), "a command to paste");
+    let o = std::process::Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    assert!(o.status.success(), "bash -n: {}", stderr(&o));
+
+    // What a Slurm task does: run the script as array task 0, here without Slurm, with an empty
+    // home (no data to fall back on there) and no MNIST_LAB_DATA: the data must come from the
+    // path written into the script.
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let o = std::process::Command::new("bash")
+        .arg(&script)
+        .current_dir(tmp.path())
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("MNIST_LAB_DATA")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "the task failed:\n{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("run 0 of 1"), "{}", stdout(&o));
+    assert!(abs.join("runs").join(&ids(&dir)[0]).join("summary.json").is_file(), "the run trained in the sweep");
+    assert!(!tmp.path().join("PWNED").exists() && !abs.join("PWNED").exists(), "touch ran");
+    assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0, "nothing fetched into the default cache");
+}
+
+#[test]
+fn a_sweep_folder_an_sbatch_line_cannot_carry_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", "base = \"overfit\"\nseeds = [1]\n");
+    for (name, shown) in [("100%", "100%"), ("new\nline", "new\\nline"), ("back\\slash", "back\\slash")] {
+        let dir = tmp.path().join(name);
+        ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+        let o = sweep(&["slurm", s(&dir)]);
+        assert_user_error(&o, 2, &format!("{shown}: the sweep folder's path holds"));
+        assert_eq!(stderr(&o).lines().count(), 1, "one line: {}", stderr(&o));
+        assert!(!dir.join("sweep.sbatch").exists() && !dir.join("logs").exists(), "nothing written");
+    }
 }

@@ -571,6 +571,8 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
         fs::canonicalize(p).map_err(|e| error::config(format!("cannot find {what} {}: {e}", p.display())))
     };
     let dir = slurm::check_path(&abs(&args.dir, "the sweep directory")?)?;
+    // Refused before the data is fetched.
+    slurm::sbatch_dir(&dir)?;
     let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find this executable: {e}")))?;
     let exe = slurm::check_path(&abs(&exe, "this executable")?)?;
 
@@ -585,8 +587,6 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
     }
     let data_root = slurm::check_path(&data_root.unwrap_or_default())?;
 
-    let logs = args.dir.join(LOGS);
-    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
     let options = slurm::Options {
         runs: plan.runs.len(),
         max_parallel: args.max_parallel,
@@ -595,8 +595,12 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
         partition: args.partition.as_deref(),
         job_name: "mnist-lab-sweep",
     };
+    // Made (or refused) before anything is written.
+    let script = slurm::script(&exe, &dir, &data_root, &options)?;
+    let logs = args.dir.join(LOGS);
+    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
     let script_path = args.dir.join(slurm::SCRIPT);
-    write_atomic(&script_path, slurm::script(&exe, &dir, &data_root, &options).as_bytes())?;
+    write_atomic(&script_path, script.as_bytes())?;
     // Slurm's default MaxArraySize is 1001: indices 0 to 1000.
     if plan.runs.len() > 1001 {
         errln!(
@@ -605,6 +609,6 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
         );
     }
     errln!("wrote {} ({} array tasks, logs in {dir}/logs)", script_path.display(), plan.runs.len());
-    outln!("sbatch {dir}/{}", slurm::SCRIPT);
+    outln!("sbatch {}", slurm::quote_if_needed(&format!("{dir}/{}", slurm::SCRIPT)));
     Ok(())
 }
