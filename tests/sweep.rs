@@ -418,3 +418,97 @@ fn a_sweep_folder_an_sbatch_line_cannot_carry_is_refused_before_anything_is_writ
         assert!(!dir.join("sweep.sbatch").exists() && !dir.join("logs").exists(), "nothing written");
     }
 }
+
+/// The most values per key [`big_grid`] makes, so every dropout stays below 1.
+const MAX_VALUES: usize = 10_000;
+
+/// A grid of `keys` keys (at most 6) with `values` values each, every one a valid config value.
+fn big_grid(keys: usize, values: usize) -> String {
+    assert!(keys <= 6 && values <= MAX_VALUES);
+    let value = |key: &str, i: usize| match key {
+        "optimizer.learning_rate" => format!("{:e}", (i + 1) as f64 * 1e-6),
+        "model.hidden[0].dropout" => format!("{:?}", i as f64 / (MAX_VALUES + 1) as f64),
+        "data.train_limit" => (i + 1000).to_string(),
+        _ => (i + 1).to_string(),
+    };
+    let mut text = String::from("base = \"overfit\"\nseeds = [1]\n[grid]\n");
+    for key in [
+        "optimizer.learning_rate",
+        "train.epochs",
+        "train.batch_size",
+        "model.hidden[0].units",
+        "model.hidden[0].dropout",
+        "data.train_limit",
+    ]
+    .into_iter()
+    .take(keys)
+    {
+        let list: Vec<String> = (0..values).map(|i| value(key, i)).collect();
+        text.push_str(&format!("\"{key}\" = [{}]\n", list.join(", ")));
+    }
+    text
+}
+
+#[test]
+fn a_grid_past_the_run_limit_is_refused_by_its_count_before_anything_is_built() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    // 6 keys × 100 values: 10¹² runs, which once allocated until the process aborted.
+    let g = grid(tmp.path(), "huge.toml", &big_grid(6, 100));
+    let o = sweep(&["plan", s(&g), "--out", s(&dir)]);
+    assert_user_error(
+        &o,
+        2,
+        "the grid makes 1000000000000 runs (100 × 100 × 100 × 100 × 100 × 100 grid points × 1 seeds), \
+         more than --max-runs 100000 allows",
+    );
+    assert!(stderr(&o).contains("--max-runs 1000000000000"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "one line: {}", stderr(&o));
+    assert!(!dir.exists(), "nothing written");
+    // 10²⁰ does not fit in 64 bits: over any limit.
+    let g = grid(tmp.path(), "overflow.toml", &big_grid(5, MAX_VALUES));
+    let o = sweep(&["plan", s(&g), "--out", s(&dir), "--max-runs", &usize::MAX.to_string()]);
+    assert_user_error(&o, 2, &format!("the grid makes more than {} runs", usize::MAX));
+    assert!(!dir.exists(), "nothing written");
+
+    // --max-runs moves the limit both ways.
+    let g = grid(tmp.path(), "five.toml", "base = \"overfit\"\nseeds = [1, 2, 3, 4, 5]\n");
+    let o = sweep(&["plan", s(&g), "--out", s(&dir), "--max-runs", "4"]);
+    assert_user_error(&o, 2, "the grid makes 5 runs (1 grid points × 5 seeds), more than --max-runs 4 allows");
+    assert!(stderr(&o).contains("--max-runs 5"), "{}", stderr(&o));
+    assert!(!dir.exists(), "nothing written");
+    let out = ok(&sweep(&["plan", s(&g), "--out", s(&dir), "--max-runs", "5"]));
+    assert!(out.contains("5 runs planned"), "{out}");
+    assert_eq!(ids(&dir).len(), 5);
+}
+
+#[test]
+fn twenty_thousand_seeds_are_planned_and_a_repeat_among_them_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    let seeds: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let text = format!("base = \"overfit\"\nseeds = [{}]\n", seeds.join(", "));
+    let g = grid(tmp.path(), "seeds.toml", &text);
+    let dir = tmp.path().join("sweep");
+    let o = sweep(&["plan", s(&g), "--out", s(&dir)]);
+    let out = ok(&o);
+    assert!(out.contains(&format!("{n} runs planned (1 grid points × {n} seeds)")), "{out}");
+    assert_eq!(stderr(&o), "", "no progress line off a terminal");
+    let ids = ids(&dir);
+    assert_eq!(ids.len(), n);
+    assert_eq!(std::fs::read_dir(dir.join("configs")).unwrap().count(), n, "one config per run, no leftovers");
+    let last =
+        mnist_lab::config::ExperimentConfig::from_file(&dir.join("configs").join(format!("{}.toml", ids[n - 1])))
+            .unwrap();
+    assert_eq!(last.train.seed, n as u64 - 1);
+
+    // The same seed again at the end: found, however far from its twin.
+    let g = grid(tmp.path(), "twice.toml", &text.replace("]\n", ", 0]\n"));
+    let again = tmp.path().join("again");
+    assert_user_error(
+        &sweep(&["plan", s(&g), "--out", s(&again)]),
+        2,
+        &format!("runs 0 and {n} of the grid have the same config"),
+    );
+    assert!(!again.exists(), "nothing written");
+}

@@ -16,8 +16,9 @@ use crate::artifacts::{RunDir, SUMMARY_FILE, check_destination, write_atomic};
 use crate::config::{Dataset, ExperimentConfig};
 use crate::report::plot;
 use crate::sweep::collect;
-use crate::sweep::grid::Grid;
+use crate::sweep::grid::{self, Grid};
 use crate::sweep::plan::{self, Entry, LOGS, Plan, State};
+use crate::sweep::progress::Progress as PlanProgress;
 use crate::sweep::slurm;
 use crate::{data, error};
 
@@ -70,6 +71,9 @@ pub struct PlanArgs {
     /// The sweep directory to write.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Refuse a grid that makes more runs than this (grid points × seeds), before building any.
+    #[arg(long, value_name = "N", default_value_t = grid::MAX_RUNS)]
+    pub max_runs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -135,9 +139,11 @@ pub fn run(command: SweepCommand) -> Result<()> {
 }
 
 fn plan_cmd(args: PlanArgs) -> Result<()> {
-    let grid = Grid::load(&args.grid)?;
+    let mut progress = PlanProgress::stderr();
+    let grid = Grid::load(&args.grid, args.max_runs, &mut progress)?;
     let plan = Plan::from_grid(&grid)?;
-    let existed = plan.write(&args.out, &grid)?;
+    let existed = plan.write(&args.out, &grid, &mut progress)?;
+    progress.clear();
     let n = plan.runs.len();
     let points = n / plan.seeds.len().max(1);
     let dir = args.out.display();
