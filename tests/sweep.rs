@@ -350,9 +350,9 @@ fn the_slurm_script_is_a_requeueable_array_over_the_plan() {
         "#SBATCH --cpus-per-task=2".into(),
         "#SBATCH --partition=debug".into(),
         "#SBATCH --requeue".into(),
-        format!("#SBATCH --output={}/logs/slurm-%A_%a.out", abs.display()),
+        format!("#SBATCH --output=\"{}/logs/slurm-%A_%a.out\"", abs.display()),
         "export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"".into(),
-        format!("exec {} sweep run {} --index \"$SLURM_ARRAY_TASK_ID\"", exe.display(), abs.display()),
+        format!("exec '{}' sweep run '{}' --index \"$SLURM_ARRAY_TASK_ID\"", exe.display(), abs.display()),
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
     }
@@ -586,4 +586,160 @@ fn grid_values_with_line_breaks_and_control_characters_stay_in_their_row() {
             assert!(line.ends_with('|') && line.matches(" | ").count() == 3, "{line:?}");
         }
     }
+}
+
+/// `s` as one bash word, as a user would type it (not the binary's own quoting).
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn a_hostile_sweep_folder_reaches_the_slurm_task_as_one_word_and_injects_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Unquoted, `&` backgrounds the task, `{touch,PWNED}` runs touch, `(` breaks the parse, `#`
+    // cuts the rest, `$`, backticks and quotes expand or close.
+    let dir = tmp.path().join("x&{touch,PWNED};#").join("results(v2) it's \"q\" $HOME `id` ; a");
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let g = grid(tmp.path(), "grid.toml", "base = \"overfit\"\nseeds = [1]\n[set]\n\"train.epochs\" = 1\n");
+    ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    // The data behind a hostile name too (`}` ended `${MNIST_LAB_DATA:-…}` early).
+    let data = tmp.path().join("d}a'ta $x");
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::symlink(mnist_dir(), data.join("mnist")).unwrap();
+
+    let out = ok(&sweep_env(&["slurm", s(&dir)], &[("MNIST_LAB_DATA", s(&data))]));
+    let abs = std::fs::canonicalize(&dir).unwrap();
+    let script = abs.join("sweep.sbatch");
+    assert_eq!(out.trim(), format!("sbatch {}", sh_quote(s(&script))), "a command to paste");
+    let o = std::process::Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    assert!(o.status.success(), "bash -n: {}", stderr(&o));
+
+    // What a Slurm task does: run the script as array task 0, here without Slurm, with an empty
+    // home (no data to fall back on there) and no MNIST_LAB_DATA: the data must come from the
+    // path written into the script.
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let o = std::process::Command::new("bash")
+        .arg(&script)
+        .current_dir(tmp.path())
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("MNIST_LAB_DATA")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "the task failed:\n{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("run 0 of 1"), "{}", stdout(&o));
+    assert!(abs.join("runs").join(&ids(&dir)[0]).join("summary.json").is_file(), "the run trained in the sweep");
+    assert!(!tmp.path().join("PWNED").exists() && !abs.join("PWNED").exists(), "touch ran");
+    assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0, "nothing fetched into the default cache");
+}
+
+#[test]
+fn a_sweep_folder_an_sbatch_line_cannot_carry_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = grid(tmp.path(), "grid.toml", "base = \"overfit\"\nseeds = [1]\n");
+    for (name, shown) in [("100%", "100%"), ("new\nline", "new\\nline"), ("back\\slash", "back\\slash")] {
+        let dir = tmp.path().join(name);
+        ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+        let o = sweep(&["slurm", s(&dir)]);
+        assert_user_error(&o, 2, &format!("{shown}: the sweep folder's path holds"));
+        assert_eq!(stderr(&o).lines().count(), 1, "one line: {}", stderr(&o));
+        assert!(!dir.join("sweep.sbatch").exists() && !dir.join("logs").exists(), "nothing written");
+    }
+}
+
+/// The most values per key [`big_grid`] makes, so every dropout stays below 1.
+const MAX_VALUES: usize = 10_000;
+
+/// A grid of `keys` keys (at most 6) with `values` values each, every one a valid config value.
+fn big_grid(keys: usize, values: usize) -> String {
+    assert!(keys <= 6 && values <= MAX_VALUES);
+    let value = |key: &str, i: usize| match key {
+        "optimizer.learning_rate" => format!("{:e}", (i + 1) as f64 * 1e-6),
+        "model.hidden[0].dropout" => format!("{:?}", i as f64 / (MAX_VALUES + 1) as f64),
+        "data.train_limit" => (i + 1000).to_string(),
+        _ => (i + 1).to_string(),
+    };
+    let mut text = String::from("base = \"overfit\"\nseeds = [1]\n[grid]\n");
+    for key in [
+        "optimizer.learning_rate",
+        "train.epochs",
+        "train.batch_size",
+        "model.hidden[0].units",
+        "model.hidden[0].dropout",
+        "data.train_limit",
+    ]
+    .into_iter()
+    .take(keys)
+    {
+        let list: Vec<String> = (0..values).map(|i| value(key, i)).collect();
+        text.push_str(&format!("\"{key}\" = [{}]\n", list.join(", ")));
+    }
+    text
+}
+
+#[test]
+fn a_grid_past_the_run_limit_is_refused_by_its_count_before_anything_is_built() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    // 6 keys × 100 values: 10¹² runs, which once allocated until the process aborted.
+    let g = grid(tmp.path(), "huge.toml", &big_grid(6, 100));
+    let o = sweep(&["plan", s(&g), "--out", s(&dir)]);
+    assert_user_error(
+        &o,
+        2,
+        "the grid makes 1000000000000 runs (100 × 100 × 100 × 100 × 100 × 100 grid points × 1 seeds), \
+         more than --max-runs 100000 allows",
+    );
+    assert!(stderr(&o).contains("--max-runs 1000000000000"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "one line: {}", stderr(&o));
+    assert!(!dir.exists(), "nothing written");
+    // 10²⁰ does not fit in 64 bits: over any limit.
+    let g = grid(tmp.path(), "overflow.toml", &big_grid(5, MAX_VALUES));
+    let o = sweep(&["plan", s(&g), "--out", s(&dir), "--max-runs", &usize::MAX.to_string()]);
+    assert_user_error(&o, 2, &format!("the grid makes more than {} runs", usize::MAX));
+    assert!(!dir.exists(), "nothing written");
+
+    // --max-runs moves the limit both ways.
+    let g = grid(tmp.path(), "five.toml", "base = \"overfit\"\nseeds = [1, 2, 3, 4, 5]\n");
+    let o = sweep(&["plan", s(&g), "--out", s(&dir), "--max-runs", "4"]);
+    assert_user_error(&o, 2, "the grid makes 5 runs (1 grid points × 5 seeds), more than --max-runs 4 allows");
+    assert!(stderr(&o).contains("--max-runs 5"), "{}", stderr(&o));
+    assert!(!dir.exists(), "nothing written");
+    let out = ok(&sweep(&["plan", s(&g), "--out", s(&dir), "--max-runs", "5"]));
+    assert!(out.contains("5 runs planned"), "{out}");
+    assert_eq!(ids(&dir).len(), 5);
+}
+
+#[test]
+fn twenty_thousand_seeds_are_planned_and_a_repeat_among_them_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    let seeds: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let text = format!("base = \"overfit\"\nseeds = [{}]\n", seeds.join(", "));
+    let g = grid(tmp.path(), "seeds.toml", &text);
+    let dir = tmp.path().join("sweep");
+    let o = sweep(&["plan", s(&g), "--out", s(&dir)]);
+    let out = ok(&o);
+    assert!(out.contains(&format!("{n} runs planned (1 grid points × {n} seeds)")), "{out}");
+    assert_eq!(stderr(&o), "", "no progress line off a terminal");
+    let ids = ids(&dir);
+    assert_eq!(ids.len(), n);
+    assert_eq!(std::fs::read_dir(dir.join("configs")).unwrap().count(), n, "one config per run, no leftovers");
+    let last =
+        mnist_lab::config::ExperimentConfig::from_file(&dir.join("configs").join(format!("{}.toml", ids[n - 1])))
+            .unwrap();
+    assert_eq!(last.train.seed, n as u64 - 1);
+
+    // The same seed again at the end: found, however far from its twin.
+    let g = grid(tmp.path(), "twice.toml", &text.replace("]\n", ", 0]\n"));
+    let again = tmp.path().join("again");
+    assert_user_error(
+        &sweep(&["plan", s(&g), "--out", s(&again)]),
+        2,
+        &format!("runs 0 and {n} of the grid have the same config"),
+    );
+    assert!(!again.exists(), "nothing written");
 }

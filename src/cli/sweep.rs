@@ -16,8 +16,9 @@ use crate::artifacts::{RunDir, SUMMARY_FILE, check_destination, write_atomic};
 use crate::config::{Dataset, ExperimentConfig};
 use crate::report::plot;
 use crate::sweep::collect;
-use crate::sweep::grid::Grid;
+use crate::sweep::grid::{self, Grid};
 use crate::sweep::plan::{self, Entry, LOGS, Plan, State};
+use crate::sweep::progress::Progress as PlanProgress;
 use crate::sweep::slurm;
 use crate::{data, error};
 
@@ -74,6 +75,9 @@ pub struct PlanArgs {
     /// The sweep directory to write.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Refuse a grid that makes more runs than this (grid points × seeds), before building any.
+    #[arg(long, value_name = "N", default_value_t = grid::MAX_RUNS)]
+    pub max_runs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -139,9 +143,11 @@ pub fn run(command: SweepCommand) -> Result<()> {
 }
 
 fn plan_cmd(args: PlanArgs) -> Result<()> {
-    let grid = Grid::load(&args.grid)?;
+    let mut progress = PlanProgress::stderr();
+    let grid = Grid::load(&args.grid, args.max_runs, &mut progress)?;
     let plan = Plan::from_grid(&grid)?;
-    let existed = plan.write(&args.out, &grid)?;
+    let existed = plan.write(&args.out, &grid, &mut progress)?;
+    progress.clear();
     let n = plan.runs.len();
     let points = n / plan.seeds.len().max(1);
     let dir = args.out.display();
@@ -642,6 +648,8 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
         fs::canonicalize(p).map_err(|e| error::config(format!("cannot find {what} {}: {e}", p.display())))
     };
     let dir = slurm::check_path(&abs(&args.dir, "the sweep directory")?)?;
+    // Refused before the data is fetched.
+    slurm::sbatch_dir(&dir)?;
     let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find this executable: {e}")))?;
     let exe = slurm::check_path(&abs(&exe, "this executable")?)?;
 
@@ -656,8 +664,6 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
     }
     let data_root = slurm::check_path(&data_root.unwrap_or_default())?;
 
-    let logs = args.dir.join(LOGS);
-    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
     let options = slurm::Options {
         runs: plan.runs.len(),
         max_parallel: args.max_parallel,
@@ -666,8 +672,12 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
         partition: args.partition.as_deref(),
         job_name: "mnist-lab-sweep",
     };
+    // Made (or refused) before anything is written.
+    let script = slurm::script(&exe, &dir, &data_root, &options)?;
+    let logs = args.dir.join(LOGS);
+    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
     let script_path = args.dir.join(slurm::SCRIPT);
-    write_atomic(&script_path, slurm::script(&exe, &dir, &data_root, &options).as_bytes())?;
+    write_atomic(&script_path, script.as_bytes())?;
     // Slurm's default MaxArraySize is 1001: indices 0 to 1000.
     if plan.runs.len() > 1001 {
         errln!(
@@ -676,6 +686,6 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
         );
     }
     errln!("wrote {} ({} array tasks, logs in {dir}/logs)", script_path.display(), plan.runs.len());
-    outln!("sbatch {dir}/{}", slurm::SCRIPT);
+    outln!("sbatch {}", slurm::quote_if_needed(&format!("{dir}/{}", slurm::SCRIPT)));
     Ok(())
 }

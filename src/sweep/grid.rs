@@ -11,8 +11,13 @@ use anyhow::Result;
 use serde::Deserialize;
 use toml::{Table, Value};
 
+use super::progress::Progress;
 use crate::config::ExperimentConfig;
 use crate::{error, presets};
+
+/// How many runs `sweep plan` makes unless `--max-runs` says otherwise: a grid past it is far
+/// more likely a mistake (one list too many) than a plan anyone can train.
+pub const MAX_RUNS: usize = 100_000;
 
 /// The grid file as written.
 #[derive(Debug, Deserialize)]
@@ -53,14 +58,15 @@ pub struct Grid {
 const SEED_KEY: &str = "train.seed";
 
 impl Grid {
-    pub fn load(path: &Path) -> Result<Self> {
+    /// Read, check and expand a grid file, refused when it makes more than `max_runs` runs.
+    pub fn load(path: &Path, max_runs: usize, progress: &mut Progress) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| error::config(format!("cannot read grid file {}: {e}", path.display())))?;
-        Self::parse(&text, path)
+        Self::parse(&text, path, max_runs, progress)
     }
 
     /// Parse grid file `text`; `path` names it in errors and anchors a relative `base` path.
-    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+    pub fn parse(text: &str, path: &Path, max_runs: usize, progress: &mut Progress) -> Result<Self> {
         let origin = path.display().to_string();
         let bad = |msg: String| error::config(format!("{origin}: {msg}"));
         let file: GridFile = toml::from_str(text).map_err(|e| bad(toml_error(&e, text)))?;
@@ -97,24 +103,45 @@ impl Grid {
             return Err(bad("`seeds` is empty: give at least one".into()));
         }
 
+        // Counted before anything is built: a grid can name more runs than memory holds.
+        let lengths: Vec<usize> = axes.iter().map(|(_, v)| v.len()).collect();
+        let count = lengths.iter().try_fold(seeds.len(), |n, &k| n.checked_mul(k));
+        if count.is_none_or(|n| n > max_runs) {
+            let points = if lengths.is_empty() {
+                "1".to_string()
+            } else {
+                lengths.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" × ")
+            };
+            let (count, hint) = match count {
+                Some(n) => (n.to_string(), format!(", or plan it anyway with --max-runs {n}")),
+                None => (format!("more than {}", usize::MAX), String::new()),
+            };
+            return Err(bad(format!(
+                "the grid makes {count} runs ({points} grid points × {} seeds), more than --max-runs {max_runs} \
+                 allows; shrink the grid{hint}",
+                seeds.len()
+            )));
+        }
+        let total = count.unwrap_or(0);
+
         // Keys are checked against the base with [set] applied, one at a time, so an error
         // names the key even when several keys are wrong.
         let mut with_set = base.clone();
         for (key, value) in &set {
             apply(&mut with_set, key, value.clone()).map_err(|e| bad(format!("[set] {e}")))?;
-            resolve(&with_set).map_err(|e| bad(format!("[set] {}", describe(&e, &[key]))))?;
+            resolve(with_set.clone()).map_err(|e| bad(format!("[set] {}", describe(&e, &[key]))))?;
         }
         for (key, values) in &axes {
             for value in values {
                 let mut tree = with_set.clone();
                 apply(&mut tree, key, value.clone()).map_err(|e| bad(format!("[grid] {e}")))?;
-                if let Err(e @ ResolveError::Schema { .. }) = resolve(&tree) {
+                if let Err(e @ ResolveError::Schema { .. }) = resolve(tree) {
                     return Err(bad(format!("[grid] {} (value `{value}`)", describe(&e, &[key]))));
                 }
             }
         }
 
-        let mut runs = Vec::new();
+        let mut runs = Vec::with_capacity(total);
         for point in cartesian(&axes) {
             let mut tree = with_set.clone();
             for (key, value) in &point {
@@ -123,10 +150,12 @@ impl Grid {
             for &seed in &seeds {
                 let mut tree = tree.clone();
                 apply(&mut tree, SEED_KEY, Value::Integer(seed as i64)).map_err(bad)?;
-                let keys: Vec<&String> = set.iter().chain(point.iter()).map(|(k, _)| k).collect();
-                let config = resolve(&tree)
-                    .map_err(|e| bad(format!("the run at {}, seed {seed}: {}", label(&point), describe(&e, &keys))))?;
+                let config = resolve(tree).map_err(|e| {
+                    let keys: Vec<&String> = set.iter().chain(point.iter()).map(|(k, _)| k).collect();
+                    bad(format!("the run at {}, seed {seed}: {}", label(&point), describe(&e, &keys)))
+                })?;
                 runs.push(Resolved { point: point.clone(), seed, config });
+                progress.show("resolving", runs.len(), total);
             }
         }
         Ok(Grid { base: file.base, keys: axes.into_iter().map(|(k, _)| k).collect(), seeds, runs })
@@ -283,8 +312,8 @@ enum ResolveError {
     Invalid(String),
 }
 
-fn resolve(tree: &Value) -> Result<ExperimentConfig, ResolveError> {
-    let config: ExperimentConfig = tree.clone().try_into().map_err(|e: toml::de::Error| {
+fn resolve(tree: Value) -> Result<ExperimentConfig, ResolveError> {
+    let config: ExperimentConfig = tree.try_into().map_err(|e: toml::de::Error| {
         // toml's deserialiser records the keys it was under; Display ends with "in `a.b`".
         let text = e.to_string();
         let path = text
@@ -360,7 +389,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Grid> {
-        Grid::parse(text, Path::new("grid.toml"))
+        Grid::parse(text, Path::new("grid.toml"), MAX_RUNS, &mut Progress::hidden())
     }
 
     fn err(text: &str) -> String {
@@ -479,6 +508,30 @@ base = "softmax"
     }
 
     #[test]
+    fn the_run_count_is_checked_against_the_limit_before_any_run_is_built() {
+        let two_by_two = "base = \"overfit\"\nseeds = [1, 2]\n[grid]\n\"train.epochs\" = [1, 2]\n";
+        let limited = |text: &str, max: usize| Grid::parse(text, Path::new("grid.toml"), max, &mut Progress::hidden());
+        assert_eq!(limited(two_by_two, 4).unwrap().runs.len(), 4);
+        let e = limited(two_by_two, 3).unwrap_err();
+        assert_eq!(error::kind_of(&e), error::Kind::Config);
+        assert_eq!(
+            format!("{e:#}"),
+            "grid.toml: the grid makes 4 runs (2 grid points × 2 seeds), more than --max-runs 3 allows; \
+             shrink the grid, or plan it anyway with --max-runs 4"
+        );
+        // 1000⁷ overflows 64 bits: counted as over any limit, never built.
+        let values = (1..=1000).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        let keys = ["train.epochs", "train.batch_size", "model.hidden[0].units", "data.train_limit"];
+        let mut huge = format!("base = \"overfit\"\nseeds = [{values}]\n[grid]\n");
+        for key in keys.iter().chain(&["data.valid_limit", "train.log_every", "train.patience"]) {
+            huge.push_str(&format!("\"{key}\" = [{values}]\n"));
+        }
+        let e = format!("{:#}", limited(&huge, usize::MAX).unwrap_err());
+        assert!(e.starts_with(&format!("grid.toml: the grid makes more than {} runs (1000 × ", usize::MAX)), "{e}");
+        assert!(e.ends_with("allows; shrink the grid"), "{e}");
+    }
+
+    #[test]
     fn combination_errors_name_the_run() {
         // Each value is fine on its own; the batch is larger than the 500 images of one point.
         let e =
@@ -494,7 +547,7 @@ base = "softmax"
             .unwrap();
         let grid = dir.path().join("grid.toml");
         std::fs::write(&grid, "base = \"mine.toml\"\nseeds = [3]\n").unwrap();
-        let g = Grid::load(&grid).unwrap();
+        let g = Grid::load(&grid, MAX_RUNS, &mut Progress::hidden()).unwrap();
         assert_eq!(g.runs.len(), 1);
         assert_eq!(g.runs[0].config.preset, "mine");
         assert!(g.keys.is_empty());

@@ -7,4 +7,5 @@
 pub mod collect;
 pub mod grid;
 pub mod plan;
+pub mod progress;
 pub mod slurm;

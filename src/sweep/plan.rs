@@ -5,7 +5,9 @@
 //! A run's id is a hash of its resolved config, so the same grid always plans the same ids and
 //! a run directory can never be taken for a run with other settings.
 
+use std::collections::HashMap;
 use std::fs;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -13,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::grid::Grid;
-use crate::artifacts::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary, write_atomic};
+use super::progress::Progress;
+use crate::artifacts::{
+    CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary, replaceable, write_atomic,
+};
 use crate::config::ExperimentConfig;
 use crate::error;
 use crate::train::checkpoint;
@@ -58,13 +63,14 @@ pub fn config_id(cfg: &ExperimentConfig) -> String {
 
 impl Plan {
     pub fn from_grid(grid: &Grid) -> Result<Self> {
-        let mut runs: Vec<Entry> = Vec::new();
+        let mut runs: Vec<Entry> = Vec::with_capacity(grid.runs.len());
+        // Id → index, so a repeated config is found in one pass however long the plan.
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(grid.runs.len());
         for (index, r) in grid.runs.iter().enumerate() {
             let id = config_id(&r.config);
-            if let Some(same) = runs.iter().find(|e| e.id == id) {
+            if let Some(same) = seen.insert(id.clone(), index) {
                 return Err(error::config(format!(
-                    "runs {} and {index} of the grid have the same config (a value listed twice?)",
-                    same.index
+                    "runs {same} and {index} of the grid have the same config (a value listed twice?)"
                 )));
             }
             let point = r
@@ -92,7 +98,7 @@ impl Plan {
 
     /// Write the plan into `dir`: a new or empty folder, or one holding this same plan
     /// (then nothing changes but missing config files). Returns whether it was already there.
-    pub fn write(&self, dir: &Path, grid: &Grid) -> Result<bool> {
+    pub fn write(&self, dir: &Path, grid: &Grid, progress: &mut Progress) -> Result<bool> {
         let plan_path = dir.join(PLAN_FILE);
         let existing = match Plan::load(dir) {
             Ok(p) => Some(p),
@@ -121,19 +127,34 @@ impl Plan {
                 old.base
             )));
         }
-        fs::create_dir_all(dir.join(CONFIGS))
-            .map_err(|e| error::config(format!("cannot create {}: {e}", dir.join(CONFIGS).display())))?;
+        let configs = dir.join(CONFIGS);
+        fs::create_dir_all(&configs).map_err(|e| error::config(format!("cannot create {}: {e}", configs.display())))?;
+        let mut written = Vec::new();
         for (entry, r) in self.runs.iter().zip(&grid.runs) {
             let path = dir.join(&entry.config);
-            if !path.is_file() {
+            // One lstat for the usual cases (absent, a file); anything else as `write_atomic` treats it.
+            let target = match fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(path.clone()),
+                Ok(m) if m.is_file() => None,
+                _ if path.is_file() => None,
+                _ => Some(replaceable(&path)?),
+            };
+            if let Some(target) = target {
                 let text = format!(
                     "# mnist-lab sweep run {} ({}), fully resolved\n{}",
                     entry.index,
                     entry.id,
                     r.config.to_toml()
                 );
-                write_atomic(&path, text.as_bytes())?;
+                write_unsynced(&target, text.as_bytes())
+                    .map_err(|e| error::runtime(format!("cannot write {}: {e}", path.display())))?;
+                written.push(target);
             }
+            progress.show("writing", entry.index + 1, self.runs.len());
+        }
+        if !written.is_empty() {
+            sync_written(&configs, &written)
+                .map_err(|e| error::runtime(format!("cannot sync {}: {e}", configs.display())))?;
         }
         if existing.is_none() {
             let json = serde_json::to_string_pretty(self).expect("a plan serialises");
@@ -189,6 +210,46 @@ impl Plan {
         }
         self.keys.iter().zip(&entry.point).map(|(k, v)| format!("{k}={}", json_text(v))).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// `bytes` into `path` under a temporary name, then renamed: never half-written under its own
+/// name, but not yet synced. An fsync per file costs milliseconds, minutes for a large plan;
+/// [`sync_written`] makes them all durable at once before plan.json says the plan is complete.
+fn write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let create = || fs::OpenOptions::new().write(true).create_new(true).open(&tmp);
+    let file = match create() {
+        // A leftover of a killed process that had our pid; `create_new` never follows a link.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && fs::symlink_metadata(&tmp).is_ok_and(|m| !m.is_dir()) => {
+            fs::remove_file(&tmp)?;
+            create()
+        }
+        other => other,
+    };
+    let result = file.and_then(|mut f| f.write_all(bytes)).and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() && fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The files [`write_unsynced`] wrote into `dir`, made durable: on Linux one `syncfs` of their
+/// file system, elsewhere an fsync each.
+#[cfg(target_os = "linux")]
+fn sync_written(dir: &Path, _files: &[PathBuf]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = fs::File::open(dir)?;
+    // SAFETY: syncfs(2) only reads the descriptor, which `d` keeps open for the call.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_written(_dir: &Path, files: &[PathBuf]) -> io::Result<()> {
+    files.iter().try_for_each(|f| fs::File::open(f)?.sync_all())
 }
 
 /// A value as the grid file wrote it, strings without quotes.
