@@ -380,10 +380,11 @@ fn lock(dir: &Path) -> Result<fs::File> {
     Ok(file)
 }
 
-/// What training writes before its first checkpoint, removed so the run starts clean.
+/// What training writes before its first checkpoint, removed so the run starts clean (the
+/// event files too: a restarted run would leave out the steps they hold).
 fn clear_unstarted(dir: &Path) -> Result<()> {
     remove_temporaries(dir);
-    for name in [HISTORY_FILE, checkpoint::DIR] {
+    for name in [HISTORY_FILE, checkpoint::DIR, crate::train::tensorboard::DIR] {
         let path = dir.join(name);
         let removed = match fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => fs::remove_dir_all(&path),

@@ -40,6 +40,7 @@
 //! }
 //! ```
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Cursor, ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -258,6 +259,52 @@ impl EventWriter {
     }
 }
 
+/// The (tag, step) of every summary value in the events files directly in `dir` (none when
+/// there is no `dir`): what earlier sessions of a run already logged, so that a resumed one
+/// does not log a step twice. A file is read up to its first record that is cut off or damaged,
+/// as TensorBoard reads it: a process killed while writing leaves a partial record at the end.
+pub fn logged(dir: &Path) -> Result<HashSet<(String, i64)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    let mut seen = HashSet::new();
+    for entry in entries {
+        let path = entry.with_context(|| format!("cannot read {}", dir.display()))?.path();
+        let is_events = path.file_name().is_some_and(|n| n.to_string_lossy().contains("tfevents"));
+        if !is_events || !path.is_file() {
+            continue;
+        }
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        for event in records(&bytes).filter_map(|r| proto::Event::decode(r).ok()) {
+            if let Some(proto::What::Summary(summary)) = event.what {
+                seen.extend(summary.value.into_iter().map(|v| (v.tag, event.step)));
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// The records of a TFRecord file, up to the first one that is incomplete or fails its CRC.
+fn records(mut bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (len, rest) = bytes.split_first_chunk::<8>()?;
+        let (len_crc, rest) = rest.split_first_chunk::<4>()?;
+        if masked_crc(len) != u32::from_le_bytes(*len_crc) {
+            return None;
+        }
+        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+        let (data, rest) = rest.split_at_checked(len)?;
+        let (data_crc, rest) = rest.split_first_chunk::<4>()?;
+        if masked_crc(data) != u32::from_le_bytes(*data_crc) {
+            return None;
+        }
+        bytes = rest;
+        Some(data)
+    })
+}
+
 /// TFRecord framing of one record.
 fn frame(data: &[u8]) -> Vec<u8> {
     let len = (data.len() as u64).to_le_bytes();
@@ -441,5 +488,30 @@ mod tests {
         assert!(name.contains(&format!(".{}.", std::process::id())), "{name}");
         // Header only: the file_version record.
         assert_eq!(fs::read(a.path()).unwrap().len(), 8 + 4 + 24 + 4);
+    }
+
+    #[test]
+    fn logged_reads_every_file_up_to_a_partial_record() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(logged(&dir.path().join("missing")).unwrap().is_empty());
+        let mut a = EventWriter::create(dir.path()).unwrap();
+        a.scalar("loss", 1, 0.5).unwrap();
+        a.histogram("w", 1, &[1.0, 2.0]).unwrap();
+        a.flush().unwrap();
+        let mut b = EventWriter::create(dir.path()).unwrap();
+        b.scalar("loss", 2, 0.25).unwrap();
+        b.flush().unwrap();
+        // Killed while writing step 3: a record cut short, then nothing.
+        let value = proto::Value { tag: "loss".into(), kind: Some(proto::Kind::SimpleValue(0.125)) };
+        let what = Some(proto::What::Summary(proto::Summary { value: vec![value] }));
+        let cut = frame(&proto::Event { wall_time: 0.0, step: 3, what }.encode_to_vec());
+        let mut bytes = fs::read(b.path()).unwrap();
+        bytes.extend_from_slice(&cut[..cut.len() - 1]);
+        fs::write(b.path(), bytes).unwrap();
+        // Not an events file: not read.
+        fs::write(dir.path().join("notes.txt"), b"loss 4").unwrap();
+        let want: HashSet<(String, i64)> =
+            [("loss", 1), ("w", 1), ("loss", 2)].into_iter().map(|(t, s)| (t.to_string(), s)).collect();
+        assert_eq!(logged(dir.path()).unwrap(), want);
     }
 }

@@ -127,3 +127,60 @@ fn user_mistakes_are_errors() {
     assert_user_error(&o, 2, "sweep collect");
     assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("report {}", sweep.join("runs").display())));
 }
+
+/// A `<text>`'s x, y and content.
+type SvgText = (f64, f64, String);
+
+/// The `<svg>`'s width and height, and every `<text>`.
+fn svg_texts(svg: &str) -> ((f64, f64), Vec<SvgText>) {
+    let attr = |tag: &str, name: &str| -> f64 {
+        let start = tag.find(&format!(" {name}=\"")).unwrap_or_else(|| panic!("no {name} in {tag}")) + name.len() + 3;
+        tag[start..].split('"').next().unwrap().trim_end_matches("px").parse().unwrap()
+    };
+    let head = &svg[svg.find("<svg").unwrap()..];
+    let head = &head[..head.find('>').unwrap()];
+    let texts = svg
+        .split("<text")
+        .skip(1)
+        .map(|t| {
+            let (tag, rest) = t.split_once('>').unwrap();
+            (attr(tag, "x"), attr(tag, "y"), rest.split("</text>").next().unwrap().trim().to_string())
+        })
+        .collect();
+    ((attr(head, "width"), attr(head, "height")), texts)
+}
+
+/// ~30 runs and more drew the legend down past the picture's bottom edge: it must hold every run,
+/// on the picture, however many there are.
+#[test]
+fn report_of_many_runs_keeps_every_legend_entry_on_the_picture() {
+    for n in [40, 200] {
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = tmp.path().join("runs");
+        let long = format!("lr-{}", "0".repeat(150));
+        let mut names: Vec<String> = (0..n).map(|i| format!("run-{i:03}-seed-{}", i * 7)).collect();
+        names[n / 2] = long.clone();
+        for (i, name) in names.iter().enumerate() {
+            fake_run(&runs.join(name), 3 + i % 5, 0.9 + i as f64 / 10_000.0);
+        }
+        let out = tmp.path().join("r.html");
+        let o = report(&[runs.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{n} runs: {}", String::from_utf8_lossy(&o.stderr));
+        let svg = std::fs::read_to_string(tmp.path().join("r.svg")).unwrap();
+        let ((width, height), texts) = svg_texts(&svg);
+        for (x, y, text) in &texts {
+            assert!(
+                (0.0..width).contains(x) && (0.0..height).contains(y),
+                "{n} runs: {text:?} at ({x}, {y}), off {width}×{height}"
+            );
+        }
+        for name in &names {
+            // A name too long for its column is cut in the middle, with "…".
+            let cut = |t: &str| t.split_once('…').is_some_and(|(a, b)| name.starts_with(a) && name.ends_with(b));
+            let shown = texts.iter().any(|(_, _, t)| t == name || cut(t));
+            assert!(shown, "{n} runs: {name:?} not in the legend: {texts:?}");
+        }
+        let png = image::open(tmp.path().join("r.png")).unwrap();
+        assert_eq!((png.width() as f64, png.height() as f64), (width, height), "{n} runs: PNG and SVG sizes");
+    }
+}

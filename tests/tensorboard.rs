@@ -344,3 +344,76 @@ fn every_run_logs_its_epochs_for_tensorboard() {
     let png = std::fs::read(run_dir.join("confusion.png")).unwrap();
     assert_eq!(images[0]["png"].as_str().unwrap(), png.iter().map(|b| format!("{b:02x}")).collect::<String>());
 }
+
+/// Every (tag, step) of every events file under `logdir`, per folder, as TensorBoard's own file
+/// loader reads them: a step logged twice shows twice.
+fn raw_logs(logdir: &Path) -> BTreeMap<String, BTreeMap<(String, i64), usize>> {
+    let o = python_with(&py::TENSORBOARD).arg("tests/tensorboard_reader.py").arg("--raw").arg(logdir).output().unwrap();
+    assert!(o.status.success(), "tensorboard_reader.py --raw failed:\n{}", stderr(&o));
+    let seen: BTreeMap<String, Vec<(String, i64)>> = serde_json::from_slice(&o.stdout).unwrap();
+    let count = |rows: Vec<(String, i64)>| {
+        rows.into_iter().fold(BTreeMap::new(), |mut m, key| {
+            *m.entry(key).or_insert(0) += 1;
+            m
+        })
+    };
+    seen.into_iter().map(|(folder, rows)| (folder, count(rows))).collect()
+}
+
+/// A `kill -9` after an epoch's events are flushed and before its checkpoint is saved, in the
+/// middle of writing its last event: the resumed run trains that epoch again and logs only what
+/// is missing, so every step is there once per tag.
+#[test]
+fn a_run_resumed_after_a_kill_between_its_events_and_its_checkpoint_logs_each_step_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = common::config_file(
+        tmp.path(),
+        "small.toml",
+        &common::small_config(1000, 100, "name = \"sgd\"\nlearning_rate = 0.1"),
+    );
+    let run_dir = tmp.path().join("run");
+    let o = common::run(&["train", &cfg, "--epochs", "2", "--out", run_dir.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // What the killed session of epoch 3 left: some of its step, the last record cut short.
+    let board = run_dir.join("tensorboard");
+    let mut train = EventWriter::create(&board).unwrap();
+    train.scalar("epoch_loss", 3, 0.5).unwrap();
+    train.histogram("layer0/weights", 3, &[0.25, -0.25]).unwrap();
+    train.scalar("epoch_accuracy", 3, 0.75).unwrap();
+    train.flush().unwrap();
+    let mut bytes = std::fs::read(train.path()).unwrap();
+    bytes.truncate(bytes.len() - 3);
+    std::fs::write(train.path(), bytes).unwrap();
+    let mut validation = EventWriter::create(&board.join("validation")).unwrap();
+    validation.scalar("epoch_loss", 3, 0.5).unwrap();
+    validation.flush().unwrap();
+    drop((train, validation));
+
+    let o = common::run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "3", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seen = raw_logs(&board);
+    let once = |tags: &[&str], steps: &[i64]| -> BTreeMap<(String, i64), usize> {
+        tags.iter().flat_map(|t| steps.iter().map(move |&s| ((t.to_string(), s), 1))).collect()
+    };
+    let mut train = once(
+        &[
+            "epoch_loss",
+            "epoch_accuracy",
+            "epoch_learning_rate",
+            "layer0/weights",
+            "layer0/gradients",
+            "layer1/weights",
+            "layer1/gradients",
+        ],
+        &[1, 2, 3],
+    );
+    // One confusion matrix per session that finished: after epoch 2, then after epoch 3.
+    train.extend(once(&["confusion_matrix"], &[2, 3]));
+    assert_eq!(seen["."], train, "training: (tag, step) → times logged");
+    assert_eq!(seen["validation"], once(&["epoch_loss", "epoch_accuracy"], &[1, 2, 3]), "validation");
+
+    // Resumed again with nothing left to train: no step, not even the confusion matrix, twice.
+    let o = common::run(&["train", "--resume", run_dir.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(raw_logs(&board)["."], train, "after resuming a finished run");
+}

@@ -5,6 +5,8 @@ HTTP routes TensorBoard's web UI calls, served by its WSGI app in process (no po
 Floats travel as their IEEE bits so that NaN, infinities and -0.0 come through exactly.
 
 Usage: python tensorboard_reader.py LOGDIR
+       python tensorboard_reader.py --raw LOGDIR  (every summary value of every events file, as
+       [tag, step], per folder: duplicates and all, as no view above shows them)
 """
 
 import json
@@ -104,7 +106,22 @@ def ui(logdir):
     return out
 
 
+def raw(logdir):
+    from tensorboard.backend.event_processing import event_file_loader
+
+    out = {}
+    for folder, _, files in sorted(os.walk(logdir)):
+        rows = out.setdefault(os.path.relpath(folder, logdir), [])
+        for name in sorted(f for f in files if "tfevents" in f):
+            for event in event_file_loader.LegacyEventFileLoader(os.path.join(folder, name)).Load():
+                rows.extend([v.tag, event.step] for v in event.summary.value)
+    return out
+
+
 def main():
+    if sys.argv[1] == "--raw":
+        json.dump(raw(sys.argv[2]), sys.stdout)
+        return
     logdir = sys.argv[1]
     runs = sorted(d for d in os.listdir(logdir) if os.path.isdir(os.path.join(logdir, d)))
     json.dump({"runs": {run: accumulator(os.path.join(logdir, run)) for run in runs}, "ui": ui(logdir)},

@@ -468,3 +468,69 @@ fn web_export_embeds_the_weights_and_refuses_the_runs_own_files() {
     assert_user_error(&o, 2, "fashion-mnist");
     assert!(!fashion.join("digit.html").exists());
 }
+
+/// `window.mnistLab.classify` from the console or another script: what is not 784 numbers in
+/// [0, 1] throws a TypeError or RangeError saying what is wrong, instead of returning a digit
+/// computed from garbage; arrays and typed arrays of such numbers still give a digit.
+#[test]
+fn classify_throws_on_what_is_not_784_numbers_in_0_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config_file(tmp.path(), "small.toml", &small_config(1000, 100, "name = \"sgd\"\nlearning_rate = 0.1"));
+    let (_run_tmp, run_dir) = train_run(&[&cfg, "--epochs", "1"]);
+    let page = export_page(&run_dir);
+    // (argument, None for a digit or Some((error name, part of its message))).
+    let calls: Vec<(&str, Option<(&str, &str)>)> = vec![
+        ("new Array(784).fill(0.5)", None),
+        ("new Float32Array(784)", None),
+        ("new Array(784).fill(-0)", None),
+        ("Array.from({ length: 784 }, (_, i) => i % 2)", None),
+        ("new Array(784).fill(NaN)", Some(("RangeError", "value 0 is NaN"))),
+        ("Object.assign(new Array(784).fill(0), { 300: NaN })", Some(("RangeError", "value 300 is NaN"))),
+        ("new Float64Array(784).fill(NaN)", Some(("RangeError", "value 0 is NaN"))),
+        ("new Array(784).fill(Infinity)", Some(("RangeError", "value 0 is Infinity"))),
+        ("new Array(784).fill(1.5)", Some(("RangeError", "value 0 is 1.5"))),
+        ("new Uint8Array(784).fill(255)", Some(("RangeError", "value 0 is 255"))),
+        ("new Array(784).fill(-0.25)", Some(("RangeError", "value 0 is -0.25"))),
+        ("new Array(784).fill('0.5')", Some(("TypeError", "value 0 is a string"))),
+        ("new Array(784).fill(true)", Some(("TypeError", "value 0 is a boolean"))),
+        ("new Array(784)", Some(("TypeError", "value 0 is undefined"))),
+        ("'0'.repeat(784)", Some(("TypeError", "got a string"))),
+        ("{ length: 784 }", Some(("TypeError", "got an object"))),
+        ("null", Some(("TypeError", "got null"))),
+        ("undefined", Some(("TypeError", "got undefined"))),
+        ("42", Some(("TypeError", "got 42"))),
+        ("new Array(783).fill(0)", Some(("RangeError", "784 values, got 783"))),
+        ("[]", Some(("RangeError", "784 values, got 0"))),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let job = serde_json::json!({
+        "cache": Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser"),
+        "profile": work.path().join("profile"),
+        "pages": [{ "path": page, "digits": [], "calls": calls.iter().map(|c| c.0).collect::<Vec<_>>() }],
+    });
+    let (job_path, out_path) = (work.path().join("job.json"), work.path().join("out.json"));
+    std::fs::write(&job_path, job.to_string()).unwrap();
+    let o = python_with(&[py::SELENIUM, py::CHROMEDRIVER, py::BROTLI])
+        .args(["tests/web/drive_page.py", job_path.to_str().unwrap(), out_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "the browser run failed:\n{}\n{}", stdout(&o), stderr(&o));
+    let out: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    let page = &out["pages"][0];
+    let got = page["calls"].as_array().unwrap();
+    assert_eq!(got.len(), calls.len());
+    for ((argument, want), got) in calls.iter().zip(got) {
+        match want {
+            None => assert!(got["digit"].as_u64().is_some_and(|d| d < 10), "classify({argument}): {got}"),
+            Some((name, needle)) => {
+                let message = got["message"].as_str().unwrap_or_default();
+                assert_eq!(got["error"], *name, "classify({argument}): {got}");
+                assert!(
+                    message.starts_with("classify needs") && message.contains(needle),
+                    "classify({argument}): {got}"
+                );
+            }
+        }
+    }
+    assert_eq!(page["errors"], serde_json::json!([]), "console errors");
+}

@@ -113,8 +113,22 @@ impl Figure<'_> {
         match self {
             Figure::Curves { .. } => (1280, 540),
             Figure::Confusion { .. } => (760, 780),
-            Figure::Overlay { .. } | Figure::Bands { .. } => (960, 600),
+            Figure::Overlay { .. } | Figure::Bands { .. } => {
+                let below = self.legend_below().map_or(0, |labels| LegendGrid::new(&labels, CHART_WIDTH).height());
+                (CHART_WIDTH, CHART_HEIGHT + below)
+            }
         }
+    }
+
+    /// The labels and colours of a chart of many curves, whose legend goes under the chart:
+    /// in a corner of it, more than [`LEGEND_INSIDE`] labels would run off the picture.
+    fn legend_below(&self) -> Option<Vec<(String, RGBColor)>> {
+        let labels: Vec<(String, RGBColor)> = match *self {
+            Figure::Overlay { runs, .. } => overlay_curves(runs).into_iter().map(|(l, c, _)| (l, c)).collect(),
+            Figure::Bands { curves, .. } => curves.iter().enumerate().map(|(i, c)| (c.0.clone(), color(i))).collect(),
+            _ => return None,
+        };
+        (labels.len() > LEGEND_INSIDE).then_some(labels)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
@@ -134,29 +148,18 @@ impl Figure<'_> {
                     ("validation accuracy", VALID, series(history, |e| e.val_accuracy)),
                 ];
                 let best = best_epoch.map(|b| b as f64);
-                panel(&panels[0], "loss", "loss", &loss, &[], best)?;
-                panel(&panels[1], "accuracy", "accuracy", &acc, &[], best)?;
+                panel(&panels[0], "loss", "loss", &loss, &[], best, true)?;
+                panel(&panels[1], "accuracy", "accuracy", &acc, &[], best, true)?;
             }
             Figure::Overlay { runs, title } => {
-                let curves: Vec<_> = runs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (name, h))| {
-                        let val = series(h, |e| e.val_accuracy);
-                        // Say so in the legend when a run had no validation split.
-                        let (label, points) = if val.is_empty() {
-                            (format!("{name} (train)"), series(h, |e| Some(e.train_accuracy)))
-                        } else {
-                            (name.clone(), val)
-                        };
-                        (label, TAB10[i % TAB10.len()], points)
-                    })
-                    .collect();
-                let area = root.margin(6, 6, 6, 6);
-                panel(&area, title, "accuracy", &curves, &[], None)?;
+                let curves = overlay_curves(runs);
+                let (chart, legend) = self.split_for_legend(root);
+                panel(&chart.margin(6, 6, 6, 6), title, "accuracy", &curves, &[], None, legend.is_none())?;
+                if let (Some(area), Some(labels)) = (legend, self.legend_below()) {
+                    draw_legend(&area, &labels)?;
+                }
             }
             Figure::Bands { curves, title, y_desc } => {
-                let color = |i: usize| TAB10[i % TAB10.len()];
                 let lines: Vec<Curve<&str>> = curves
                     .iter()
                     .enumerate()
@@ -167,12 +170,131 @@ impl Figure<'_> {
                     .enumerate()
                     .map(|(i, (_, p))| (color(i), p.iter().map(|q| (q.0, q.1 - q.2, q.1 + q.2)).collect()))
                     .collect();
-                panel(&root.margin(6, 6, 6, 6), title, y_desc, &lines, &spread, None)?;
+                let (chart, legend) = self.split_for_legend(root);
+                panel(&chart.margin(6, 6, 6, 6), title, y_desc, &lines, &spread, None, legend.is_none())?;
+                if let (Some(area), Some(labels)) = (legend, self.legend_below()) {
+                    draw_legend(&area, &labels)?;
+                }
             }
             Figure::Confusion { matrix, title } => heat_map(root, matrix, title)?,
         }
         Ok(())
     }
+
+    /// The chart's area, and under it the legend's when the legend goes there.
+    fn split_for_legend<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> (DrawingArea<DB, Shift>, Option<DrawingArea<DB, Shift>>) {
+        match self.legend_below() {
+            Some(_) => {
+                let (chart, legend) = root.split_vertically(CHART_HEIGHT);
+                (chart, Some(legend))
+            }
+            None => (root.clone(), None),
+        }
+    }
+}
+
+/// The size of a chart of several runs, without a legend under it.
+const CHART_WIDTH: u32 = 960;
+const CHART_HEIGHT: u32 = 600;
+/// Up to this many labels the legend sits in a corner of the chart.
+const LEGEND_INSIDE: usize = 12;
+const LEGEND_FONT: u32 = 14;
+const LEGEND_ROW: u32 = 20;
+const LEGEND_PAD: u32 = 16;
+const LEGEND_MIN_COLUMNS: u32 = 2;
+/// The colour swatch and the gap after it, before a label's text.
+const LEGEND_SWATCH: u32 = 30;
+
+fn color(i: usize) -> RGBColor {
+    TAB10[i % TAB10.len()]
+}
+
+/// Each run's validation accuracy (train accuracy, said in its label, when it had no validation
+/// split).
+fn overlay_curves(runs: &[(String, History)]) -> Vec<Curve<String>> {
+    runs.iter()
+        .enumerate()
+        .map(|(i, (name, h))| {
+            let val = series(h, |e| e.val_accuracy);
+            let (label, points) = if val.is_empty() {
+                (format!("{name} (train)"), series(h, |e| Some(e.train_accuracy)))
+            } else {
+                (name.clone(), val)
+            };
+            (label, color(i), points)
+        })
+        .collect()
+}
+
+/// A legend in columns (filled top to bottom), as many as the widest label allows, with its rows
+/// making the picture taller: every label stays on the picture however many runs there are.
+struct LegendGrid {
+    rows: usize,
+    column_width: u32,
+}
+
+impl LegendGrid {
+    fn new(labels: &[(String, RGBColor)], width: u32) -> Self {
+        let inner = width - 2 * LEGEND_PAD;
+        // One long name must not leave the others in a single column: longer ones are cut.
+        let cap = inner / LEGEND_MIN_COLUMNS - LEGEND_SWATCH - LEGEND_PAD;
+        let widest = labels.iter().map(|(l, _)| text_width(l)).max().unwrap_or(0).min(cap) + LEGEND_SWATCH + LEGEND_PAD;
+        let columns = ((inner / widest.max(1)) as usize).clamp(1, labels.len().max(1));
+        let rows = labels.len().div_ceil(columns);
+        Self { rows, column_width: inner / columns as u32 }
+    }
+
+    fn height(&self) -> u32 {
+        self.rows as u32 * LEGEND_ROW + 2 * LEGEND_PAD
+    }
+}
+
+fn legend_font() -> FontDesc<'static> {
+    (FONT, LEGEND_FONT).into_font()
+}
+
+/// A text's width in the legend's font (from the embedded font, as the PNG draws it).
+fn text_width(text: &str) -> u32 {
+    legend_font().box_size(text).map_or(text.chars().count() as u32 * LEGEND_FONT, |(w, _)| w)
+}
+
+/// `text` cut in the middle with "…" to at most `width` pixels: run names often differ only at
+/// their ends (a seed, a learning rate).
+fn fit(text: &str, width: u32) -> String {
+    if text_width(text) <= width {
+        return text.to_string();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    // No glyph is narrower than 3 pixels: a longer cut would not fit anyway.
+    for keep in (0..chars.len().min(width as usize / 3)).rev() {
+        let (head, tail) = (keep.div_ceil(2), keep / 2);
+        let cut: String = chars[..head].iter().chain(&['…']).chain(&chars[chars.len() - tail..]).collect();
+        if text_width(&cut) <= width {
+            return cut;
+        }
+    }
+    "…".to_string()
+}
+
+/// The legend under a chart of many curves.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, labels: &[(String, RGBColor)]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let grid = LegendGrid::new(labels, area.dim_in_pixel().0);
+    let style = legend_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, (label, color)) in labels.iter().enumerate() {
+        let (column, row) = ((i / grid.rows) as u32, (i % grid.rows) as u32);
+        let x = (LEGEND_PAD + column * grid.column_width) as i32;
+        let y = (LEGEND_PAD + row * LEGEND_ROW + LEGEND_ROW / 2) as i32;
+        area.draw(&PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2)))?;
+        let text = fit(label, grid.column_width - LEGEND_SWATCH - LEGEND_PAD / 2);
+        area.draw(&Text::new(text, (x + LEGEND_SWATCH as i32, y), style.clone()))?;
+    }
+    Ok(())
 }
 
 /// Values beyond this are left off a chart like NaN: an axis reaching f64's maximum would
@@ -216,6 +338,7 @@ fn panel<DB: DrawingBackend, L: AsRef<str>>(
     curves: &[Curve<L>],
     spread: &[Spread],
     best_epoch: Option<f64>,
+    legend: bool,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -267,7 +390,7 @@ where
         chart.draw_series(marks.map(|(q, c)| Circle::new(q, 7, c.stroke_width(2))))?;
         labelled = true;
     }
-    if labelled {
+    if labelled && legend {
         chart
             .configure_series_labels()
             .position(free_corner(curves.iter().map(|c| c.2.as_slice()), &x, &y))
@@ -595,5 +718,9 @@ mod tests {
         ];
         let (s, p) = paths(dir, "overlay");
         overlay(&runs, "validation accuracy of three runs", &s, &p).unwrap();
+        let many: Vec<_> =
+            (0..40).map(|i| (format!("sweep/lr-0.{i:02}-seed-{}", i % 3), history(5 + i % 7, true))).collect();
+        let (s, p) = paths(dir, "overlay-40");
+        overlay(&many, "validation accuracy of 40 runs", &s, &p).unwrap();
     }
 }

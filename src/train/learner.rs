@@ -95,6 +95,8 @@ pub fn fit(
         let metrics = sums.metrics(epoch, lr, data.train.len, validation, start.elapsed().as_secs_f64());
         check_finite(&metrics, &state.model)?;
         on_epoch(&metrics);
+        // Logged before the checkpoint: a kill in between loses no step, and the resumed run
+        // leaves out the steps already logged (`TensorBoard::create`).
         if let Some(board) = board.as_mut() {
             board.on_epoch_end(&metrics, &state.model, &sums.last_gradients)?;
         }

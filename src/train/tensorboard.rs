@@ -5,6 +5,7 @@
 //! Training goes to `RUN/tensorboard/`, validation to `RUN/tensorboard/validation/` under the same
 //! tags, so TensorBoard overlays the two curves as it does for Keras' `train/` and `validation/`.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -12,21 +13,55 @@ use burn::tensor::Tensor;
 
 use super::EpochMetrics;
 use crate::model::Mlp;
-use crate::tensorboard::EventWriter;
+use crate::tensorboard::{self, EventWriter};
 
 /// The folder of a run's event files.
 pub const DIR: &str = "tensorboard";
 
 pub struct TensorBoard {
-    train: EventWriter,
-    validation: Option<EventWriter>,
+    train: Log,
+    validation: Option<Log>,
+}
+
+/// An events file, and what earlier sessions of the run logged beside it. A run killed after an
+/// epoch's events are flushed and before its checkpoint is saved trains that epoch again when
+/// resumed: what it already logged is left out, so TensorBoard sees every step once.
+struct Log {
+    writer: EventWriter,
+    logged: HashSet<(String, i64)>,
+}
+
+impl Log {
+    fn create(dir: &Path) -> Result<Self> {
+        let logged = tensorboard::logged(dir)?;
+        Ok(Self { writer: EventWriter::create(dir)?, logged })
+    }
+
+    fn new_step(&self, tag: &str, step: i64) -> bool {
+        !self.logged.contains(&(tag.to_string(), step))
+    }
+
+    fn scalar(&mut self, tag: &str, step: i64, value: f64) -> Result<()> {
+        match self.new_step(tag, step) {
+            true => self.writer.scalar(tag, step, value),
+            false => Ok(()),
+        }
+    }
+
+    /// `values` is only computed for a step not logged yet (it reads a tensor back).
+    fn histogram(&mut self, tag: &str, step: i64, values: impl FnOnce() -> Result<Vec<f32>>) -> Result<()> {
+        match self.new_step(tag, step) {
+            true => self.writer.histogram(tag, step, &values()?),
+            false => Ok(()),
+        }
+    }
 }
 
 impl TensorBoard {
     /// New event files under `dir` (a resumed run adds files; TensorBoard reads them together).
     pub fn create(dir: &Path, validation: bool) -> Result<Self> {
-        let validation = validation.then(|| EventWriter::create(&dir.join("validation"))).transpose()?;
-        Ok(Self { train: EventWriter::create(dir)?, validation })
+        let validation = validation.then(|| Log::create(&dir.join("validation"))).transpose()?;
+        Ok(Self { train: Log::create(dir)?, validation })
     }
 
     /// One epoch: scalars, then per layer the weights and the gradients of the epoch's last batch.
@@ -35,26 +70,31 @@ impl TensorBoard {
         self.train.scalar("epoch_loss", step, m.train_loss)?;
         self.train.scalar("epoch_accuracy", step, m.train_accuracy)?;
         self.train.scalar("epoch_learning_rate", step, m.learning_rate)?;
-        if let (Some(writer), Some(loss), Some(accuracy)) = (self.validation.as_mut(), m.val_loss, m.val_accuracy) {
-            writer.scalar("epoch_loss", step, loss)?;
-            writer.scalar("epoch_accuracy", step, accuracy)?;
-            writer.flush()?;
+        if let (Some(log), Some(loss), Some(accuracy)) = (self.validation.as_mut(), m.val_loss, m.val_accuracy) {
+            log.scalar("epoch_loss", step, loss)?;
+            log.scalar("epoch_accuracy", step, accuracy)?;
+            log.writer.flush()?;
         }
         for (i, layer) in model.layers.iter().enumerate() {
-            self.train.histogram(&format!("layer{i}/weights"), step, &host(layer.weight.val().inner())?)?;
+            self.train.histogram(&format!("layer{i}/weights"), step, || host(layer.weight.val().inner()))?;
             if let Some(g) = gradients.get(i) {
-                self.train.histogram(&format!("layer{i}/gradients"), step, &host(g.clone())?)?;
+                self.train.histogram(&format!("layer{i}/gradients"), step, || host(g.clone()))?;
             }
         }
-        self.train.flush()
+        self.train.writer.flush()
     }
 
-    /// The confusion matrix picture `png` (written by `report::plot`) as an image at `epoch`.
+    /// The confusion matrix picture `png` (written by `report::plot`) as an image at `epoch`,
+    /// unless a session of the run killed before its summary already logged it.
     pub fn confusion_matrix(dir: &Path, epoch: usize, png: &Path) -> Result<()> {
+        const TAG: &str = "confusion_matrix";
+        if tensorboard::logged(dir)?.contains(&(TAG.to_string(), epoch as i64)) {
+            return Ok(());
+        }
         let bytes = std::fs::read(png).with_context(|| format!("cannot read {}", png.display()))?;
         let (width, height) = image::image_dimensions(png).with_context(|| format!("cannot read {}", png.display()))?;
         let mut writer = EventWriter::create(dir)?;
-        writer.image("confusion_matrix", epoch as i64, &bytes, width, height)?;
+        writer.image(TAG, epoch as i64, &bytes, width, height)?;
         writer.flush()
     }
 }

@@ -3,10 +3,12 @@
 usage: drive_page.py JOB.json OUT.json
 
 JOB: {"cache": dir for the browser, "profile": fresh profile dir,
-      "pages": [{"path": page.html, "digits": [[784 floats], …]}, …],
+      "pages": [{"path": page.html, "digits": [[784 floats], …], "calls": [JS expressions]}, …],
       "golden": [golden JSON files], "draw_page": index into pages, "screenshot": PNG path}
+      ("calls", "golden" and from "draw_page" on are optional)
 OUT: per page the classify() results, the URLs the browser requested, the resource-timing
-entries and console errors; the golden drawings as the page preprocesses them; what
+entries and console errors, and for each of its "calls" what classify(CALL) did ({"digit"} or
+the {"error", "message"} it threw); the golden drawings as the page preprocesses them; what
 #prediction shows after pen, mouse and touch strokes; whether the request log sees a load at all.
 The Rust test makes every assertion.
 """
@@ -23,6 +25,16 @@ from selenium.webdriver.common.by import By
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import chromium  # noqa: E402
+
+
+# classify() on one argument (a JS expression from the test): its digit, or what it threw.
+CALL = """
+try {
+  return { digit: window.mnistLab.classify(ARGUMENT).digit };
+} catch (e) {
+  return { error: e.name, message: e.message };
+}
+"""
 
 
 def requested_urls(driver):
@@ -76,7 +88,12 @@ def main(job_path, out_path):
                     "return performance.getEntriesByType('resource').map((e) => e.name)"
                 ),
                 "errors": severe(driver),
+                "calls": [driver.execute_script(CALL.replace("ARGUMENT", call)) for call in page.get("calls", [])],
             })
+
+        if "golden" not in job:
+            pathlib.Path(out_path).write_text(json.dumps(out))
+            return
 
         # The golden drawings, as RGBA bytes like a canvas's ImageData.
         out["golden"] = []
