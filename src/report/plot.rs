@@ -672,6 +672,19 @@ mod tests {
         assert!(!std::fs::read_to_string(&s).unwrap().contains("<polygon"));
     }
 
+    #[test]
+    fn bands_of_many_curves_list_them_under_the_chart() {
+        let dir = tempfile::tempdir().unwrap();
+        let curves: Vec<MeanCurve> =
+            (0..30).map(|i| (format!("lr={i} (n=2)"), vec![(1.0, 0.9, 0.01), (2.0, 0.95, 0.01)])).collect();
+        let (s, p) = paths(dir.path(), "many");
+        bands(&curves, "sweep", "validation accuracy", &s, &p).unwrap();
+        let png = image::open(&p).unwrap();
+        assert!(png.height() > 600, "the picture grows to hold the legend: {}", png.height());
+        let names: Vec<&str> = curves.iter().map(|c| c.0.as_str()).collect();
+        check(dir.path(), "many", (960, png.height()), &names);
+    }
+
     /// Not a check: `PLOT_CHECK_DIR=/tmp/plot-check cargo test --release --lib report::plot`
     /// renders the pictures there to look at them.
     #[test]
