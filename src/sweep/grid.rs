@@ -41,6 +41,8 @@ pub struct Resolved {
     pub point: Vec<(String, Value)>,
     pub seed: u64,
     pub config: ExperimentConfig,
+    /// `config.to_toml()`, made once: the plan hashes it for the id and writes it as the file.
+    pub toml: String,
 }
 
 /// A grid file read and expanded into every run's config.
@@ -154,7 +156,8 @@ impl Grid {
                     let keys: Vec<&String> = set.iter().chain(point.iter()).map(|(k, _)| k).collect();
                     bad(format!("the run at {}, seed {seed}: {}", label(&point), describe(&e, &keys)))
                 })?;
-                runs.push(Resolved { point: point.clone(), seed, config });
+                let toml = config.to_toml();
+                runs.push(Resolved { point: point.clone(), seed, config, toml });
                 progress.show("resolving", runs.len(), total);
             }
         }

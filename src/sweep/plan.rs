@@ -58,7 +58,12 @@ pub struct Entry {
 
 /// The id of a resolved config: the first 12 hex digits of the SHA-256 of its TOML.
 pub fn config_id(cfg: &ExperimentConfig) -> String {
-    format!("{:x}", Sha256::digest(cfg.to_toml().as_bytes()))[..12].to_string()
+    toml_id(&cfg.to_toml())
+}
+
+/// [`config_id`] of a config already written as TOML.
+fn toml_id(toml: &str) -> String {
+    format!("{:x}", Sha256::digest(toml.as_bytes()))[..12].to_string()
 }
 
 impl Plan {
@@ -67,7 +72,7 @@ impl Plan {
         // Id → index, so a repeated config is found in one pass however long the plan.
         let mut seen: HashMap<String, usize> = HashMap::with_capacity(grid.runs.len());
         for (index, r) in grid.runs.iter().enumerate() {
-            let id = config_id(&r.config);
+            let id = toml_id(&r.toml);
             if let Some(same) = seen.insert(id.clone(), index) {
                 return Err(error::config(format!(
                     "runs {same} and {index} of the grid have the same config (a value listed twice?)"
@@ -140,12 +145,7 @@ impl Plan {
                 _ => Some(replaceable(&path)?),
             };
             if let Some(target) = target {
-                let text = format!(
-                    "# mnist-lab sweep run {} ({}), fully resolved\n{}",
-                    entry.index,
-                    entry.id,
-                    r.config.to_toml()
-                );
+                let text = format!("# mnist-lab sweep run {} ({}), fully resolved\n{}", entry.index, entry.id, r.toml);
                 write_unsynced(&target, text.as_bytes())
                     .map_err(|e| error::runtime(format!("cannot write {}: {e}", path.display())))?;
                 written.push(target);
