@@ -743,3 +743,34 @@ fn twenty_thousand_seeds_are_planned_and_a_repeat_among_them_is_found() {
     );
     assert!(!again.exists(), "nothing written");
 }
+
+/// A grid that switches the optimizer gives each its own keys and Keras' defaults, with the
+/// keys [set] gives on top; a date, which no config key takes, is one error naming its key.
+#[test]
+fn switching_the_optimizer_in_a_grid_and_dates_in_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    let g = grid(
+        tmp.path(),
+        "g.toml",
+        "base = \"monster\"\nseeds = [1]\n[set]\n\"optimizer.learning_rate\" = 0.01\n\
+         [grid]\n\"optimizer.name\" = [\"sgd\", \"adam\", \"adadelta\"]\n",
+    );
+    let out = ok(&sweep(&["plan", s(&g), "--out", s(&dir)]));
+    assert!(out.contains("3 runs planned"), "{out}");
+    let configs: Vec<String> = plan_json(&dir)["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| std::fs::read_to_string(dir.join(r["config"].as_str().unwrap())).unwrap())
+        .collect();
+    let adam = configs.iter().find(|c| c.contains("name = \"adam\"")).expect("an adam run");
+    assert!(adam.contains("learning_rate = 0.01") && adam.contains("beta_1 = 0.9") && !adam.contains("rho"), "{adam}");
+    let sgd = configs.iter().find(|c| c.contains("name = \"sgd\"")).expect("an sgd run");
+    assert!(sgd.contains("momentum = 0.0") && !sgd.contains("rho"), "{sgd}");
+
+    let g = grid(tmp.path(), "d.toml", "base = \"overfit\"\n[grid]\nlesson = [1979-05-27T07:32:00Z]\n");
+    let o = sweep(&["plan", s(&g), "--out", s(&tmp.path().join("dates"))]);
+    assert_user_error(&o, 2, "`lesson` = 1979-05-27T07:32:00Z: a date is not a config value");
+    assert!(!stderr(&o).contains("__toml"), "{}", stderr(&o));
+}

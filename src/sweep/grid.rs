@@ -56,6 +56,28 @@ pub struct Grid {
     pub runs: Vec<Resolved>,
 }
 
+/// Sections whose `name` selects a variant with keys of its own.
+const SWITCHED: [&str; 2] = ["optimizer", "schedule"];
+
+fn is_name_key(key: &str) -> bool {
+    key.strip_suffix(".name").is_some_and(|section| SWITCHED.contains(&section))
+}
+
+/// `name` keys first: switching an optimizer resets its section, then its own keys go on top.
+fn names_first(pairs: &mut [(String, Value)]) {
+    pairs.sort_by_key(|(k, _)| !is_name_key(k));
+}
+
+/// A TOML date has no config key to go to, and its Rust form leaks into messages.
+fn check_no_dates(table: &str, key: &str, v: &Value) -> Result<(), String> {
+    match v {
+        Value::Datetime(d) => Err(format!("[{table}] `{key}` = {d}: a date is not a config value")),
+        Value::Array(a) => a.iter().try_for_each(|v| check_no_dates(table, key, v)),
+        Value::Table(t) => t.values().try_for_each(|v| check_no_dates(table, key, v)),
+        _ => Ok(()),
+    }
+}
+
 /// The config key `train.seed` is what `seeds` sets.
 const SEED_KEY: &str = "train.seed";
 
@@ -80,8 +102,13 @@ impl Grid {
         let base =
             Value::try_from(&base_cfg).map_err(|e| bad(format!("cannot represent the base config as TOML: {e}")))?;
 
-        let set = flatten("set", &file.set).map_err(bad)?;
-        let grid = flatten("grid", &file.grid).map_err(bad)?;
+        let mut set = flatten("set", &file.set).map_err(bad)?;
+        let mut grid = flatten("grid", &file.grid).map_err(bad)?;
+        for (table, pairs) in [("set", &set), ("grid", &grid)] {
+            pairs.iter().try_for_each(|(k, v)| check_no_dates(table, k, v)).map_err(bad)?;
+        }
+        names_first(&mut set);
+        names_first(&mut grid);
         for (table, key) in set.iter().map(|(k, _)| ("set", k)).chain(grid.iter().map(|(k, _)| ("grid", k))) {
             if key == SEED_KEY {
                 return Err(bad(format!("[{table}] `{SEED_KEY}`: list the seeds in `seeds = [..]` instead")));
@@ -146,8 +173,17 @@ impl Grid {
         let mut runs = Vec::with_capacity(total);
         for point in cartesian(&axes) {
             let mut tree = with_set.clone();
-            for (key, value) in &point {
-                apply(&mut tree, key, value.clone()).map_err(|e| bad(format!("[grid] {e}")))?;
+            if point.iter().any(|(k, _)| is_name_key(k)) {
+                // The point switches a section: [set]'s keys for it go on top of the new one.
+                tree = base.clone();
+                let (names, rest): (Vec<_>, Vec<_>) = set.iter().chain(&point).partition(|(k, _)| is_name_key(k));
+                for (key, value) in names.into_iter().chain(rest) {
+                    apply(&mut tree, key, value.clone()).map_err(|e| bad(format!("[grid] {e}")))?;
+                }
+            } else {
+                for (key, value) in &point {
+                    apply(&mut tree, key, value.clone()).map_err(|e| bad(format!("[grid] {e}")))?;
+                }
             }
             for &seed in &seeds {
                 let mut tree = tree.clone();
@@ -254,6 +290,16 @@ fn parse_key(key: &str) -> Result<Vec<Segment>, String> {
 /// may exist is for the config's schema to say).
 fn apply(tree: &mut Value, key: &str, value: Value) -> Result<(), String> {
     let path = parse_key(key)?;
+    // Another optimizer or schedule starts from its own defaults: the base's keys for the old
+    // one (sgd's `momentum` under `name = "adam"`) would only be refused as unknown.
+    if let ([Segment::Key(section), Segment::Key(name)], Value::Table(root)) = (path.as_slice(), &mut *tree)
+        && SWITCHED.contains(&section.as_str())
+        && name == "name"
+        && root.get(section).and_then(|t| t.get("name")) != Some(&value)
+    {
+        root.insert(section.clone(), Value::Table(Table::from_iter([(name.clone(), value)])));
+        return Ok(());
+    }
     let mut node = tree;
     let mut seen = String::new();
     for (i, seg) in path.iter().enumerate() {
