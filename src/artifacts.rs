@@ -1,12 +1,5 @@
-//! The run directory, and the one way every file is written.
-//!
-//! [`write_atomic`] writes to a temporary name in the destination's folder, flushes, then renames
-//! over the final name, so a crash or a full disk never leaves half a file. It only ever replaces
-//! a regular file: a FIFO, socket, device node or directory there is refused (renaming over
-//! `/dev/null` as root would replace the system's). A symbolic link is written through, as the
-//! shell's `>` and `cp` do: the regular file it points to is replaced atomically and the link
-//! stays; a link to nothing, or to anything but a regular file, is refused. A file the user names
-//! (`--out`, `--to`, `--json`) also goes through [`check_destination`]: never inside a run
+//! The run directory. Files are written through [`crate::files::write_atomic`]; a file the user
+//! names (`--out`, `--to`, `--json`) also goes through [`check_destination`]: never inside a run
 //! directory but the one being written.
 //!
 //! A run directory is claimed by its lock file ([`LOCK_FILE`], an advisory lock held for as long
@@ -17,12 +10,12 @@ use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use burn::store::{BurnpackStore, ModuleSnapshot};
+use anyhow::Result;
 use burn::tensor::Device;
 
 use crate::config::ExperimentConfig;
 use crate::error;
+use crate::files::{parent_of, replaceable, write_atomic};
 use crate::model::Mlp;
 pub use crate::summary::Summary;
 use crate::train::checkpoint;
@@ -35,39 +28,6 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const DIVERGED_FILE: &str = "diverged.txt";
 /// Claims a run directory; holds the pid of the process training it.
 pub const LOCK_FILE: &str = ".mnist-lab.lock";
-
-/// Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename), keeping
-/// an existing file's permissions. Refuses anything but a regular file (see the module's notes).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let target = replaceable(path)?;
-    let dir = parent_of(&target);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    // Unique per call: two threads of one process (tests fetching the same file) must not share it.
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
-    let mode = fs::metadata(&target).ok().map(|m| m.permissions());
-    let result = (|| -> std::io::Result<()> {
-        // A leftover of a killed process that had our pid; `create_new` never follows a link.
-        if fs::symlink_metadata(&tmp).is_ok_and(|m| !m.is_dir()) {
-            fs::remove_file(&tmp)?;
-        }
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(bytes)?;
-        if let Some(mode) = mode {
-            file.set_permissions(mode)?;
-        }
-        file.sync_all()?;
-        fs::rename(&tmp, &target)
-    })();
-    if let Err(e) = result {
-        if fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
-            let _ = fs::remove_file(&tmp);
-        }
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
-}
 
 /// [`write_atomic`] to a path the user named, after [`check_destination`].
 pub fn write_destination(path: &Path, bytes: &[u8], own_run: Option<&Path>) -> Result<()> {
@@ -117,60 +77,6 @@ pub fn is_run_dir(dir: &Path) -> bool {
 fn is_started_run(dir: &Path) -> bool {
     dir.join(CONFIG_FILE).is_file()
         && [LOCK_FILE, checkpoint::DIR, SUMMARY_FILE].iter().any(|f| fs::symlink_metadata(dir.join(f)).is_ok())
-}
-
-/// The file [`write_atomic`] replaces for `path`: `path` itself when absent or a regular file,
-/// the target of a link to a regular file; anything else is a config error naming what it is.
-pub fn replaceable(path: &Path) -> Result<PathBuf> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(path.to_path_buf()),
-        Err(e) => return Err(error::runtime(format!("cannot write {}: {e}", path.display()))),
-    };
-    if meta.is_file() {
-        return Ok(path.to_path_buf());
-    }
-    if !meta.file_type().is_symlink() {
-        return Err(error::config(format!(
-            "{} is {}; mnist-lab only ever replaces regular files",
-            path.display(),
-            kind_of_file(&meta.file_type())
-        )));
-    }
-    let target = fs::canonicalize(path).map_err(|e| {
-        error::config(format!("{} is a symbolic link to nothing ({e}); not writing through it", path.display()))
-    })?;
-    match fs::metadata(&target) {
-        Ok(m) if m.is_file() => Ok(target),
-        Ok(m) => Err(error::config(format!(
-            "{} is a symbolic link to {}, which is {}; mnist-lab only ever replaces regular files",
-            path.display(),
-            target.display(),
-            kind_of_file(&m.file_type())
-        ))),
-        Err(e) => Err(error::runtime(format!("cannot write {}: {e}", target.display()))),
-    }
-}
-
-fn kind_of_file(t: &fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-    }
-    if t.is_dir() { "a directory" } else { "not a regular file" }
-}
-
-fn parent_of(path: &Path) -> &Path {
-    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// A run directory on disk; while it holds the lock, this process is the one training it.
@@ -277,12 +183,12 @@ impl RunDir {
     }
 
     pub fn save_model(&self, model: &Mlp) -> Result<()> {
-        self.write(MODEL_FILE, &model_bytes(model)?)
+        self.write(MODEL_FILE, &model.to_bytes()?)
     }
 
     /// Rebuild the network of `cfg` on `device` and load `model.bpk` into it.
     pub fn load_model(&self, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
-        load_model_file(&self.file(MODEL_FILE), cfg, device)
+        Mlp::load_file(&self.file(MODEL_FILE), cfg, device)
     }
 }
 
@@ -448,42 +354,4 @@ pub fn run_name(preset: &str) -> String {
         preset.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.+".contains(c) { c } else { '-' }).collect();
     let name: String = name.trim_start_matches(['.', '-']).chars().take(64).collect();
     if name.is_empty() { "run".into() } else { name }
-}
-
-/// The model as a burnpack record (which also keeps parameter ids, for optimizer state).
-pub fn model_bytes(model: &Mlp) -> Result<Vec<u8>> {
-    let mut store = BurnpackStore::from_bytes(None);
-    model.save_into(&mut store).map_err(|e| error::runtime(format!("cannot serialise the model: {e}")))?;
-    let bytes = store.get_bytes().map_err(|e| error::runtime(format!("cannot serialise the model: {e}")))?;
-    Ok(bytes.to_vec())
-}
-
-/// Rebuild the network of `cfg` on `device` and load the burnpack file `path` into it.
-pub fn load_model_file(path: &Path, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
-    let bytes = fs::read(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
-    load_model_bytes(bytes, path, cfg, device)
-}
-
-/// Rebuild the network of `cfg` on `device` and load burnpack `bytes` (read from `path`) into it.
-pub fn load_model_bytes(bytes: Vec<u8>, path: &Path, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
-    let mut model = Mlp::new(&cfg.model, device);
-    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| error::data(format!("{} is not a valid model file: {e}", path.display())))?;
-    if !result.missing.is_empty() || !result.errors.is_empty() {
-        return Err(error::data(format!(
-            "{} does not match the network in {CONFIG_FILE}: missing {:?}, errors {:?}",
-            path.display(),
-            result.missing,
-            result.errors
-        )));
-    }
-    if let Some(param) = model.non_finite() {
-        return Err(error::data(format!(
-            "{} holds NaN or infinite weights ({param}): the run diverged; train it again with a smaller learning rate",
-            path.display()
-        )));
-    }
-    Ok(model)
 }

@@ -20,6 +20,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod model;
 pub mod onnx;
 pub mod presets;

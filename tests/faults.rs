@@ -72,7 +72,7 @@ fn a_failed_write_leaves_the_previous_file_intact() {
     let name = format!("summary{}.json", "x".repeat(238));
     let target = tmp.path().join(&name);
     std::fs::write(&target, "old").unwrap();
-    let e = mnist_lab::artifacts::write_atomic(&target, b"new").unwrap_err();
+    let e = mnist_lab::files::write_atomic(&target, b"new").unwrap_err();
     assert!(format!("{e:#}").contains(&name), "{e:#}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
 }

@@ -16,8 +16,9 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use super::DataArgs;
-use crate::artifacts::{check_destination, write_atomic};
+use crate::artifacts::check_destination;
 use crate::backend::BackendName;
+use crate::files::write_atomic;
 use crate::train::FitOptions;
 use crate::{backend, data, error, presets, train};
 

@@ -4,11 +4,11 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::BackendArg;
-use crate::artifacts::{
-    MODEL_FILE, RunDir, SUMMARY_FILE, check_destination, load_model_bytes, replaceable, write_atomic,
-};
+use crate::artifacts::{MODEL_FILE, RunDir, SUMMARY_FILE, check_destination};
 use crate::config::Dataset;
 use crate::export::{SAFETENSORS_FILE, WEB_FILE, safetensors_bytes, web_page};
+use crate::files::{replaceable, write_atomic};
+use crate::model::Mlp;
 use crate::onnx::{ONNX_FILE, onnx_bytes};
 use crate::{backend, error};
 
@@ -71,7 +71,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     }
     let model_bpk = std::fs::read(&src).map_err(|e| error::data(format!("cannot read {}: {e}", src.display())))?;
     // Loading first checks model.bpk matches config.toml, for burnpack too: never export junk.
-    let model = load_model_bytes(model_bpk.clone(), &src, &cfg, &device)?;
+    let model = Mlp::from_bytes(model_bpk.clone(), &src, &cfg, &device)?;
     let bytes = match args.format {
         Format::Safetensors => safetensors_bytes(&model, &cfg)?,
         Format::Onnx => onnx_bytes(&model, &cfg)?,

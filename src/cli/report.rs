@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 
-use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, check_destination, write_atomic};
+use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, check_destination};
 use crate::error;
+use crate::files::write_atomic;
 use crate::report::{plot, table};
 use crate::train::history::History;
 

@@ -12,8 +12,9 @@ use clap::{Args, Subcommand};
 
 use super::train::{self, TrainArgs};
 use super::{BackendArg, DataArgs, Progress};
-use crate::artifacts::{RunDir, SUMMARY_FILE, check_destination, write_atomic};
+use crate::artifacts::{RunDir, SUMMARY_FILE, check_destination};
 use crate::config::{Dataset, ExperimentConfig};
+use crate::files::write_atomic;
 use crate::report::plot;
 use crate::sweep::collect;
 use crate::sweep::grid::{self, Grid};

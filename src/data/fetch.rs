@@ -359,7 +359,7 @@ fn gunzip(gz: &[u8]) -> io::Result<Vec<u8>> {
 fn store(dir: &Path, spec: &FileSpec, bytes: &[u8], origin: &str) -> Result<()> {
     let got = sha256_hex(bytes);
     anyhow::ensure!(got == spec.sha256, "{origin}: {} has SHA-256 {got}, expected {}", spec.name, spec.sha256);
-    crate::artifacts::write_atomic(&dir.join(spec.name), bytes).map_err(|e| error::data(format!("{e:#}")))
+    crate::files::write_atomic(&dir.join(spec.name), bytes).map_err(|e| error::data(format!("{e:#}")))
 }
 
 /// GET `url` into memory, with a second try for flaky networks (a source that is plainly

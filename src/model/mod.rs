@@ -6,5 +6,6 @@ pub mod dense;
 pub mod dropout;
 pub mod init;
 pub mod mlp;
+mod store;
 
 pub use mlp::Mlp;

@@ -16,7 +16,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::artifacts::write_atomic;
+use crate::files::write_atomic;
 use crate::train::ConfusionMatrix;
 use crate::train::history::{EpochMetrics, History};
 

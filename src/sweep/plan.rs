@@ -16,11 +16,10 @@ use sha2::{Digest, Sha256};
 
 use super::grid::Grid;
 use super::progress::Progress;
-use crate::artifacts::{
-    CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary, replaceable, write_atomic,
-};
+use crate::artifacts::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary};
 use crate::config::ExperimentConfig;
 use crate::error;
+use crate::files::{replaceable, write_atomic};
 use crate::train::checkpoint;
 use crate::train::history::{History, read_history_csv};
 

@@ -21,10 +21,10 @@ use burn::tensor::{Device, Tensor};
 
 use super::optim;
 pub use super::progress::Progress;
-use crate::artifacts::{load_model_bytes, model_bytes, write_atomic};
 use crate::config::ExperimentConfig;
 use crate::data::idx::PIXELS;
 use crate::error;
+use crate::files::write_atomic;
 use crate::model::Mlp;
 
 pub const DIR: &str = "checkpoints";
@@ -60,9 +60,9 @@ pub fn save(
         let optim =
             optimizer.into_bytes().map_err(|e| error::runtime(format!("cannot serialise the optimizer: {e}")))?;
         write_atomic(&tmp.join(OPTIMIZER), &optim)?;
-        write_atomic(&tmp.join(MODEL), &model_bytes(model)?)?;
+        write_atomic(&tmp.join(MODEL), &model.to_bytes()?)?;
         if let Some(best) = best {
-            write_atomic(&tmp.join(BEST), &model_bytes(best)?)?;
+            write_atomic(&tmp.join(BEST), &best.to_bytes()?)?;
         }
         let state = serde_json::to_string_pretty(progress).expect("progress serialises");
         write_atomic(&tmp.join(STATE), state.as_bytes())?;
@@ -155,10 +155,10 @@ pub fn load(
     let model_path = dir.join(MODEL);
     let model_bpk = read(&model_path)?;
     let params = parameters(&model_bpk, &model_path)?;
-    let model = load_model_bytes(model_bpk, &model_path, cfg, device)?;
+    let model = Mlp::from_bytes(model_bpk, &model_path, cfg, device)?;
     let best_path = dir.join(BEST);
     let best = best_path.exists().then(|| read(&best_path)).transpose()?;
-    let best = best.map(|b| load_model_bytes(b, &best_path, cfg, device)).transpose()?;
+    let best = best.map(|b| Mlp::from_bytes(b, &best_path, cfg, device)).transpose()?;
     let optim_path = dir.join(OPTIMIZER);
     let bytes = read(&optim_path)?;
     let foreign =
@@ -236,7 +236,7 @@ fn reference_layout(cfg: &ExperimentConfig, device: &Device) -> Result<Layout> {
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let model = optimizer.step(cfg.optimizer.learning_rate(), model, grads);
     let bytes = optimizer.into_bytes().map_err(|e| error::runtime(format!("cannot serialise the optimizer: {e}")))?;
-    let params = parameters(&model_bytes(&model)?, Path::new(MODEL))?;
+    let params = parameters(&model.to_bytes()?, Path::new(MODEL))?;
     layout(&bytes, &params).map_err(error::runtime)
 }
 
