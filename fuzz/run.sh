@@ -154,7 +154,7 @@ for t in $targets; do
             echo "!!   minimise: (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz tmin --sanitizer $sanitizer $t $f)" >&2
             echo "!!   bytes (hex): $(od -An -v -tx1 "$f" | tr -s " \n" " " | head -c 3000)" >&2
         done
-        echo "!! turn it into a test in tests/fuzz_regressions.rs" >&2
+        echo "!! turn it into a test in tests/suite/fuzz_regressions.rs" >&2
     fi
 done
 [ "$status" -eq 0 ] && echo "== no crashes (${secs}s per target)"

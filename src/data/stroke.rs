@@ -17,7 +17,7 @@ pub type Gray = ImageBuffer<Luma<f32>, Vec<f32>>;
 /// fine enough that a disc of one pixel changes the width by a quarter of an MNIST pixel.
 pub const SIDE: u32 = 80;
 /// MNIST's median stroke width at that scale: [`width`] of its training digits, each scaled 4×
-/// (tests/predict.rs recomputes it). About two pixels of a 28×28 digit.
+/// (tests/suite/predict.rs recomputes it). About two pixels of a 28×28 digit.
 pub const MNIST_WIDTH: f32 = 7.76;
 /// Ink is what reaches half of full intensity.
 const INK: f32 = 0.5;

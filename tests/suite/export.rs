@@ -1,10 +1,8 @@
 //! `export`: safetensors that plain NumPy can run, burnpack copies, and user mistakes.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// A safetensors header: 8-byte little-endian length, then that much JSON.
 fn header(path: &Path) -> serde_json::Value {

@@ -2,13 +2,11 @@
 //! destinations, a closed or full stdout, huge or rotated or blank images, a huge data file,
 //! history values near f64's maximum, numbers that only go wrong once converted.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

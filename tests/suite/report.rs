@@ -1,11 +1,9 @@
 //! `mnist-lab report` on fake run directories: no training, so it runs in a blink.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 
-use common::{assert_user_error, bin};
+use crate::common::{assert_user_error, bin};
 
 use mnist_lab::artifacts::Summary;
 use mnist_lab::train::history::{EpochMetrics, History};

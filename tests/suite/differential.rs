@@ -5,11 +5,9 @@
 //! time. Dropout once stayed live at inference for truncated-normal initialisers; a sample like
 //! this catches any such path. The ordinary suite draws 30 configs; CI runs 120 (`--ignored`).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use mnist_lab::config::Dataset;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -247,7 +245,7 @@ fn thirty_sampled_configs_agree_everywhere() {
     check_sample(30, 1);
 }
 
-/// CI's longer run (`cargo test --release --test differential -- --ignored`).
+/// CI's longer run (`cargo test --release --test suite -- --ignored differential::`).
 #[test]
 #[ignore]
 fn a_hundred_and_twenty_sampled_configs_agree_everywhere() {

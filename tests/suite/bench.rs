@@ -1,9 +1,7 @@
 //! `mnist-lab bench`: the table and the JSON carry every field, with positive numbers. No timing
 //! thresholds: the numbers depend on the machine and its load.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mnist_lab::backend::BackendName;
 
 /// A CPU backend compiled into this build (a GPU one may have no device on the test machine).

@@ -1,10 +1,8 @@
 //! Faults during training: divergence, Ctrl-C, concurrent runs, failed writes.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_diverging_loss_stops_with_the_epoch_and_a_hint_and_checkpoints_nothing_bad() {

@@ -1,11 +1,9 @@
 //! Checkpoints: a run killed with SIGKILL resumes and ends exactly like an uninterrupted one.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// history.csv without the wall-clock column, which legitimately differs.
 fn history_without_seconds(run: &Path) -> Vec<String> {

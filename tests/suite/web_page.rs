@@ -3,12 +3,10 @@
 //! real MNIST test digits, its drawing by pointer strokes — in a real headless Chromium
 //! (tests/web/chromium.py provisions one from the npm registry and PyPI).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use burn::tensor::{Tensor, TensorData};
-use common::*;
 use mnist_lab::artifacts::RunDir;
 use mnist_lab::config::Output;
 use mnist_lab::data::image_input::mnist_pixels;

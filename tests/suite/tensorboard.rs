@@ -2,13 +2,11 @@
 //! (tests/tensorboard_reader.py): by its `EventAccumulator`, and through the HTTP routes its web
 //! UI draws from.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 
-use common::{py, python_with, stderr};
+use crate::common::{py, python_with, stderr};
 use mnist_lab::tensorboard::{EventWriter, HISTOGRAM_BUCKETS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -281,7 +279,7 @@ fn a_flushed_epoch_is_readable_while_the_writer_stays_open() {
 /// validation, the learning rate, per-layer weight and gradient histograms, the confusion matrix.
 #[test]
 fn every_run_logs_its_epochs_for_tensorboard() {
-    let (_tmp, run_dir) = common::train_run(&["deep-sigmoid", "--epochs", "2"]);
+    let (_tmp, run_dir) = crate::common::train_run(&["deep-sigmoid", "--epochs", "2"]);
     let seen = read_logs(&run_dir.join("tensorboard"));
     let ui = &seen["ui"];
     let history = std::fs::read_to_string(run_dir.join("history.csv")).unwrap();
@@ -366,13 +364,13 @@ fn raw_logs(logdir: &Path) -> BTreeMap<String, BTreeMap<(String, i64), usize>> {
 #[test]
 fn a_run_resumed_after_a_kill_between_its_events_and_its_checkpoint_logs_each_step_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = common::config_file(
+    let cfg = crate::common::config_file(
         tmp.path(),
         "small.toml",
-        &common::small_config(1000, 100, "name = \"sgd\"\nlearning_rate = 0.1"),
+        &crate::common::small_config(1000, 100, "name = \"sgd\"\nlearning_rate = 0.1"),
     );
     let run_dir = tmp.path().join("run");
-    let o = common::run(&["train", &cfg, "--epochs", "2", "--out", run_dir.to_str().unwrap(), "--quiet"]);
+    let o = crate::common::run(&["train", &cfg, "--epochs", "2", "--out", run_dir.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // What the killed session of epoch 3 left: some of its step, the last record cut short.
     let board = run_dir.join("tensorboard");
@@ -389,7 +387,7 @@ fn a_run_resumed_after_a_kill_between_its_events_and_its_checkpoint_logs_each_st
     validation.flush().unwrap();
     drop((train, validation));
 
-    let o = common::run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "3", "--quiet"]);
+    let o = crate::common::run(&["train", "--resume", run_dir.to_str().unwrap(), "--epochs", "3", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let seen = raw_logs(&board);
     let once = |tags: &[&str], steps: &[i64]| -> BTreeMap<(String, i64), usize> {
@@ -413,7 +411,7 @@ fn a_run_resumed_after_a_kill_between_its_events_and_its_checkpoint_logs_each_st
     assert_eq!(seen["validation"], once(&["epoch_loss", "epoch_accuracy"], &[1, 2, 3]), "validation");
 
     // Resumed again with nothing left to train: no step, not even the confusion matrix, twice.
-    let o = common::run(&["train", "--resume", run_dir.to_str().unwrap(), "--quiet"]);
+    let o = crate::common::run(&["train", "--resume", run_dir.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(raw_logs(&board)["."], train, "after resuming a finished run");
 }

@@ -1,9 +1,7 @@
 //! `predict` on digits rendered from the MNIST test set the way a user would draw them:
 //! scaled up, dark ink on a light background, saved as PNG.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mnist_lab::config::Dataset;
 
 #[test]

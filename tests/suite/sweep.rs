@@ -2,13 +2,11 @@
 //! finished, resume what was killed, leave a locked run to its worker, collect mean ± std;
 //! grid-file mistakes are one `error:` line naming the key.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::*;
+use crate::common::*;
 
 /// `mnist-lab sweep ARGS…` without the scheduler variables of the environment the tests run in.
 fn sweep(args: &[&str]) -> Output {

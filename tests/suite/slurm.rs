@@ -4,15 +4,13 @@
 //! `slurm-wlm` and `munge` (apt-get install -y slurm-wlm munge), and fails where Slurm cannot
 //! start: it never skips. Since it starts daemons as root (and makes a munge key when there is
 //! none), a plain `cargo test` leaves it out; CI runs it with
-//! `cargo test --release --test slurm -- --ignored`.
-
-mod common;
+//! `cargo test --release --test suite -- --ignored slurm::`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::*;
+use crate::common::*;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/slurm-single-node.sh");
 
@@ -121,7 +119,7 @@ fn ok(o: &Output) -> String {
 }
 
 #[test]
-#[ignore = "starts munged, slurmctld and slurmd as root: cargo test --release --test slurm -- --ignored"]
+#[ignore = "starts munged, slurmctld and slurmd as root: cargo test --release --test suite -- --ignored slurm::"]
 fn a_sweep_runs_as_a_slurm_job_array_and_a_resubmission_trains_nothing() {
     // Under target/, where the compute "node" (this machine) can read and write it.
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();

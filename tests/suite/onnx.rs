@@ -2,12 +2,10 @@
 //! gets Burn's logits and the run's test accuracy; the graph has the declared names, dynamic
 //! batch axis, opset, IR version and metadata; the ONNX checker accepts it.
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::*;
 use burn::tensor::{Tensor, TensorData};
-use common::*;
 use mnist_lab::config::Dataset;
 use mnist_lab::data::idx::{CLASSES, PIXELS, TEST_LEN};
 

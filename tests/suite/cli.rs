@@ -1,8 +1,6 @@
 //! Drive the binary as a user would: real training on real MNIST, eval, and user mistakes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn baseline_one_epoch_trains_and_eval_reproduces_the_summary() {

@@ -1,9 +1,7 @@
 //! `predict` on real handwriting from outside MNIST: scikit-learn's digits (43 writers), drawn as
 //! dark ink on white paper by bench/real_handwriting.py, read by a briefly trained network.
 
-mod common;
-
-use common::{py, python_with, stderr, stdout, train_run};
+use crate::common::{py, python_with, stderr, stdout, train_run};
 
 #[test]
 fn predict_reads_scikit_learn_handwriting_drawn_as_photos() {
@@ -32,7 +30,7 @@ fn predict_reads_scikit_learn_handwriting_drawn_as_photos() {
     let sample: Vec<&(String, u8)> = rows.iter().step_by(5).collect();
     let mut args = vec!["predict".to_string(), run.display().to_string(), "--json".to_string()];
     args.extend(sample.iter().map(|(f, _)| images.join(f).display().to_string()));
-    let o = common::bin().args(&args).output().unwrap();
+    let o = crate::common::bin().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let digits: Vec<u64> = stdout(&o)
         .lines()

@@ -1,0 +1,30 @@
+//! The integration tests, one binary: a module per area, each driving the built `mnist-lab`
+//! binary as a user would (one link of Burn instead of one per file). The GPU half stays in
+//! `tests/wgpu.rs`, built only with `--features wgpu`.
+//!
+//! CI runs the full-length and long ones by name: `cargo test --release --test suite --
+//! --ignored lessons::` (and `differential::`, `slurm::`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bench;
+mod cli;
+mod config;
+mod data;
+mod differential;
+mod dropout;
+mod export;
+mod faults;
+mod faults_io;
+mod fuzz_regressions;
+mod lessons;
+mod onnx;
+mod predict;
+mod real_handwriting;
+mod report;
+mod resume;
+mod slurm;
+mod sweep;
+mod tensorboard;
+mod web_page;
