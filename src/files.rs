@@ -20,13 +20,44 @@ use crate::error;
 /// an existing file's permissions. Refuses anything but a regular file (see the module's notes).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let target = replaceable(path)?;
-    let dir = parent_of(&target);
+    let mode = fs::metadata(&target).ok().map(|m| m.permissions());
+    replace(&target, bytes, mode, true).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// [`write_atomic`] without its fsync, to a `target` the caller has checked with
+/// [`replaceable`]: never half-written under its own name, but durable only once
+/// [`sync_written`] has run. An fsync per file costs milliseconds, minutes for a large sweep plan.
+pub fn write_unsynced(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(target, bytes, None, false)
+}
+
+/// The files [`write_unsynced`] wrote into `dir`, made durable: on Linux one `syncfs` of their
+/// file system, elsewhere an fsync each.
+#[cfg(target_os = "linux")]
+pub fn sync_written(dir: &Path, _files: &[PathBuf]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = fs::File::open(dir)?;
+    // SAFETY: syncfs(2) only reads the descriptor, which `d` keeps open for the call.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn sync_written(_dir: &Path, files: &[PathBuf]) -> std::io::Result<()> {
+    files.iter().try_for_each(|f| fs::File::open(f)?.sync_all())
+}
+
+/// `bytes` into a temporary name beside `target`, then renamed over it; `mode` kept, synced
+/// first when `sync`.
+fn replace(target: &Path, bytes: &[u8], mode: Option<fs::Permissions>, sync: bool) -> std::io::Result<()> {
+    let dir = parent_of(target);
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // Unique per call: two threads of one process (tests fetching the same file) must not share it.
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
-    let mode = fs::metadata(&target).ok().map(|m| m.permissions());
     let result = (|| -> std::io::Result<()> {
         // A leftover of a killed process that had our pid; `create_new` never follows a link.
         if fs::symlink_metadata(&tmp).is_ok_and(|m| !m.is_dir()) {
@@ -37,16 +68,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         if let Some(mode) = mode {
             file.set_permissions(mode)?;
         }
-        file.sync_all()?;
-        fs::rename(&tmp, &target)
-    })();
-    if let Err(e) = result {
-        if fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
-            let _ = fs::remove_file(&tmp);
+        if sync {
+            file.sync_all()?;
         }
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        fs::rename(&tmp, target)
+    })();
+    if result.is_err() && fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
+        let _ = fs::remove_file(&tmp);
     }
-    Ok(())
+    result
 }
 
 /// The file [`write_atomic`] replaces for `path`: `path` itself when absent or a regular file,

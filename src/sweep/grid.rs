@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use super::progress::Progress;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, toml_error};
 use crate::{error, presets};
 
 /// How many runs `sweep plan` makes unless `--max-runs` says otherwise: a grid past it is far
@@ -225,15 +225,6 @@ fn base_argument(base: &str, grid: &Path) -> String {
         return dir.join(p).display().to_string();
     }
     base.to_string()
-}
-
-/// toml's error on one line: `line N: message`.
-fn toml_error(e: &toml::de::Error, text: &str) -> String {
-    let msg = e.message().trim().replace('\n', " ");
-    match e.span() {
-        Some(span) => format!("line {}: {msg}", text[..span.start.min(text.len())].matches('\n').count() + 1),
-        None => msg,
-    }
 }
 
 /// `[set]`/`[grid]` entries as (dotted key, value): quoted keys (`"train.epochs" = 2`) and TOML's

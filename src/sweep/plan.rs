@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -19,7 +19,7 @@ use super::progress::Progress;
 use crate::artifacts::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary};
 use crate::config::ExperimentConfig;
 use crate::error;
-use crate::files::{replaceable, write_atomic};
+use crate::files::{replaceable, sync_written, write_atomic, write_unsynced};
 use crate::train::checkpoint;
 use crate::train::history::{History, read_history_csv};
 
@@ -209,46 +209,6 @@ impl Plan {
         }
         self.keys.iter().zip(&entry.point).map(|(k, v)| format!("{k}={}", json_text(v))).collect::<Vec<_>>().join(", ")
     }
-}
-
-/// `bytes` into `path` under a temporary name, then renamed: never half-written under its own
-/// name, but not yet synced. An fsync per file costs milliseconds, minutes for a large plan;
-/// [`sync_written`] makes them all durable at once before plan.json says the plan is complete.
-fn write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let create = || fs::OpenOptions::new().write(true).create_new(true).open(&tmp);
-    let file = match create() {
-        // A leftover of a killed process that had our pid; `create_new` never follows a link.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && fs::symlink_metadata(&tmp).is_ok_and(|m| !m.is_dir()) => {
-            fs::remove_file(&tmp)?;
-            create()
-        }
-        other => other,
-    };
-    let result = file.and_then(|mut f| f.write_all(bytes)).and_then(|()| fs::rename(&tmp, path));
-    if result.is_err() && fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// The files [`write_unsynced`] wrote into `dir`, made durable: on Linux one `syncfs` of their
-/// file system, elsewhere an fsync each.
-#[cfg(target_os = "linux")]
-fn sync_written(dir: &Path, _files: &[PathBuf]) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let d = fs::File::open(dir)?;
-    // SAFETY: syncfs(2) only reads the descriptor, which `d` keeps open for the call.
-    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn sync_written(_dir: &Path, files: &[PathBuf]) -> io::Result<()> {
-    files.iter().try_for_each(|f| fs::File::open(f)?.sync_all())
 }
 
 /// A value as the grid file wrote it, strings without quotes.
