@@ -139,3 +139,27 @@ fn no_foreign_error_lines_without_xdg_runtime_dir() {
         assert!(!err.lines().any(|l| l.contains("error:")), "{cmd:?}:\n{err}");
     }
 }
+
+/// Hundreds of short wgpu commands, four at a time: none may die as it exits. A pool thread that
+/// had touched EGL during the adapter search used to exit beside `exit`'s run of libEGL's
+/// destructor and free the same thread-local state twice ("double free or corruption", or a
+/// segmentation fault, about once in a few hundred exits; more often with many Mesa threads).
+#[test]
+fn wgpu_commands_never_crash_as_they_exit() {
+    let crashed: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..100)
+                        .filter_map(|_| {
+                            let o = lab(&["devices"]).env("LP_NUM_THREADS", "16").output().unwrap();
+                            (!o.status.success()).then(|| format!("{:?}: {}", o.status, stderr(&o)))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    assert!(crashed.is_empty(), "{} of 400 `devices` runs failed:\n{}", crashed.len(), crashed.join("\n"));
+}
