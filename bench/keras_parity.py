@@ -27,7 +27,6 @@ import math
 import os
 import platform
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import numpy as np  # noqa: E402
 
+from common import FILES, data_dir, fail, read_idx  # noqa: E402,F401
+
 REPO = Path(__file__).resolve().parent.parent
-FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 TOTAL_TRAIN = 60_000
 EVAL_BATCH = 1000  # mnist-lab's evaluation batch (src/train/learner.rs)
 
@@ -66,11 +66,6 @@ KERAS_RHO = {"rmsprop": 0.9, "adadelta": 0.95}
 KERAS_EPSILON = 1e-7
 KERAS_LOSS = {"mse": "mean_squared_error", "binary-crossentropy": "binary_crossentropy",
               "categorical-crossentropy": "categorical_crossentropy"}
-
-
-def fail(msg, code=2):
-    print(f"error: {msg}", file=sys.stderr)
-    sys.exit(code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,27 +175,6 @@ def train_size(cfg):
 # ---------------------------------------------------------------------------------------------
 # Data: the raw IDX files mnist-lab downloads, split as src/data/dataset.rs does
 # ---------------------------------------------------------------------------------------------
-
-def data_dir(root, dataset):
-    """mnist-lab's layout: ROOT/<dataset>/ (ROOT: --data-dir, $MNIST_LAB_DATA, ~/.cache/mnist-lab)."""
-    root = Path(root or os.environ.get("MNIST_LAB_DATA") or Path.home() / ".cache" / "mnist-lab")
-    for d in (root / dataset, root):  # ROOT itself may be the folder with the four files
-        if all((d / f).is_file() for f in FILES):
-            return d
-    fail(f"{root / dataset} lacks the IDX files; run `mnist-lab data fetch --dataset {dataset}` first", 3)
-
-
-def read_idx(path):
-    data = Path(path).read_bytes()
-    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
-        fail(f"{path}: not an unsigned-byte IDX file", 3)
-    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        fail(f"{path}: {body.size} bytes of data, header says {dims}", 3)
-    return body.reshape(dims)
-
 
 def load(cfg, root):
     xtr, ytr, xte, yte = (read_idx(data_dir(root, cfg["data"]["dataset"]) / f) for f in FILES)

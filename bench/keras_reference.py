@@ -17,7 +17,6 @@ import os
 import platform
 import resource
 import statistics
-import struct
 import sys
 import time
 from pathlib import Path
@@ -26,42 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import numpy as np  # noqa: E402
 
-FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-VALIDATION = 10_000
+from common import default_data_dir, load  # noqa: E402
 
-
-def default_data_dir():
-    root = os.environ.get("MNIST_LAB_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist-lab")
-    return os.path.join(root, "mnist")
-
-
-def read_idx(path):
-    """An IDX file as a uint8 array of its declared shape (header checked, as mnist-lab does)."""
-    data = Path(path).read_bytes()
-    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
-        sys.exit(f"error: {path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        sys.exit(f"error: {path}: {body.size} bytes of data, header says {dims}")
-    return body.reshape(dims)
-
-
-def load(data_dir):
-    """Pixels scaled to [0, 1] and one-hot targets, split train / validation / test like mnist-lab."""
-    missing = [f for f in FILES if not os.path.isfile(os.path.join(data_dir, f))]
-    if missing:
-        sys.exit(f"error: {data_dir} lacks {', '.join(missing)}; run `mnist-lab data fetch` first")
-    xtr, ytr, xte, yte = (read_idx(os.path.join(data_dir, f)) for f in FILES)
-    prep = lambda x: x.reshape(len(x), 784).astype("float32") / 255.0  # noqa: E731
-    onehot = lambda y: np.eye(10, dtype="float32")[y]  # noqa: E731
-    cut = len(xtr) - VALIDATION
-    return {
-        "train": (prep(xtr[:cut]), onehot(ytr[:cut])),
-        "valid": (prep(xtr[cut:]), onehot(ytr[cut:])),
-        "test": (prep(xte), onehot(yte)),
-    }
 
 
 def build(keras, model, optimizer):

@@ -28,7 +28,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 sys.dont_write_bytecode = True  # no __pycache__ in the checkout
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras_parity as kp  # noqa: E402
 
 # name: (config overrides, the Burn rule to emulate in Keras besides Keras' own optimizer, if it differs)

@@ -22,8 +22,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from keras_reference import default_data_dir, load  # noqa: E402  (IDX reader and split, shared)
+from common import default_data_dir, load  # noqa: E402  (IDX reader and split, shared)
 
 VALIDATION_BATCH = 1000  # as mnist-lab evaluates
 

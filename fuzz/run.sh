@@ -8,7 +8,7 @@
 # which RUSTC_BOOTSTRAP=1 lets stable rustc accept. AddressSanitizer is used by default;
 # FUZZ_SANITIZER=none (or address, leak, memory, thread) overrides it. FUZZ_TARGETS="idx"
 # picks targets. The fuzz crate includes src/error.rs, src/data/idx.rs, src/config/,
-# src/summary.rs and src/train/{history,monitor,progress}.rs by path and never builds the main
+# src/run/summary.rs and src/train/{history,monitor,progress}.rs by path and never builds the main
 # crate (nor Burn); it builds into fuzz/target.
 #
 # Exit status: 0 when no target crashed, 1 when one did (the crashing inputs are printed, with

@@ -1,6 +1,6 @@
 //! mnist-lab: every network of the "improving neural networks" lecture, on MNIST, with Burn.
 //!
-//! Data flows one way: config → data → model → train::fit → artifacts.
+//! Data flows one way: config → data → model → train::fit → run (the run directory).
 
 /// `errln!` that never panics: a message to a closed or full stderr (`2>&1 | head -1`) is
 /// dropped, and the command goes on to its end and exit code.
@@ -13,8 +13,8 @@ macro_rules! errln {
     }};
 }
 
-pub mod artifacts;
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
@@ -25,7 +25,7 @@ pub mod model;
 pub mod onnx;
 pub mod presets;
 pub mod report;
-pub mod summary;
+pub mod run;
 pub mod sweep;
 pub mod tensorboard;
 pub mod train;

@@ -9,7 +9,7 @@
 #[path = "../../src/error.rs"]
 mod error;
 #[allow(dead_code)]
-#[path = "../../src/summary.rs"]
+#[path = "../../src/run/summary.rs"]
 mod summary;
 
 use libfuzzer_sys::fuzz_target;

@@ -9,18 +9,16 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use serde::{Deserialize, Serialize};
 
 use super::DataArgs;
-use crate::artifacts::check_destination;
 use crate::backend::BackendName;
+use crate::bench::{self, Measurement};
 use crate::files::write_atomic;
-use crate::train::FitOptions;
-use crate::{backend, data, error, presets, train};
+use crate::run::check_destination;
+use crate::{backend, data, error, presets};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -46,46 +44,9 @@ pub struct BenchArgs {
     pub child: Option<String>,
 }
 
-/// One (backend, preset) measurement; all times in seconds, medians over `runs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Measurement {
-    pub backend: String,
-    pub preset: String,
-    pub train_images: usize,
-    pub validation_images: usize,
-    pub load_seconds: f64,
-    pub first_epoch_seconds: f64,
-    /// Median whole epoch (training + validation pass), warm-up epochs left out.
-    pub epoch_seconds: f64,
-    /// `epoch_seconds - validation_seconds`.
-    pub train_seconds: f64,
-    pub validation_seconds: f64,
-    pub samples_per_second: f64,
-    /// VmHWM of the child process in MiB; None off Linux.
-    pub peak_rss_mb: Option<f64>,
-    /// After all epochs; a sanity check that the timed network really learns.
-    pub test_accuracy: f64,
-    /// The training epoch's matrix products alone, as plain sgemm on the same threads (CPU
-    /// backends): the machine's floor for this network.
-    #[serde(default)]
-    pub floor_seconds: Option<f64>,
-    /// The training epoch's matrix products in GFLOP (6 per weight and image, 4 in the first layer).
-    #[serde(default)]
-    pub gflop_per_epoch: f64,
-    /// `gflop_per_epoch / train_seconds`.
-    #[serde(default)]
-    pub gflops: f64,
-    /// `gflops` against the machine's FMA peak on the same threads (CPU backends).
-    #[serde(default)]
-    pub percent_of_peak: Option<f64>,
-    pub load_seconds_all: Vec<f64>,
-    pub epoch_seconds_all: Vec<f64>,
-    pub validation_seconds_all: Vec<f64>,
-}
-
 pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(pair) = &args.child {
-        let m = measure(pair, &args)?;
+        let m = bench::measure(&child_pair(pair, &args)?)?;
         outln!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
@@ -127,11 +88,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
 
     // Measured after the children, on the threads they trained on, with nothing else running.
-    let peak = super::floor::fma_peak();
+    let peak = bench::floor::fma_peak();
     for m in results.iter_mut().filter(|m| m.floor_seconds.is_some()) {
         m.percent_of_peak = Some(100.0 * m.gflops / peak.gflops);
     }
-    let mut machine = machine();
+    let mut machine = bench::machine();
     machine["fma_peak"] = serde_json::json!(peak);
     outln!("{}", machine_line(&machine));
     outln!("FMA peak: {:.1} GFLOP/s ({}, {} threads)", peak.gflops, peak.isa, peak.threads);
@@ -151,6 +112,23 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return Err(error::runtime(format!("bench failed for {}", names.join(", "))));
     }
     Ok(())
+}
+
+/// `--child BACKEND:PRESET` and the flags beside it.
+fn child_pair(pair: &str, args: &BenchArgs) -> Result<bench::Pair> {
+    let (backend, preset) =
+        pair.split_once(':').ok_or_else(|| error::config(format!("--child expects BACKEND:PRESET, got `{pair}`")))?;
+    let backend = BackendName::from_str(backend, true)
+        .map_err(|_| error::config(format!("--child: unknown backend `{backend}`")))?;
+    Ok(bench::Pair {
+        backend,
+        preset: preset.to_string(),
+        runs: args.runs as usize,
+        warmup: args.epochs_warmup as usize,
+        dataset: args.data.dataset,
+        data_dir: args.data.data_dir.clone(),
+        offline: args.data.offline,
+    })
 }
 
 /// Every compiled backend, but wgpu only where it finds an adapter (checked without bringing one
@@ -220,107 +198,6 @@ fn run_child(
     serde_json::from_str(line).map_err(|e| format!("unreadable child result: {e}"))
 }
 
-/// The child's work: one backend, one preset, in this (fresh) process.
-fn measure(pair: &str, args: &BenchArgs) -> Result<Measurement> {
-    let (backend_name, preset) =
-        pair.split_once(':').ok_or_else(|| error::config(format!("--child expects BACKEND:PRESET, got `{pair}`")))?;
-    let backend_name = BackendName::from_str(backend_name, true)
-        .map_err(|_| error::config(format!("--child: unknown backend `{backend_name}`")))?;
-    let backend::Selected { device, name: backend_name, .. } = backend::select(Some(backend_name))?;
-    let backend_name = backend_name.to_string();
-    let (name, mut cfg) = presets::resolve(preset)?;
-    let (runs, warmup) = (args.runs as usize, args.epochs_warmup as usize);
-    cfg.train.epochs = warmup + runs;
-    if let Some(dataset) = args.data.dataset {
-        cfg.data.dataset = dataset;
-    }
-    // Timing needs every epoch to run; the data split (data.validation) is kept as configured.
-    cfg.early_stopping = None;
-    cfg.validate()?;
-
-    let dir = data::data_dir(args.data.data_dir.as_deref(), cfg.data.dataset);
-    let mut load_seconds_all = Vec::new();
-    let mut mnist = None;
-    for _ in 0..runs {
-        drop(mnist.take()); // one copy resident at a time, as in `train`
-        let start = Instant::now();
-        let raw = data::load_raw(cfg.data.dataset, &dir, args.data.offline)?;
-        let loaded = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device)?;
-        // Reading a value back waits for the upload on asynchronous (GPU) backends.
-        let _ = loaded.test.labels().sum().into_scalar::<i64>();
-        load_seconds_all.push(start.elapsed().as_secs_f64());
-        mnist = Some(loaded);
-    }
-    let mnist = mnist.expect("runs >= 1");
-
-    let outcome = train::fit(&cfg, &mnist, &device, &FitOptions::default(), |m| {
-        errln!("{backend_name}/{name} epoch {}: {:.2} s", m.epoch, m.seconds);
-    })?;
-    let epochs: Vec<f64> = outcome.history.epochs.iter().map(|e| e.seconds).collect();
-    if epochs.len() != warmup + runs {
-        return Err(error::runtime(format!("expected {} epochs, fit ran {}", warmup + runs, epochs.len())));
-    }
-    // fit's epoch time includes one validation pass; time that pass alone to split it off.
-    let validation_seconds_all: Vec<f64> = match &mnist.valid {
-        Some(split) => (0..runs)
-            .map(|_| {
-                let start = Instant::now();
-                train::evaluate(&outcome.model, split, &cfg);
-                start.elapsed().as_secs_f64()
-            })
-            .collect(),
-        None => vec![0.0],
-    };
-    let (_, test_accuracy) = train::evaluate(&outcome.model, &mnist.test, &cfg);
-    let floor_seconds = backend::is_host(&device).then(|| super::floor::epoch_seconds(&cfg, mnist.train.len));
-    let gflop_per_epoch = super::floor::epoch_gflop(&cfg, mnist.train.len);
-
-    let epoch_seconds_all = epochs[warmup..].to_vec();
-    let epoch_seconds = median(&epoch_seconds_all);
-    let validation_seconds = median(&validation_seconds_all);
-    let train_seconds = (epoch_seconds - validation_seconds).max(f64::EPSILON);
-    Ok(Measurement {
-        backend: backend_name,
-        preset: name,
-        train_images: mnist.train.len,
-        validation_images: mnist.valid.as_ref().map_or(0, |v| v.len),
-        load_seconds: median(&load_seconds_all),
-        first_epoch_seconds: epochs[0],
-        epoch_seconds,
-        train_seconds,
-        validation_seconds,
-        samples_per_second: mnist.train.len as f64 / train_seconds,
-        peak_rss_mb: peak_rss_mb(),
-        test_accuracy,
-        floor_seconds,
-        gflop_per_epoch,
-        gflops: gflop_per_epoch / train_seconds,
-        percent_of_peak: None,
-        load_seconds_all,
-        epoch_seconds_all,
-        validation_seconds_all,
-    })
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// Peak resident set size of this process (VmHWM, kB in /proc) in MiB; None where there is no /proc.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 fn table(results: &[Measurement]) -> String {
     let mut out = String::from(
         "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB | sgemm floor s | × floor | GFLOP/epoch | GFLOP/s | % of FMA peak |\n\
@@ -345,43 +222,6 @@ fn table(results: &[Measurement]) -> String {
         ));
     }
     out
-}
-
-fn machine() -> serde_json::Value {
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let field = |text: &str, key: &str| {
-        text.lines().find_map(|l| {
-            l.split_once([':', '='])
-                .filter(|(k, _)| k.trim() == key)
-                .map(|(_, v)| v.trim().trim_matches('"').to_string())
-        })
-    };
-    let cpuinfo = read("/proc/cpuinfo");
-    let cpu = field(&cpuinfo, "model name").or_else(|| field(&cpuinfo, "Hardware")).unwrap_or_else(|| "unknown".into());
-    let distro = field(&read("/etc/os-release"), "PRETTY_NAME");
-    let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
-    let os = [
-        Some(format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)),
-        distro,
-        Some(kernel).filter(|k| !k.is_empty()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(", ");
-    let date = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
-        .unwrap_or_default();
-    serde_json::json!({
-        "cpu": cpu,
-        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        "os": os,
-        "mnist_lab_version": env!("CARGO_PKG_VERSION"),
-        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
-        // Thread-count knobs change CPU timings; recorded when set.
-        "rayon_num_threads": std::env::var("RAYON_NUM_THREADS").ok(),
-        "date": date,
-    })
 }
 
 fn machine_line(m: &serde_json::Value) -> String {

@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{BackendArg, DataArgs};
-use crate::artifacts::RunDir;
+use crate::run::RunDir;
 use crate::{backend, data, train};
 
 #[derive(Args, Debug)]

@@ -4,12 +4,12 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::BackendArg;
-use crate::artifacts::{MODEL_FILE, RunDir, SUMMARY_FILE, check_destination};
 use crate::config::Dataset;
 use crate::export::{SAFETENSORS_FILE, WEB_FILE, safetensors_bytes, web_page};
 use crate::files::{replaceable, write_atomic};
 use crate::model::Mlp;
 use crate::onnx::{ONNX_FILE, onnx_bytes};
+use crate::run::{MODEL_FILE, RunDir, SUMMARY_FILE, check_destination};
 use crate::{backend, error};
 
 #[derive(Args, Debug)]

@@ -16,12 +16,10 @@ mod data;
 mod devices;
 mod eval;
 mod export;
-mod floor;
 mod list;
 pub mod out;
 mod predict;
 mod report;
-pub mod signals;
 mod sweep;
 mod train;
 

@@ -5,10 +5,10 @@ use burn::tensor::{Tensor, TensorData};
 use clap::Args;
 
 use super::BackendArg;
-use crate::artifacts::RunDir;
 use crate::config::Output;
 use crate::data::idx::{CLASSES, PIXELS};
 use crate::data::image_input::{is_blank, load_digit};
+use crate::run::RunDir;
 use crate::{backend, error};
 
 #[derive(Args, Debug)]

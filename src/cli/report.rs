@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 
-use crate::artifacts::{CONFIG_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, check_destination};
 use crate::error;
 use crate::files::write_atomic;
-use crate::report::{plot, table};
+use crate::report::{page, plot, table};
+use crate::run::{CONFIG_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, check_destination};
 use crate::train::history::History;
 
 /// Runs are given one by one (a directory with `config.toml`) or by a parent folder, whose
@@ -42,7 +42,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     // Check the flags before reading anything, so a typo fails fast.
     let format = match &args.out {
         None => None,
-        Some(out) => match extension(out).as_deref() {
+        Some(out) => match page::extension(out).as_deref() {
             Some("html" | "htm") => Some(Format::Html),
             Some("md" | "markdown") => Some(Format::Markdown),
             _ => {
@@ -51,7 +51,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         },
     };
     if let Some(p) = &args.plot
-        && extension(p).as_deref() != Some("svg")
+        && page::extension(p).as_deref() != Some("svg")
     {
         return Err(error::config(format!("--plot {}: expected a .svg file", p.display())));
     }
@@ -88,19 +88,15 @@ pub fn run(args: ReportArgs) -> Result<()> {
         Format::Html => {
             let picture = fs::read_to_string(&svg)
                 .map_err(|e| error::runtime(format!("cannot read back {}: {e}", svg.display())))?;
-            html_page("mnist-lab report", &table::html(&rows), "Validation accuracy", &picture)
+            page::html_page("mnist-lab report", &table::html(&rows), "Validation accuracy", &picture)
         }
         Format::Markdown => {
-            format!("# Runs\n\n{markdown}\n![validation accuracy]({})\n", relative_to(&png, out))
+            format!("# Runs\n\n{markdown}\n![validation accuracy]({})\n", page::relative_to(&png, out))
         }
     };
     write_atomic(out, text.as_bytes())?;
     errln!("wrote {}", out.display());
     Ok(())
-}
-
-pub(super) fn extension(p: &Path) -> Option<String> {
-    p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
 /// Expand the arguments into run directories, sorted by path, each read once. A run named
@@ -171,28 +167,4 @@ fn load_row(dir: &Path, name: String) -> Result<table::RunRow> {
     let history_path = run.file(HISTORY_FILE);
     let history = if history_path.is_file() { table::read_history_csv(&history_path)? } else { History::default() };
     Ok(table::RunRow { name, summary, history })
-}
-
-/// `target` as a link from the file `from`: bare file name when both share a folder.
-pub(super) fn relative_to(target: &Path, from: &Path) -> String {
-    let dir = from.parent().unwrap_or(Path::new(""));
-    target.strip_prefix(dir).unwrap_or(target).display().to_string()
-}
-
-/// One file, nothing fetched: styles inline and the SVG text itself in the page, under a
-/// heading `picture`.
-pub(super) fn html_page(title: &str, table: &str, picture: &str, svg: &str) -> String {
-    // An XML prolog is not allowed in the middle of an HTML document.
-    let svg = svg.trim_start();
-    let svg = match svg.strip_prefix("<?xml") {
-        Some(rest) => rest.split_once("?>").map_or(rest, |(_, body)| body).trim_start(),
-        None => svg,
-    };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n\
-<style>\nbody {{ font-family: sans-serif; margin: 2em; }}\n\
-table {{ border-collapse: collapse; }}\nth, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; }}\n\
-td.num {{ text-align: right; }}\nsvg {{ max-width: 100%; height: auto; }}\n</style>\n</head>\n<body>\n\
-<h1>{title}</h1>\n{table}<h2>{picture}</h2>\n{svg}\n</body>\n</html>\n"
-    )
 }

@@ -1,4 +1,5 @@
 //! Pictures and tables of runs.
 
+pub mod page;
 pub mod plot;
 pub mod table;

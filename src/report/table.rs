@@ -1,6 +1,6 @@
 //! The runs comparison table, and the `history.csv` reader it needs.
 
-use crate::artifacts::Summary;
+use crate::run::Summary;
 use crate::train::history::History;
 pub use crate::train::history::{parse_history_csv, read_history_csv};
 

@@ -1,12 +1,16 @@
 //! Results of a sweep: per grid point, the mean and spread over seeds of the test accuracy, the
 //! best epoch and the validation curve; runs that have not finished are listed, never dropped.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use super::plan::{self, Plan, State};
-use crate::report::plot::MeanCurve;
+use crate::error;
+use crate::files::write_atomic;
+use crate::report::page;
+use crate::report::plot::{self, MeanCurve};
 use crate::report::table::escape_html;
 use crate::train::history::History;
 
@@ -286,6 +290,30 @@ impl Results {
                 (format!("{} (n={n}{what})", p.label), points)
             })
             .collect()
+    }
+}
+
+impl Results {
+    /// The report page at `out` (HTML, self-contained, or Markdown) with the curves beside it as
+    /// <stem>.svg and <stem>.png, which are returned.
+    pub fn write_report(&self, dir: &Path, out: &Path, is_html: bool) -> Result<(PathBuf, PathBuf)> {
+        if let Some(parent) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .map_err(|e| error::runtime(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let (svg, png) = (out.with_extension("svg"), out.with_extension("png"));
+        let caption = "validation accuracy: mean ± std over seeds";
+        plot::bands(&self.curves(), caption, "validation accuracy", &svg, &png)?;
+        let title = format!("mnist-lab sweep {}", dir.display());
+        let text = if is_html {
+            let picture = fs::read_to_string(&svg)
+                .map_err(|e| error::runtime(format!("cannot read back {}: {e}", svg.display())))?;
+            page::html_page(&escape_html(&title), &self.html(), "Validation accuracy, mean ± std over seeds", &picture)
+        } else {
+            format!("# {title}\n\n{}\n![{caption}]({})\n", self.markdown(), page::relative_to(&png, out))
+        };
+        write_atomic(out, text.as_bytes())?;
+        Ok((svg, png))
     }
 }
 

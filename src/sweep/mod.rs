@@ -5,7 +5,9 @@
 //! from noise: the sweep repeats each setting over seeds and reports the spread.
 
 pub mod collect;
+pub mod entry;
 pub mod grid;
+pub mod local;
 pub mod plan;
 pub mod progress;
 pub mod slurm;

@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 
 use super::grid::Grid;
 use super::progress::Progress;
-use crate::artifacts::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary};
-use crate::config::ExperimentConfig;
+use crate::config::{Dataset, ExperimentConfig};
 use crate::error;
 use crate::files::{replaceable, sync_written, write_atomic, write_unsynced};
+use crate::run::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary};
 use crate::train::checkpoint;
 use crate::train::history::{History, read_history_csv};
 
@@ -370,4 +370,16 @@ pub fn try_lock(dir: &Path, entry: &Entry) -> Result<Option<fs::File>> {
         Err(fs::TryLockError::WouldBlock) => Ok(None),
         Err(fs::TryLockError::Error(e)) => Err(error::runtime(format!("cannot lock {}: {e}", path.display()))),
     }
+}
+
+/// The datasets the runs of `entries` use, each once.
+pub fn datasets(dir: &Path, entries: &[&Entry]) -> Result<Vec<Dataset>> {
+    let mut out = Vec::new();
+    for e in entries {
+        let d = ExperimentConfig::from_file(&dir.join(&e.config))?.data.dataset;
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
 }

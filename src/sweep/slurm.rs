@@ -6,11 +6,15 @@
 //! single-quoted, and `#SBATCH` lines are read by sbatch's own parser (quotes, backslashes and
 //! `#` comments, but one line per option), where what it cannot carry is refused.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::plan::{self, Entry, LOGS, Plan};
+use crate::data;
 use crate::error;
+use crate::files::write_atomic;
 
 pub const SCRIPT: &str = "sweep.sbatch";
 
@@ -21,6 +25,37 @@ pub struct Options<'a> {
     pub cpus_per_task: usize,
     pub partition: Option<&'a str>,
     pub job_name: &'a str,
+}
+
+/// Write DIR/sweep.sbatch for `plan` (this executable, the data fetched now rather than by
+/// every task at once); returns the script's path and DIR's absolute path.
+pub fn write(dir: &Path, plan: &Plan, options: &Options) -> Result<(PathBuf, String)> {
+    let abs = |p: &Path, what: &str| {
+        fs::canonicalize(p).map_err(|e| error::config(format!("cannot find {what} {}: {e}", p.display())))
+    };
+    let abs_dir = check_path(&abs(dir, "the sweep directory")?)?;
+    // Refused before the data is fetched.
+    sbatch_dir(&abs_dir)?;
+    let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find this executable: {e}")))?;
+    let exe = check_path(&abs(&exe, "this executable")?)?;
+
+    let entries: Vec<&Entry> = plan.runs.iter().collect();
+    let mut data_root = None;
+    for dataset in plan::datasets(dir, &entries)? {
+        let d = data::data_dir(None, dataset);
+        data::fetch::ensure(dataset, &d, false)?;
+        let root = d.parent().map(Path::to_path_buf).unwrap_or_default();
+        data_root = Some(abs(&root, "the data directory")?);
+    }
+    let data_root = check_path(&data_root.unwrap_or_default())?;
+
+    // Made (or refused) before anything is written.
+    let text = script(&exe, &abs_dir, &data_root, options)?;
+    let logs = dir.join(LOGS);
+    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
+    let script_path = dir.join(SCRIPT);
+    write_atomic(&script_path, text.as_bytes())?;
+    Ok((script_path, abs_dir))
 }
 
 /// Slurm's time formats: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`.

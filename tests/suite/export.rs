@@ -43,7 +43,7 @@ fn safetensors_has_pytorch_layout_and_numpy_reproduces_the_test_accuracy() {
     assert_eq!(config, run_config.to_toml(), "metadata holds the resolved config");
 
     // Loading it back gives the very weights of model.bpk (the transpose round-trips).
-    let run = mnist_lab::artifacts::RunDir::open(&run_dir).unwrap();
+    let run = mnist_lab::run::RunDir::open(&run_dir).unwrap();
     let device = mnist_lab::backend::select(None).unwrap().device;
     let from_bpk = run.load_model(&run_config, &device).unwrap();
     let from_st = mnist_lab::export::load_safetensors(std::fs::read(&out).unwrap(), &run_config, &device).unwrap();

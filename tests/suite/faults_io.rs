@@ -95,7 +95,7 @@ fn fifos_sockets_devices_and_folders_are_never_replaced() {
     assert!(!t("nowhere").exists());
 
     // /dev/null (a device) is checked without a write: a failure here must not cost the machine its /dev/null.
-    let err = mnist_lab::artifacts::check_destination(Path::new("/dev/null"), None).unwrap_err();
+    let err = mnist_lab::run::check_destination(Path::new("/dev/null"), None).unwrap_err();
     assert_eq!(mnist_lab::error::kind_of(&err), mnist_lab::error::Kind::Config);
     assert!(format!("{err}").contains("/dev/null is a device"), "{err}");
 }

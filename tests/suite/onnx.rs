@@ -101,7 +101,7 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
 
     // Burn's logits for the same images, from the run's model.bpk through the library.
     let device = mnist_lab::backend::select(None).unwrap().device;
-    let net = mnist_lab::artifacts::RunDir::open(&run_dir).unwrap().load_model(&run_config, &device).unwrap();
+    let net = mnist_lab::run::RunDir::open(&run_dir).unwrap().load_model(&run_config, &device).unwrap();
     let raw = mnist_lab::data::load_raw(Dataset::Mnist, &data, false).unwrap();
     let pixels: Vec<f32> = raw.test_images.iter().map(|&p| p as f32 / 255.0).collect();
     let x = Tensor::<2>::from_data(TensorData::new(pixels, [TEST_LEN, PIXELS]), &device);

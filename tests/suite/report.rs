@@ -5,7 +5,7 @@ use std::process::Output;
 
 use crate::common::{assert_user_error, bin};
 
-use mnist_lab::artifacts::Summary;
+use mnist_lab::run::Summary;
 use mnist_lab::train::history::{EpochMetrics, History};
 
 fn report(args: &[&str]) -> Output {

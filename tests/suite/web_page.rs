@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 use burn::tensor::{Tensor, TensorData};
-use mnist_lab::artifacts::RunDir;
 use mnist_lab::config::Output;
 use mnist_lab::data::image_input::mnist_pixels;
+use mnist_lab::run::RunDir;
 
 const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 /// How far the page's preprocessing may stray from image_input.rs on a golden drawing (largest

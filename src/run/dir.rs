@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use burn::tensor::Device;
 
+use super::Summary;
 use crate::config::ExperimentConfig;
 use crate::error;
 use crate::files::{parent_of, replaceable, write_atomic};
 use crate::model::Mlp;
-pub use crate::summary::Summary;
 use crate::train::checkpoint;
 
 pub const CONFIG_FILE: &str = "config.toml";
