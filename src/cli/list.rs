@@ -1,17 +1,24 @@
 use anyhow::Result;
 
+use crate::lecture::presets_by_section;
 use crate::presets::{PRESETS, resolve};
 
-/// `names`: one preset name per line, for shell loops.
+/// The presets in the lecture's order, grouped by its sections; `names`: only the names, one per
+/// line, for shell loops.
 pub fn run(names: bool) -> Result<()> {
     let width = PRESETS.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    for (name, _) in PRESETS {
-        if names {
-            outln!("{name}");
-            continue;
+    for (i, (section, presets)) in presets_by_section().into_iter().enumerate() {
+        if !names {
+            outln!("{}{section}", if i > 0 { "\n" } else { "" });
         }
-        let (_, cfg) = resolve(name)?;
-        outln!("{name:width$}  {}", cfg.lesson);
+        for name in presets {
+            if names {
+                outln!("{name}");
+                continue;
+            }
+            let (_, cfg) = resolve(name)?;
+            outln!("{name:width$}  {}", cfg.lesson);
+        }
     }
     Ok(())
 }

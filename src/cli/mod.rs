@@ -16,6 +16,7 @@ mod data;
 mod devices;
 mod eval;
 mod export;
+mod lecture;
 mod list;
 pub mod out;
 mod predict;
@@ -54,6 +55,9 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Compare runs: a Markdown table and an overlay of their validation curves.
     Report(report::ReportArgs),
+    /// Every claim of the lecture tested over seeds: trains its experiments, writes a handout
+    /// (lecture.html, lecture.md) with a figure and a computed verdict per claim.
+    Lecture(lecture::LectureArgs),
     /// List the presets with the lesson each one shows.
     List {
         /// Only the names, one per line (for `for p in $(mnist-lab list --names)`).
@@ -113,6 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Export(args) => export::run(args),
         Command::Report(args) => report::run(args),
+        Command::Lecture(args) => lecture::run(args),
         Command::List { names } => list::run(names),
         Command::Bench(args) => bench::run(args),
         Command::Devices(args) => devices::run(args),

@@ -48,7 +48,19 @@ pub type MeanCurve = (String, Vec<(f64, f64, f64)>);
 /// Several mean curves, each in a shaded band of ± one standard deviation (a sweep's grid points
 /// over their seeds). Writes both files.
 pub fn bands(curves: &[MeanCurve], title: &str, y_desc: &str, svg: &Path, png: &Path) -> Result<()> {
-    render(&Figure::Bands { curves, title, y_desc }, svg, png)
+    render(&Figure::Bands { curves, title, x_desc: "epoch", y_desc }, svg, png)
+}
+
+/// [`bands`] against another x than the epoch (seconds, weight updates): `x_desc` names it.
+pub fn bands_against(
+    curves: &[MeanCurve],
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    svg: &Path,
+    png: &Path,
+) -> Result<()> {
+    render(&Figure::Bands { curves, title, x_desc, y_desc }, svg, png)
 }
 
 // With plotters' `ab_glyph` feature there are no system fonts: the bitmap backend can only draw
@@ -81,7 +93,7 @@ enum Figure<'a> {
     Curves { history: &'a History, best_epoch: Option<usize>, title: &'a str },
     Confusion { matrix: &'a [[u64; 10]; 10], title: &'a str },
     Overlay { runs: &'a [(String, History)], title: &'a str },
-    Bands { curves: &'a [MeanCurve], title: &'a str, y_desc: &'a str },
+    Bands { curves: &'a [MeanCurve], title: &'a str, x_desc: &'a str, y_desc: &'a str },
 }
 
 /// Draws `fig` into an SVG string and an RGB buffer, then writes both files.
@@ -148,18 +160,18 @@ impl Figure<'_> {
                     ("validation accuracy", VALID, series(history, |e| e.val_accuracy)),
                 ];
                 let best = best_epoch.map(|b| b as f64);
-                panel(&panels[0], "loss", "loss", &loss, &[], best, true)?;
-                panel(&panels[1], "accuracy", "accuracy", &acc, &[], best, true)?;
+                panel(&panels[0], "loss", ("epoch", "loss"), &loss, &[], best, true)?;
+                panel(&panels[1], "accuracy", ("epoch", "accuracy"), &acc, &[], best, true)?;
             }
             Figure::Overlay { runs, title } => {
                 let curves = overlay_curves(runs);
                 let (chart, legend) = self.split_for_legend(root);
-                panel(&chart.margin(6, 6, 6, 6), title, "accuracy", &curves, &[], None, legend.is_none())?;
+                panel(&chart.margin(6, 6, 6, 6), title, ("epoch", "accuracy"), &curves, &[], None, legend.is_none())?;
                 if let (Some(area), Some(labels)) = (legend, self.legend_below()) {
                     draw_legend(&area, &labels)?;
                 }
             }
-            Figure::Bands { curves, title, y_desc } => {
+            Figure::Bands { curves, title, x_desc, y_desc } => {
                 let lines: Vec<Curve<&str>> = curves
                     .iter()
                     .enumerate()
@@ -171,7 +183,8 @@ impl Figure<'_> {
                     .map(|(i, (_, p))| (color(i), p.iter().map(|q| (q.0, q.1 - q.2, q.1 + q.2)).collect()))
                     .collect();
                 let (chart, legend) = self.split_for_legend(root);
-                panel(&chart.margin(6, 6, 6, 6), title, y_desc, &lines, &spread, None, legend.is_none())?;
+                let desc = (x_desc, y_desc);
+                panel(&chart.margin(6, 6, 6, 6), title, desc, &lines, &spread, None, legend.is_none())?;
                 if let (Some(area), Some(labels)) = (legend, self.legend_below()) {
                     draw_legend(&area, &labels)?;
                 }
@@ -334,7 +347,7 @@ type Spread = (RGBColor, Vec<(f64, f64, f64)>);
 fn panel<DB: DrawingBackend, L: AsRef<str>>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
     curves: &[Curve<L>],
     spread: &[Spread],
     best_epoch: Option<f64>,
@@ -354,7 +367,7 @@ where
         .x_label_area_size(50)
         .y_label_area_size(76)
         .build_cartesian_2d(x.clone(), y.clone())?;
-    draw_mesh(&mut chart, &x, &y, y_desc)?;
+    draw_mesh(&mut chart, &x, &y, (x_desc, y_desc))?;
 
     // Bands first, pale, so every line stays visible on top of them.
     for (color, band) in spread {
@@ -403,28 +416,33 @@ where
     Ok(())
 }
 
-/// Axes and grid: whole-number epochs on x, enough decimals on y that neighbouring ticks differ.
+/// Axes and grid: whole-number epochs on x (any other x as it comes), enough decimals on y that
+/// neighbouring ticks differ.
 fn draw_mesh<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     x: &Range<f64>,
     y: &Range<f64>,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
+    let epochs = x_desc == "epoch";
     // Epochs are whole numbers: no more ticks than epochs, and no "2.5" labels.
-    let ticks = ((x.end - x.start).round().min(11.0) as usize + 1).max(2);
+    let ticks = if epochs { ((x.end - x.start).round().min(11.0) as usize + 1).max(2) } else { 8 };
     // Enough decimals that neighbouring ticks differ, even for accuracies a hair apart.
     let digits = (-((y.end - y.start) / 40.0).log10()).ceil().clamp(0.0, 8.0) as usize;
+    let x_digits = (-((x.end - x.start) / 40.0).log10()).ceil().clamp(0.0, 8.0) as usize;
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(x_desc)
         .y_desc(y_desc)
         .x_labels(ticks)
         .y_labels(8)
-        .x_label_formatter(&|v| {
-            if (v - v.round()).abs() < 1e-6 { format!("{v:.0}") } else { String::new() }
+        .x_label_formatter(&|v| match epochs {
+            true if (v - v.round()).abs() < 1e-6 => format!("{v:.0}"),
+            true => String::new(),
+            false => format!("{v:.x_digits$}"),
         })
         .y_label_formatter(&|v| format!("{v:.digits$}"))
         .label_style((FONT, 15))

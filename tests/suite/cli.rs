@@ -117,6 +117,22 @@ fn list_shows_every_preset_with_its_lesson() {
     for (name, _) in mnist_lab::presets::PRESETS {
         assert!(text.lines().any(|l| l.starts_with(name) && l.len() > name.len() + 10), "{name} in:\n{text}");
     }
+    // In the lecture's order, under its sections' headings.
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle:?} in:\n{text}"));
+    let order = [
+        "1. Moving to Keras",
+        "baseline ",
+        "2. Loss",
+        "init-large",
+        "3. Overfitting",
+        "overfit ",
+        "6. Going deeper",
+        "monster ",
+        "Beyond the lecture",
+        "record ",
+    ];
+    assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{text}");
+    assert_eq!(stdout(&run(&["list", "--names"])).lines().count(), mnist_lab::presets::PRESETS.len());
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! `tests/wgpu.rs`, built only with `--features wgpu`.
 //!
 //! CI runs the full-length and long ones by name: `cargo test --release --test suite --
-//! --ignored lessons::` (and `differential::`, `slurm::`).
+//! --ignored lessons::` (and `lecture::`, `differential::`, `slurm::`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -18,6 +18,7 @@ mod export;
 mod faults;
 mod faults_io;
 mod fuzz_regressions;
+mod lecture;
 mod lessons;
 mod onnx;
 mod predict;
