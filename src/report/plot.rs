@@ -123,6 +123,7 @@ fn render(fig: &Figure, svg: &Path, png: &Path) -> Result<()> {
 impl Figure<'_> {
     fn size(&self) -> (u32, u32) {
         match self {
+            Figure::Curves { history, .. } if has_gradients(history) => (1800, 540),
             Figure::Curves { .. } => (1280, 540),
             Figure::Confusion { .. } => (760, 780),
             Figure::Overlay { .. } | Figure::Bands { .. } => {
@@ -150,7 +151,8 @@ impl Figure<'_> {
         root.fill(&WHITE)?;
         match *self {
             Figure::Curves { history, best_epoch, title } => {
-                let panels = root.margin(10, 0, 0, 0).titled(title, (FONT, 28))?.split_evenly((1, 2));
+                let columns = if has_gradients(history) { 3 } else { 2 };
+                let panels = root.margin(10, 0, 0, 0).titled(title, (FONT, 28))?.split_evenly((1, columns));
                 let loss = [
                     ("train loss", TRAIN, series(history, |e| Some(e.train_loss))),
                     ("validation loss", VALID, series(history, |e| e.val_loss)),
@@ -162,6 +164,10 @@ impl Figure<'_> {
                 let best = best_epoch.map(|b| b as f64);
                 panel(&panels[0], "loss", ("epoch", "loss"), &loss, &[], best, true)?;
                 panel(&panels[1], "accuracy", ("epoch", "accuracy"), &acc, &[], best, true)?;
+                if let Some(area) = panels.get(2) {
+                    let desc = ("epoch", "log10 of the mean |gradient|");
+                    panel(area, "gradient by layer", desc, &gradient_curves(history), &[], None, true)?;
+                }
             }
             Figure::Overlay { runs, title } => {
                 let curves = overlay_curves(runs);
@@ -319,6 +325,23 @@ fn plottable(v: f64) -> bool {
 }
 
 /// The plottable `(epoch, value)` points of one metric; NaN, huge and missing values are left out.
+/// Whether the run logged each layer's gradient (`log_gradients`): its curves get a third panel.
+fn has_gradients(history: &History) -> bool {
+    history.epochs.iter().any(|e| !e.grad_mean_abs.is_empty())
+}
+
+/// log10 of each layer's mean |gradient| by epoch, the first layer first.
+fn gradient_curves(history: &History) -> Vec<Curve<String>> {
+    let layers = history.epochs.iter().map(|e| e.grad_mean_abs.len()).max().unwrap_or(0);
+    (0..layers)
+        .map(|i| {
+            let name = if i + 1 == layers { format!("layer {} (output)", i + 1) } else { format!("layer {}", i + 1) };
+            let points = series(history, |e| e.grad_mean_abs.get(i).copied().filter(|g| *g > 0.0).map(f64::log10));
+            (name, color(i), points)
+        })
+        .collect()
+}
+
 fn series(history: &History, metric: impl Fn(&EpochMetrics) -> Option<f64>) -> Vec<(f64, f64)> {
     history.epochs.iter().filter_map(|e| metric(e).filter(|v| plottable(*v)).map(|v| (e.epoch as f64, v))).collect()
 }
@@ -598,6 +621,19 @@ mod tests {
 
     fn paths(dir: &Path, stem: &str) -> (std::path::PathBuf, std::path::PathBuf) {
         (dir.join(format!("{stem}.svg")), dir.join(format!("{stem}.png")))
+    }
+
+    #[test]
+    fn logged_gradients_get_a_third_panel() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = history(5, true);
+        for (i, e) in h.epochs.iter_mut().enumerate() {
+            e.grad_mean_abs = vec![1e-4 * (i + 1) as f64, 1e-3, 1e-2];
+        }
+        let (s, p) = paths(dir.path(), "grads");
+        learning_curves(&h, h.best_epoch(), "deep", &s, &p).unwrap();
+        let names = ["gradient by layer", "layer 1", "layer 2", "layer 3 (output)", "log10 of the mean |gradient|"];
+        check(dir.path(), "grads", (1800, 540), &names);
     }
 
     #[test]
