@@ -29,8 +29,16 @@ fn main() {
         // calling thread then takes a share of each product instead of sleeping beside the pool's
         // threads, which on a 2-core machine spin for the core it needs between products.
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).stack_size(8 << 20).build();
-        match &pool {
-            Ok(pool) => pool.install(|| mnist_lab::cli::run(cli)),
+        match pool {
+            Ok(pool) => {
+                let result = pool.install(|| mnist_lab::cli::run(cli));
+                // Never dropped: dropping lets the workers exit while `exit` runs the graphics
+                // libraries' destructors, and a worker that touched EGL (wgpu's adapter search)
+                // then frees the same thread-local state as libEGL's destructor does: a double
+                // free on one exit in a hundred. Idle workers simply end with the process.
+                std::mem::forget(pool);
+                result
+            }
             Err(_) => mnist_lab::cli::run(cli),
         }
     });
