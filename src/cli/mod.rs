@@ -17,6 +17,7 @@ mod devices;
 mod eval;
 mod export;
 mod floor;
+mod import;
 mod list;
 pub mod out;
 mod predict;
@@ -54,6 +55,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Write a run's weights as safetensors (PyTorch layout), Burn's burnpack, or an ONNX model.
     Export(export::ExportArgs),
+    /// Bring a Keras MLP (.keras) in as a run directory: eval, predict, report and export then work on it.
+    Import(import::ImportArgs),
     /// Compare runs: a Markdown table and an overlay of their validation curves.
     Report(report::ReportArgs),
     /// List the presets with the lesson each one shows.
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Export(args) => export::run(args),
+        Command::Import(args) => import::run(args),
         Command::Report(args) => report::run(args),
         Command::List { names } => list::run(names),
         Command::Bench(args) => bench::run(args),

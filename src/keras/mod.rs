@@ -1,9 +1,10 @@
 //! Keras 3's `.keras` archive, both ways: a zip (stored, as Keras writes it) of `config.json`
 //! (the model and its compile config as Keras serialises them), `metadata.json` and
 //! `model.weights.h5` (HDF5: `layers/<name>/vars/0` = kernel [in, out], `/1` = bias, and
-//! `optimizer/vars/<i>`). `export.rs` writes one from a run.
+//! `optimizer/vars/<i>`). `export.rs` writes one from a run, `import.rs` reads one into a run.
 
 pub mod export;
+pub mod import;
 
 /// The archive's default name inside a run directory.
 pub const KERAS_FILE: &str = "model.keras";

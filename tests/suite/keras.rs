@@ -1,5 +1,7 @@
 //! `export --format keras`: Keras 3 itself (JAX backend) opens the archive with no custom
 //! objects, evaluates the MNIST test set as `mnist-lab eval` does, and trains it on.
+//! `import`: models built and trained briefly in Keras come in as runs that `eval` scores as
+//! Keras does, weights bit for bit; layers we don't run and damaged archives are refused whole.
 
 use std::path::Path;
 use std::process::Command;
@@ -140,5 +142,242 @@ fn export_into_the_run_by_default() {
     assert_eq!(&bytes[..4], b"PK\x03\x04");
     for name in ["config.json", "metadata.json", "model.weights.h5"] {
         assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} in the archive");
+    }
+}
+
+/// Arguments: KIND OUT.keras DATA_DIR. Builds a small Keras model of KIND, trains it one epoch on
+/// 3 000 images, saves it and prints its test-set `evaluate` as JSON (conv: saved only).
+const BUILD: &str = r#"
+import json, sys
+import numpy as np, keras
+
+kind, out, data = sys.argv[1:4]
+keras.utils.set_random_seed(1)
+def raw(name): return np.fromfile(f"{data}/{name}", np.uint8, offset=16).reshape(-1, 28, 28).astype("float32")
+def labels(name): return keras.utils.to_categorical(np.fromfile(f"{data}/{name}", np.uint8, offset=8), 10)
+L = keras.layers
+if kind == "baseline":
+    model = keras.Sequential([keras.Input((784,)), L.Dense(30, activation="sigmoid"), L.Dense(10, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=3.0), loss="mse", metrics=["accuracy"])
+elif kind == "monster":
+    model = keras.Sequential([keras.Input((784,)), L.Dense(512, activation="relu"), L.Dropout(0.2),
+        L.Dense(512, activation="relu"), L.Dropout(0.2), L.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+elif kind == "flatten":
+    # Raw 0..255 pixels in, 28×28: a functional chain.
+    inputs = keras.Input((28, 28))
+    x = L.Flatten()(L.Rescaling(1 / 255)(inputs))
+    x = L.Dense(64, activation="tanh", kernel_constraint=keras.constraints.MaxNorm(3.0))(x)
+    model = keras.Model(inputs, L.Activation("softmax")(L.Dense(10)(x)))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+elif kind == "conv":
+    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(4, 3, name="conv2d"), L.Flatten(),
+        L.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+raw_pixels = kind in ("flatten", "conv")
+def x_of(name):
+    x = raw(name) if raw_pixels else raw(name) / 255
+    return x if raw_pixels else x.reshape(-1, 784)
+model.fit(x_of("train-images-idx3-ubyte")[:3000], labels("train-labels-idx1-ubyte")[:3000], epochs=1, verbose=0)
+model.save(out)
+if kind != "conv":
+    print(json.dumps(model.evaluate(x_of("t10k-images-idx3-ubyte"), labels("t10k-labels-idx1-ubyte"),
+                                    return_dict=True, verbose=0)))
+"#;
+
+/// Arguments: A.keras B.keras. Whether both models' Dense layers hold the same bits, in order.
+const SAME_WEIGHTS: &str = r#"
+import sys, numpy as np, keras
+def dense(path):
+    return [w for l in keras.saving.load_model(path).layers if isinstance(l, keras.layers.Dense) for w in l.get_weights()]
+a, b = dense(sys.argv[1]), dense(sys.argv[2])
+print(len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x.view(np.uint32), y.view(np.uint32)) for x, y in zip(a, b)))
+"#;
+
+/// Build `kind` in Keras into `dir`; its file and Keras' test accuracy and loss.
+fn keras_model(dir: &Path, kind: &str) -> (std::path::PathBuf, Option<(f64, f64)>) {
+    let file = dir.join(format!("{kind}.keras"));
+    let o = keras_python()
+        .args(["-c", BUILD, kind, file.to_str().unwrap(), mnist_dir().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "Keras could not build {kind}:\n{}", stderr(&o));
+    let line = stdout(&o).lines().last().map(String::from);
+    let scores = line.map(|l| {
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        (v["accuracy"].as_f64().unwrap(), v["loss"].as_f64().unwrap())
+    });
+    (file, scores)
+}
+
+/// A Keras model in: `eval` gives Keras' accuracy, and exported back, the very same weights.
+fn import_and_check(kind: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let (file, scores) = keras_model(tmp, kind);
+    let (k_acc, k_loss) = scores.unwrap();
+    let run_dir = tmp.join("run");
+    let o = run(&["import", file.to_str().unwrap(), "--out", run_dir.to_str().unwrap()]);
+    assert!(o.status.success(), "import of {kind} failed:\n{}", stderr(&o));
+    assert!(stdout(&o).contains("run directory:"), "{}", stdout(&o));
+    let (accuracy, loss) = eval(&run_dir);
+    assert!((k_acc - accuracy).abs() <= 1e-4, "{kind}: Keras {k_acc} vs eval {accuracy}");
+    assert!((k_loss - loss).abs() <= 1e-4 * loss.max(1.0), "{kind}: Keras loss {k_loss} vs eval {loss}");
+    assert_eq!(summary(&run_dir)["test_accuracy"].as_f64().unwrap(), accuracy, "summary.json holds the evaluation");
+
+    let back = tmp.join("back.keras");
+    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "keras", "--to", back.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keras_python().args(["-c", SAME_WEIGHTS, file.to_str().unwrap(), back.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "True", "{kind}: the weights come back bit for bit");
+    (dir, run_dir)
+}
+
+#[test]
+fn keras_baseline_comes_in() {
+    let (_tmp, run_dir) = import_and_check("baseline");
+    let cfg = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("loss = \"mse\"") && cfg.contains("name = \"sgd\"") && cfg.contains("learning_rate = 3.0"),
+        "{cfg}"
+    );
+}
+
+#[test]
+fn keras_monster_comes_in_with_dropout_and_adadelta() {
+    let (_tmp, run_dir) = import_and_check("monster");
+    let cfg = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert_eq!(cfg.matches("dropout = 0.2").count(), 2, "{cfg}");
+    assert!(cfg.contains("name = \"adadelta\""), "{cfg}");
+}
+
+#[test]
+fn keras_flatten_and_rescaling_on_28x28_come_in_and_export_and_report_work() {
+    let (_tmp, run_dir) = import_and_check("flatten");
+    let cfg = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("max_norm = 3.0") && cfg.contains("activation = \"tanh\""), "{cfg}");
+    // The other commands take it like any run.
+    let page = run_dir.parent().unwrap().join("digit.html");
+    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web", "--to", page.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = run_dir.parent().unwrap().join("report.md");
+    let o = run(&["report", run_dir.to_str().unwrap(), "--out", report.to_str().unwrap()]);
+    assert!(o.status.success(), "report on an imported run:\n{}", stderr(&o));
+}
+
+#[test]
+fn a_convolution_is_refused_naming_the_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, _) = keras_model(tmp.path(), "conv");
+    let out = tmp.path().join("run");
+    let o = run(&["import", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_user_error(&o, 2, "`conv2d` (Conv2D)");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(!out.exists(), "nothing written");
+}
+
+/// A zip of `members` (name, bytes, deflated?), and symlinks (name, target).
+fn zip_of(members: &[(&str, &[u8], bool)], links: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes, deflate) in members {
+        let method = if *deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+        zip.start_file(
+            *name,
+            SimpleFileOptions::default().compression_method(method).large_file(bytes.len() > u32::MAX as usize),
+        )
+        .unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    for (name, target) in links {
+        zip.add_symlink(*name, *target, SimpleFileOptions::default()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+#[test]
+fn damaged_and_hostile_archives_are_refused_with_nothing_written() {
+    // A real export to damage.
+    let scratch = tempfile::tempdir().unwrap();
+    let config = short_preset(scratch.path(), "baseline");
+    let (tmp, run_dir) = train_run(&[&config, "--epochs", "1"]);
+    let good = tmp.path().join("good.keras");
+    let o = run(&["export", run_dir.to_str().unwrap(), "--format", "keras", "--to", good.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&good).unwrap()).unwrap();
+    let mut read = |name: &str| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut archive.by_name(name).unwrap(), &mut bytes).unwrap();
+        bytes
+    };
+    let (config_json, metadata, weights) = (read("config.json"), read("metadata.json"), read("model.weights.h5"));
+
+    let bomb = vec![b' '; 64 << 20];
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not a zip", b"PK\x03\x04 not really".to_vec(), "not a .keras archive"),
+        (
+            "truncated h5",
+            zip_of(
+                &[
+                    ("config.json", &config_json, false),
+                    ("metadata.json", &metadata, false),
+                    ("model.weights.h5", &weights[..weights.len() / 2], false),
+                ],
+                &[],
+            ),
+            "model.weights.h5",
+        ),
+        (
+            "garbage h5",
+            zip_of(&[("config.json", &config_json, false), ("model.weights.h5", &[7u8; 4096], false)], &[]),
+            "model.weights.h5",
+        ),
+        (
+            "zip bomb",
+            zip_of(&[("config.json", &bomb, true), ("model.weights.h5", &weights, false)], &[]),
+            "config.json",
+        ),
+        (
+            "a link",
+            zip_of(
+                &[("config.json", &config_json, false), ("model.weights.h5", &weights, false)],
+                &[("metadata.json", "/etc/passwd")],
+            ),
+            "link",
+        ),
+        ("no weights", zip_of(&[("config.json", &config_json, false)], &[]), "model.weights.h5"),
+        (
+            "huge declared shape",
+            zip_of(
+                &[
+                    (
+                        "config.json",
+                        &String::from_utf8(config_json.clone())
+                            .unwrap()
+                            .replace("\"units\": 30", "\"units\": 100000000")
+                            .replace("\"units\":30", "\"units\":100000000")
+                            .into_bytes(),
+                        false,
+                    ),
+                    ("model.weights.h5", &weights, false),
+                ],
+                &[],
+            ),
+            "units",
+        ),
+    ];
+    for (what, bytes, needle) in cases {
+        let file = tmp.path().join("bad.keras");
+        std::fs::write(&file, &bytes).unwrap();
+        let out = tmp.path().join("run-bad");
+        let o = run(&["import", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let code = o.status.code().unwrap();
+        assert!(code == 2 || code == 3, "{what}: exit code {code}:\n{}", stderr(&o));
+        assert_user_error(&o, code, needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{what}: one line:\n{}", stderr(&o));
+        assert!(!out.exists(), "{what}: nothing written");
     }
 }
