@@ -53,7 +53,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Classify your own digit images (PNG/JPEG) with a trained run.
     Predict(predict::PredictArgs),
-    /// Write a run's weights as safetensors (PyTorch layout), Burn's burnpack, or an ONNX model.
+    /// Write a run's weights as safetensors (PyTorch layout), Burn's burnpack, an ONNX or a Keras model.
     Export(export::ExportArgs),
     /// Bring a Keras MLP (.keras) in as a run directory: eval, predict, report and export then work on it.
     Import(import::ImportArgs),

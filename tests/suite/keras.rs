@@ -381,3 +381,30 @@ fn damaged_and_hostile_archives_are_refused_with_nothing_written() {
         assert!(!out.exists(), "{what}: nothing written");
     }
 }
+
+/// docs/reuse.md's four lines, run as written but for the run's path (pip: the pinned venv).
+#[test]
+fn the_documented_round_trip_runs() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reuse.md")).unwrap();
+    let section = doc.split("## Keras, both ways").nth(1).expect("the section");
+    let block: Vec<&str> = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap().lines().collect();
+    assert_eq!(block.len(), 4, "four lines: {block:?}");
+    let python_line =
+        block[2].strip_prefix("python3 -c '").and_then(|l| l.strip_suffix('\'')).expect("line 3 is Python");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let config = short_preset(scratch.path(), "softmax");
+    let (tmp, run_dir) = train_run(&[&config, "--epochs", "1"]);
+    let export = block[1].replace("artifacts/<run>", run_dir.to_str().unwrap());
+    let args: Vec<&str> = export.split_whitespace().skip(1).collect();
+    let o = bin().args(&args).current_dir(tmp.path()).output().unwrap();
+    assert!(o.status.success(), "{export}:\n{}", stderr(&o));
+    let o = keras_python().args(["-c", python_line]).current_dir(tmp.path()).output().unwrap();
+    assert!(o.status.success(), "{python_line}:\n{}", stderr(&o));
+    let import = block[3].split('#').next().unwrap().trim().replace("artifacts/mine", "mine");
+    let args: Vec<&str> = import.split_whitespace().skip(1).collect();
+    let o = bin().args(&args).current_dir(tmp.path()).output().unwrap();
+    assert!(o.status.success(), "{import}:\n{}", stderr(&o));
+    let (accuracy, _) = eval(&tmp.path().join("mine"));
+    assert_eq!(accuracy, eval(&run_dir).0, "the round trip keeps the network");
+}
