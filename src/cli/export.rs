@@ -82,7 +82,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Format::Onnx => onnx_bytes(&model, &cfg)?,
         Format::Web => web_page(&model, &cfg.preset, test_accuracy(&run))?.into_bytes(),
         Format::Keras => {
-            let (bytes, left_out) = keras_bytes(&model, &cfg)?;
+            let (bytes, left_out) = keras_bytes(&model, &cfg, &run.path)?;
             if let Some(what) = left_out {
                 errln!("warning: {what}");
             }

@@ -6,6 +6,7 @@
 //! Keras' weight file holds; its authors check its files against libhdf5, which h5py wraps.
 
 use std::io::{Cursor, Write};
+use std::path::Path;
 
 use anyhow::Result;
 use hdf5_pure::FileBuilder;
@@ -14,13 +15,24 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::{CONFIG_JSON, KERAS_VERSION, METADATA_JSON, WEIGHTS_H5};
+use crate::artifacts::HISTORY_FILE;
 use crate::config::{Activation, ExperimentConfig, Init, Loss, OptimizerConfig, Output, ScheduleConfig};
 use crate::error;
 use crate::model::Mlp;
+use crate::train::history::read_history_csv;
+use crate::train::schedule::Schedule;
 
 /// The archive's bytes, and one line naming what Keras has no place for (if anything).
-pub fn keras_bytes(model: &Mlp, cfg: &ExperimentConfig) -> Result<(Vec<u8>, Option<String>)> {
+/// `run_dir`'s history tells where a learning-rate schedule had got to.
+pub fn keras_bytes(model: &Mlp, cfg: &ExperimentConfig, run_dir: &Path) -> Result<(Vec<u8>, Option<String>)> {
     let dense = dense_layers(model)?;
+    // Keras' schedules count optimizer steps, ours epochs: Keras goes on at the rate the run's
+    // next epoch would have had, constant (and the warning says so).
+    let mut cfg = cfg.clone();
+    if cfg.schedule.is_some() {
+        cfg.optimizer.set_learning_rate(next_learning_rate(&cfg, run_dir));
+    }
+    let cfg = &cfg;
     let config = model_config(cfg, &dense);
     let weights = weights_h5(cfg, &dense)?;
     let metadata = json!({ "keras_version": KERAS_VERSION, "date_saved": "" });
@@ -31,6 +43,19 @@ pub fn keras_bytes(model: &Mlp, cfg: &ExperimentConfig) -> Result<(Vec<u8>, Opti
     ])
     .map_err(|e| error::runtime(format!("cannot write the .keras archive: {e}")))?;
     Ok((zip, left_out(cfg)))
+}
+
+/// The learning rate of the epoch after the run's last: the step or exponential schedule's
+/// (its history tells how many epochs ran), reduce-on-plateau's last; the initial rate when
+/// the history cannot be read.
+fn next_learning_rate(cfg: &ExperimentConfig, run_dir: &Path) -> f64 {
+    let initial = cfg.optimizer.learning_rate();
+    let Ok(history) = read_history_csv(&run_dir.join(HISTORY_FILE)) else { return initial };
+    let Some(last) = history.epochs.last() else { return initial };
+    match cfg.schedule {
+        Some(ScheduleConfig::ReduceOnPlateau(_)) | None => last.learning_rate,
+        Some(_) => Schedule::new(cfg.schedule.clone(), initial).lr(history.epochs.len() + 1),
+    }
 }
 
 /// One Dense layer's values as Keras holds them: kernel [in, out] row-major (Burn's own layout).
@@ -268,7 +293,7 @@ fn left_out(cfg: &ExperimentConfig) -> Option<String> {
             ScheduleConfig::ReduceOnPlateau(_) => "reduce-on-plateau",
         };
         out.push(format!(
-            "the {name} learning-rate schedule (Keras goes on at the constant rate {})",
+            "the {name} learning-rate schedule (Keras goes on at the constant rate {}, the run's next)",
             cfg.optimizer.learning_rate()
         ));
     }

@@ -29,6 +29,7 @@ print(json.dumps({
     "test_accuracy": test["accuracy"], "test_loss": test["loss"], "before": before, "after": after,
     "layers": [[l.__class__.__name__, l.get_config().get("activation"), l.get_config().get("rate")] for l in model.layers],
     "optimizer": model.optimizer.__class__.__name__,
+    "learning_rate": float(model.optimizer.learning_rate),
     "constraints": [type(l.kernel_constraint).__name__ for l in model.layers if hasattr(l, "kernel_constraint")],
 }))
 "#;
@@ -128,6 +129,9 @@ fn record_goes_to_keras_with_max_norm_and_says_what_it_leaves_out() {
     assert_eq!(warnings.lines().count(), 1, "one warning line:\n{warnings}");
     assert!(warnings.starts_with("warning:"), "{warnings}");
     assert!(warnings.contains("schedule") && warnings.contains("augmentation"), "{warnings}");
+    // Its learning rate decays 1 % an epoch: Keras goes on at the second epoch's (f32).
+    let rate = keras["learning_rate"].as_f64().unwrap();
+    assert!((rate - 0.05 * 0.99).abs() < 1e-8, "Keras' learning rate {rate}");
 }
 
 #[test]
