@@ -199,6 +199,22 @@ a, b = dense(sys.argv[1]), dense(sys.argv[2])
 print(len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x.view(np.uint32), y.view(np.uint32)) for x, y in zip(a, b)))
 "#;
 
+/// Arguments: MODEL.keras PAGE.html. Whether the page embeds the Keras model's Dense weights bit
+/// for bit (kernel [in, out] then bias, layer by layer, little-endian f32) and its activations.
+/// The page's forward pass is the library's (web_page.rs), and the library's is Keras' here.
+const PAGE_HOLDS_KERAS: &str = r#"
+import base64, json, re, sys, numpy as np, keras
+model = keras.saving.load_model(sys.argv[1])
+html = open(sys.argv[2]).read()
+def script(id): return re.search(f'<script id="{id}"[^>]*>(.*?)</script>', html, re.S).group(1)
+page = np.frombuffer(base64.b64decode(script("weights").strip()), "<f4")
+dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
+ours = np.concatenate([w.ravel() for l in dense for w in l.get_weights()]).astype("<f4")
+meta = json.loads(script("model"))
+print(json.dumps({"same": page.shape == ours.shape and bool(np.array_equal(page.view("<u4"), ours.view("<u4"))),
+                  "activations": meta["activations"], "output": meta["output"]}))
+"#;
+
 /// Build `kind` in Keras into `dir`; its file and Keras' test accuracy and loss.
 fn keras_model(dir: &Path, kind: &str) -> (std::path::PathBuf, Option<(f64, f64)>) {
     let file = dir.join(format!("{kind}.keras"));
@@ -258,7 +274,7 @@ fn keras_monster_comes_in_with_dropout_and_adadelta() {
 }
 
 #[test]
-fn keras_flatten_and_rescaling_on_28x28_come_in_and_export_and_report_work() {
+fn keras_flatten_and_rescaling_on_28x28_come_in_and_the_page_and_report_take_it() {
     let (_tmp, run_dir) = import_and_check("flatten");
     let cfg = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
     assert!(cfg.contains("max_norm = 3.0") && cfg.contains("activation = \"tanh\""), "{cfg}");
@@ -266,6 +282,18 @@ fn keras_flatten_and_rescaling_on_28x28_come_in_and_export_and_report_work() {
     let page = run_dir.parent().unwrap().join("digit.html");
     let o = run(&["export", run_dir.to_str().unwrap(), "--format", "web", "--to", page.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let model = run_dir.parent().unwrap().join("flatten.keras");
+    let o = keras_python()
+        .args(["-c", PAGE_HOLDS_KERAS, model.to_str().unwrap(), page.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({ "same": true, "activations": ["tanh"], "output": "softmax" }),
+        "the page holds the Keras model"
+    );
     let report = run_dir.parent().unwrap().join("report.md");
     let o = run(&["report", run_dir.to_str().unwrap(), "--out", report.to_str().unwrap()]);
     assert!(o.status.success(), "report on an imported run:\n{}", stderr(&o));
