@@ -43,9 +43,15 @@ pub fn keras_python() -> Command {
 
 /// The preset's config on the first 3 000 training images (one epoch: a second or two).
 fn short_preset(dir: &Path, preset: &str) -> String {
+    short_preset_with(dir, preset, "")
+}
+
+/// [`short_preset`] with `optimizer_keys` added to its `[optimizer]`.
+fn short_preset_with(dir: &Path, preset: &str, optimizer_keys: &str) -> String {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(format!("{preset}.toml")))
-            .unwrap();
+            .unwrap()
+            .replace("[optimizer]\n", &format!("[optimizer]\n{optimizer_keys}"));
     let text = match text.contains("[data]\n") {
         true => text.replace("[data]\n", "[data]\ntrain_limit = 3000\n"),
         false => format!("{text}\n[data]\ntrain_limit = 3000\n"),
@@ -64,8 +70,13 @@ fn eval(run_dir: &Path) -> (f64, f64) {
 /// Train `preset` briefly, export it to Keras, and check it there; returns Keras' report and
 /// export's stderr.
 fn export_and_check(preset: &str) -> (serde_json::Value, String) {
+    export_and_check_with(preset, "")
+}
+
+/// [`export_and_check`] with `optimizer_keys` added to the preset's `[optimizer]`.
+fn export_and_check_with(preset: &str, optimizer_keys: &str) -> (serde_json::Value, String) {
     let scratch = tempfile::tempdir().unwrap();
-    let config = short_preset(scratch.path(), preset);
+    let config = short_preset_with(scratch.path(), preset, optimizer_keys);
     let (tmp, run_dir) = train_run(&[&config, "--epochs", "1"]);
     let file = tmp.path().join(format!("{preset}.keras"));
     let o = run(&["export", run_dir.to_str().unwrap(), "--format", "keras", "--to", file.to_str().unwrap()]);
@@ -132,6 +143,20 @@ fn record_goes_to_keras_with_max_norm_and_says_what_it_leaves_out() {
     // Its learning rate decays 1 % an epoch: Keras goes on at the second epoch's (f32).
     let rate = keras["learning_rate"].as_f64().unwrap();
     assert!((rate - 0.05 * 0.99).abs() < 1e-8, "Keras' learning rate {rate}");
+}
+
+/// Every optimizer's slots go in the order its Keras `build` makes them: a wrong count or
+/// shape would be a warning from Keras, an error here.
+#[test]
+fn adam_rmsprop_and_adagrad_go_to_keras_with_their_slots() {
+    for (preset, keys, class) in [
+        ("adam", "amsgrad = true\n", "Adam"),
+        ("rmsprop", "centered = true\nmomentum = 0.5\n", "RMSprop"),
+        ("adagrad", "", "Adagrad"),
+    ] {
+        let (keras, _) = export_and_check_with(preset, keys);
+        assert_eq!(keras["optimizer"], class);
+    }
 }
 
 #[test]
