@@ -21,6 +21,7 @@ pub mod data;
 pub mod error;
 pub mod export;
 pub mod files;
+pub mod keras;
 pub mod lecture;
 pub mod model;
 pub mod onnx;

@@ -7,6 +7,8 @@ use super::BackendArg;
 use crate::config::Dataset;
 use crate::export::{SAFETENSORS_FILE, WEB_FILE, safetensors_bytes, web_page};
 use crate::files::{replaceable, write_atomic};
+use crate::keras::KERAS_FILE;
+use crate::keras::export::keras_bytes;
 use crate::model::Mlp;
 use crate::onnx::{ONNX_FILE, onnx_bytes};
 use crate::run::{MODEL_FILE, RunDir, SUMMARY_FILE, check_destination};
@@ -18,7 +20,8 @@ pub struct ExportArgs {
     pub run_dir: PathBuf,
     /// safetensors: PyTorch layout (`layers.{i}.weight` [out, in]); burnpack: Burn's own file;
     /// onnx: a graph for onnxruntime and other runtimes (input `pixels` [N, 784] in 0..1, outputs
-    /// `probabilities` and `logits` [N, 10]); web: one self-contained HTML page to draw digits on.
+    /// `probabilities` and `logits` [N, 10]); web: one self-contained HTML page to draw digits on;
+    /// keras: a Keras 3 `.keras` model, compiled, for `keras.saving.load_model`.
     #[arg(long, value_enum, default_value = "safetensors")]
     pub format: Format,
     /// Destination file, or a directory to write into (default: inside RUN_DIR).
@@ -34,6 +37,7 @@ pub enum Format {
     Burnpack,
     Onnx,
     Web,
+    Keras,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -45,6 +49,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Format::Burnpack => MODEL_FILE,
         Format::Onnx => ONNX_FILE,
         Format::Web => WEB_FILE,
+        Format::Keras => KERAS_FILE,
     };
     let dest = match args.to {
         Some(to) if to.is_dir() => to.join(default_name),
@@ -76,6 +81,13 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Format::Safetensors => safetensors_bytes(&model, &cfg)?,
         Format::Onnx => onnx_bytes(&model, &cfg)?,
         Format::Web => web_page(&model, &cfg.preset, test_accuracy(&run))?.into_bytes(),
+        Format::Keras => {
+            let (bytes, left_out) = keras_bytes(&model, &cfg, &run.path)?;
+            if let Some(what) = left_out {
+                errln!("warning: {what}");
+            }
+            bytes
+        }
         // Onto itself: nothing to rewrite.
         Format::Burnpack if onto_model => {
             outln!("{}", dest.display());

@@ -16,6 +16,7 @@ mod data;
 mod devices;
 mod eval;
 mod export;
+mod import;
 mod lecture;
 mod list;
 pub mod out;
@@ -51,8 +52,10 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Classify your own digit images (PNG/JPEG) with a trained run.
     Predict(predict::PredictArgs),
-    /// Write a run's weights as safetensors (PyTorch layout), Burn's burnpack, or an ONNX model.
+    /// Write a run's weights as safetensors (PyTorch layout), Burn's burnpack, an ONNX or a Keras model.
     Export(export::ExportArgs),
+    /// Bring a Keras MLP (.keras) in as a run directory: eval, predict, report and export then work on it.
+    Import(import::ImportArgs),
     /// Compare runs: a Markdown table and an overlay of their validation curves.
     Report(report::ReportArgs),
     /// Every claim of the lecture tested over seeds: trains its experiments, writes a handout
@@ -116,6 +119,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Export(args) => export::run(args),
+        Command::Import(args) => import::run(args),
         Command::Report(args) => report::run(args),
         Command::Lecture(args) => lecture::run(args),
         Command::List { names } => list::run(names),

@@ -75,6 +75,26 @@ pub mod py {
         "typing-extensions==4.16.0",
         "werkzeug==3.1.9",
     ];
+    /// Keras 3 on JAX's CPU backend (lighter than TensorFlow's), h5py, and what they install.
+    pub const KERAS: [&str; 17] = [
+        "keras==3.15.1",
+        "jax==0.10.2",
+        "jaxlib==0.10.2",
+        "h5py==3.16.0",
+        NUMPY,
+        "absl-py==2.5.1",
+        "ml-dtypes==0.7.0",
+        "namex==0.1.0",
+        "opt-einsum==3.4.0",
+        "optree==0.20.0",
+        "packaging==26.4",
+        "rich==15.0.0",
+        "markdown-it-py==4.3.0",
+        "mdurl==0.1.2",
+        "pygments==2.21.0",
+        "scipy==1.17.1",
+        "typing-extensions==4.16.0",
+    ];
     pub const ONNXRUNTIME: &str = "onnxruntime==1.32.0";
     pub const ONNX: &str = "onnx==1.23.2";
     /// The browser test: WebDriver client, the ChromeDriver that matches the npm package's

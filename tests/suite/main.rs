@@ -18,6 +18,7 @@ mod export;
 mod faults;
 mod faults_io;
 mod fuzz_regressions;
+mod keras;
 mod lecture;
 mod lessons;
 mod onnx;
