@@ -8,7 +8,7 @@
 # which RUSTC_BOOTSTRAP=1 lets stable rustc accept. AddressSanitizer is used by default;
 # FUZZ_SANITIZER=none (or address, leak, memory, thread) overrides it. FUZZ_TARGETS="idx"
 # picks targets. The fuzz crate includes src/error.rs, src/data/idx.rs, src/config/,
-# src/run/summary.rs and src/train/{history,monitor,progress}.rs by path and never builds the main
+# src/run/summary.rs and src/train/{history,monitor,resume_state}.rs by path and never builds the main
 # crate (nor Burn); it builds into fuzz/target.
 #
 # Exit status: 0 when no target crashed, 1 when one did (the crashing inputs are printed, with
@@ -20,7 +20,7 @@ case "$secs" in
     '' | *[!0-9]*) echo "usage: $0 [SECONDS per target]" >&2; exit 2 ;;
 esac
 sanitizer="${FUZZ_SANITIZER:-address}"
-targets="${FUZZ_TARGETS:-idx config history summary progress}"
+targets="${FUZZ_TARGETS:-idx config history summary resume_state}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -38,8 +38,8 @@ fi
 # ---- seed corpora (regenerated each run; only the working corpus in corpus/ is kept) ----
 be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
 rm -rf seeds
-mkdir -p seeds/idx seeds/config seeds/history seeds/summary seeds/progress
-mkdir -p corpus/idx corpus/config corpus/history corpus/summary corpus/progress
+mkdir -p seeds/idx seeds/config seeds/history seeds/summary seeds/resume_state
+mkdir -p corpus/idx corpus/config corpus/history corpus/summary corpus/resume_state
 { be32 0x803; be32 0; be32 28; be32 28; } >seeds/idx/images-0           # header only, 0 images
 { be32 0x803; be32 1; be32 28; be32 28; head -c 784 /dev/zero; } >seeds/idx/images-1
 { be32 0x801; be32 0; } >seeds/idx/labels-0
@@ -125,9 +125,9 @@ JSON
 row() { printf '{"epoch":%s,"train_loss":0.5,"train_accuracy":0.8,"val_loss":%s,"val_accuracy":0.85,"learning_rate":0.001,"seconds":1.0,"grad_mean_abs":[]}' "$1" "$2"; }
 tracker='{"monitor":"val_loss","min_delta":0.0,"best":[0.4,1],"wait":1,"epochs_seen":2}'
 printf '{"format":"mnist-lab-checkpoint-1","epoch":2,"history":{"epochs":[%s,%s]},"schedule":{"lr":0.001,"plateau":%s},"early_stopping":%s,"stopped_early":false}\n' \
-    "$(row 1 0.4)" "$(row 2 0.45)" "$tracker" "$tracker" >seeds/progress/early-stopping
+    "$(row 1 0.4)" "$(row 2 0.45)" "$tracker" "$tracker" >seeds/resume_state/early-stopping
 printf '{"format":"mnist-lab-checkpoint-1","epoch":1,"history":{"epochs":[%s]},"schedule":{"lr":0.001,"plateau":{"monitor":"val_loss","min_delta":0.0,"best":null,"wait":0,"epochs_seen":0}},"early_stopping":null,"stopped_early":false}\n' \
-    "$(row 1 0.4)" >seeds/progress/plain
+    "$(row 1 0.4)" >seeds/resume_state/plain
 
 # ---- build once, then run each target ----
 echo "== building fuzz targets (sanitizer: $sanitizer)"

@@ -5,12 +5,12 @@ use clap::{Args, ValueEnum};
 
 use super::BackendArg;
 use crate::config::Dataset;
+use crate::export::onnx::{ONNX_FILE, onnx_bytes};
 use crate::export::{SAFETENSORS_FILE, WEB_FILE, safetensors_bytes, web_page};
 use crate::files::{replaceable, write_atomic};
 use crate::keras::KERAS_FILE;
 use crate::keras::export::keras_bytes;
 use crate::model::Mlp;
-use crate::onnx::{ONNX_FILE, onnx_bytes};
 use crate::run::{MODEL_FILE, RunDir, SUMMARY_FILE, check_destination};
 use crate::{backend, error};
 

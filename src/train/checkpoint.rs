@@ -6,7 +6,7 @@
 //! Shuffling, augmentation and dropout are seeded per epoch from the run's seed, so there is no
 //! random-generator position to save: a resumed run repeats an uninterrupted one.
 //!
-//! Resuming checks what it reads: state.json's values ([`Progress::parse`]), weights that are
+//! Resuming checks what it reads: state.json's values ([`ResumeState::parse`]), weights that are
 //! numbers, and an optimizer state laid out exactly as this run's optimizer keeps it for this
 //! network (Burn would silently start a foreign or truncated state afresh).
 
@@ -20,7 +20,7 @@ use burn::store::burn_pack::{Bytes, Reader};
 use burn::tensor::{Device, Tensor};
 
 use super::optim;
-pub use super::progress::Progress;
+pub use super::resume_state::ResumeState;
 use crate::config::ExperimentConfig;
 use crate::data::idx::PIXELS;
 use crate::error;
@@ -39,7 +39,7 @@ pub struct Checkpoint {
     pub model: Mlp,
     pub optimizer: ModuleOptimizer,
     pub best: Option<Mlp>,
-    pub progress: Progress,
+    pub state: ResumeState,
 }
 
 /// Write the checkpoint of a completed epoch into `run/checkpoints/`.
@@ -48,10 +48,10 @@ pub fn save(
     model: &Mlp,
     optimizer: &ModuleOptimizer,
     best: Option<&Mlp>,
-    progress: &Progress,
+    state: &ResumeState,
 ) -> Result<()> {
     let root = run.join(DIR);
-    let name = format!("epoch-{:04}", progress.epoch);
+    let name = format!("epoch-{:04}", state.epoch);
     let tmp = root.join(format!(".{name}.tmp-{}", std::process::id()));
     let dir = root.join(&name);
     let _ = fs::remove_dir_all(&tmp);
@@ -64,7 +64,7 @@ pub fn save(
         if let Some(best) = best {
             write_atomic(&tmp.join(BEST), &best.to_bytes()?)?;
         }
-        let state = serde_json::to_string_pretty(progress).expect("progress serialises");
+        let state = serde_json::to_string_pretty(state).expect("the state serialises");
         write_atomic(&tmp.join(STATE), state.as_bytes())?;
         let _ = fs::remove_dir_all(&dir);
         fs::rename(&tmp, &dir).with_context(|| format!("cannot rename {} to {}", tmp.display(), dir.display()))
@@ -140,17 +140,17 @@ pub fn load(
     let state_path = dir.join(STATE);
     let text = fs::read_to_string(&state_path)
         .map_err(|e| error::data(format!("cannot read checkpoint {}: {e}", state_path.display())))?;
-    let progress = Progress::parse(&text, &state_path.display().to_string())?;
+    let state = ResumeState::parse(&text, &state_path.display().to_string())?;
     let done = completed_epochs(run)?;
-    if progress.epoch != done {
+    if state.epoch != done {
         return Err(error::data(format!(
             "{}: says {} epochs are complete, its folder {}",
             state_path.display(),
-            progress.epoch,
+            state.epoch,
             dir.display()
         )));
     }
-    progress.check_against(cfg).map_err(|why| error::data(format!("{}: {why}", state_path.display())))?;
+    state.check_against(cfg).map_err(|why| error::data(format!("{}: {why}", state_path.display())))?;
     let read = |path: &Path| fs::read(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())));
     let model_path = dir.join(MODEL);
     let model_bpk = read(&model_path)?;
@@ -171,7 +171,7 @@ pub fn load(
     let optimizer = fresh_optimizer
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| error::data(format!("{} is not a valid optimizer state: {e}", optim_path.display())))?;
-    Ok(Checkpoint { model, optimizer, best, progress })
+    Ok(Checkpoint { model, optimizer, best, state })
 }
 
 /// Remove what a killed run left half-written in `run/checkpoints/`: `.epoch-NNNN.tmp-PID/`

@@ -2,7 +2,7 @@
 //! `ReduceLROnPlateau`.
 
 use super::monitor::Tracker;
-pub use super::progress::ScheduleState;
+pub use super::resume_state::ScheduleState;
 use crate::config::ScheduleConfig;
 use crate::train::EpochMetrics;
 

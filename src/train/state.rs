@@ -7,7 +7,7 @@ use anyhow::Result;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 
-use super::checkpoint::{self, Progress};
+use super::checkpoint::{self, ResumeState};
 use super::early_stopping::EarlyStopping;
 use super::history::{EpochMetrics, History};
 use super::optim;
@@ -44,8 +44,8 @@ impl TrainingState {
         let fresh = Self::new(cfg, device);
         let ck = checkpoint::load(run, cfg, device, fresh.optimizer)?;
         let mut schedule = fresh.schedule;
-        schedule.state = ck.progress.schedule;
-        let early_stopping = match (cfg.early_stopping.clone(), ck.progress.early_stopping) {
+        schedule.state = ck.state.schedule;
+        let early_stopping = match (cfg.early_stopping.clone(), ck.state.early_stopping) {
             (Some(es), Some(tracker)) => Some(EarlyStopping::restored(es, tracker, ck.best)),
             (es, _) => es.map(EarlyStopping::new),
         };
@@ -54,22 +54,22 @@ impl TrainingState {
             optimizer: ck.optimizer,
             schedule,
             early_stopping,
-            history: ck.progress.history,
-            stopped_early: ck.progress.stopped_early,
+            history: ck.state.history,
+            stopped_early: ck.state.stopped_early,
         })
     }
 
     /// Write the checkpoint of the last completed epoch into `run`.
     pub fn save(&self, run: &Path) -> Result<()> {
         let es = self.early_stopping.as_ref();
-        let progress = Progress::new(
+        let state = ResumeState::new(
             self.history.epochs.len(),
             self.history.clone(),
             self.schedule.state.clone(),
             es.map(|e| e.tracker.clone()),
             self.stopped_early,
         );
-        checkpoint::save(run, &self.model, &self.optimizer, es.and_then(|e| e.best_model.as_ref()), &progress)
+        checkpoint::save(run, &self.model, &self.optimizer, es.and_then(|e| e.best_model.as_ref()), &state)
     }
 
     /// The first epoch (1-based) still to run.

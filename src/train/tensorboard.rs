@@ -12,8 +12,8 @@ use anyhow::{Context, Result};
 use burn::tensor::Tensor;
 
 use super::EpochMetrics;
+use crate::export::event_file::{self, EventWriter};
 use crate::model::Mlp;
-use crate::tensorboard::{self, EventWriter};
 
 /// The folder of a run's event files.
 pub const DIR: &str = "tensorboard";
@@ -33,7 +33,7 @@ struct Log {
 
 impl Log {
     fn create(dir: &Path) -> Result<Self> {
-        let logged = tensorboard::logged(dir)?;
+        let logged = event_file::logged(dir)?;
         Ok(Self { writer: EventWriter::create(dir)?, logged })
     }
 
@@ -88,7 +88,7 @@ impl TensorBoard {
     /// unless a session of the run killed before its summary already logged it.
     pub fn confusion_matrix(dir: &Path, epoch: usize, png: &Path) -> Result<()> {
         const TAG: &str = "confusion_matrix";
-        if tensorboard::logged(dir)?.contains(&(TAG.to_string(), epoch as i64)) {
+        if event_file::logged(dir)?.contains(&(TAG.to_string(), epoch as i64)) {
             return Ok(());
         }
         let bytes = std::fs::read(png).with_context(|| format!("cannot read {}", png.display()))?;

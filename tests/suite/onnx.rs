@@ -79,8 +79,12 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
     let declared: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
 
     // What the graph declares.
-    assert_eq!(declared["ir_version"], mnist_lab::onnx::IR_VERSION);
-    assert_eq!(declared["opsets"], serde_json::json!({ "": mnist_lab::onnx::OPSET }), "only the default domain");
+    assert_eq!(declared["ir_version"], mnist_lab::export::onnx::IR_VERSION);
+    assert_eq!(
+        declared["opsets"],
+        serde_json::json!({ "": mnist_lab::export::onnx::OPSET }),
+        "only the default domain"
+    );
     assert_eq!(declared["producer"], serde_json::json!(["mnist-lab", env!("CARGO_PKG_VERSION")]));
     assert_eq!(declared["nodes"], serde_json::json!(nodes), "no Dropout, one Gemm per layer");
     assert_eq!(declared["inputs"], serde_json::json!([["pixels", "tensor(float)", ["batch", PIXELS]]]));

@@ -1,4 +1,6 @@
-//! Weights for other programs: safetensors in PyTorch's layout, and a web page that runs them.
+//! Weights for other programs: safetensors in PyTorch's layout, and a web page that runs them;
+//! ONNX in [`onnx`], TensorBoard's event files in [`event_file`] (burnpack is Burn's own record,
+//! `model/store.rs`; Keras both ways in `keras/`).
 //!
 //! Tensors are `layers.{i}.weight` [out, in] and `layers.{i}.bias` [out], f32, i.e. exactly
 //! what `nn.Linear` expects, so `torch.nn.Sequential` or plain NumPy can use them. The header
@@ -9,6 +11,9 @@
 //! The web page is `assets/digit.html` with the network filled in: its shape, activations and
 //! output kind as JSON, its weights as base64 little-endian f32 in Burn's own [in, out] layout;
 //! the page's JavaScript runs the forward pass and MNIST's preprocessing itself.
+
+pub mod event_file;
+pub mod onnx;
 
 use anyhow::Result;
 use base64::Engine;
@@ -23,7 +28,7 @@ pub const SAFETENSORS_FILE: &str = "model.safetensors";
 /// The web page's default name inside a run directory.
 pub const WEB_FILE: &str = "digit.html";
 
-const WEB_TEMPLATE: &str = include_str!("../assets/digit.html");
+const WEB_TEMPLATE: &str = include_str!("../../assets/digit.html");
 const MODEL_SLOT: &str = "{{MODEL_JSON}}";
 const WEIGHTS_SLOT: &str = "{{WEIGHTS_BASE64}}";
 

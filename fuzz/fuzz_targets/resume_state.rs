@@ -1,4 +1,4 @@
-//! Fuzz `Progress::parse`, what `train --resume` reads a checkpoint's state.json with: any text
+//! Fuzz `ResumeState::parse`, what `train --resume` reads a checkpoint's state.json with: any text
 //! is accepted or rejected, never a panic; an accepted state is written back as a checkpoint
 //! writes it and reads back equal, and checking it against a config never panics.
 //!
@@ -19,15 +19,15 @@ mod history;
 #[path = "../../src/train/monitor.rs"]
 mod monitor;
 #[allow(dead_code)]
-#[path = "../../src/train/progress.rs"]
-mod progress;
+#[path = "../../src/train/resume_state.rs"]
+mod resume_state;
 
 use std::sync::OnceLock;
 
 use config::ExperimentConfig;
 use history::EpochMetrics;
 use libfuzzer_sys::fuzz_target;
-use progress::Progress;
+use resume_state::ResumeState;
 
 /// A config whose schedule keeps state (the presets have none).
 const PLATEAU: &str = r#"
@@ -60,9 +60,9 @@ fn configs() -> &'static [ExperimentConfig] {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(p) = Progress::parse(text, "fuzz") else { return };
+    let Ok(p) = ResumeState::parse(text, "fuzz") else { return };
     let written = serde_json::to_string_pretty(&p).expect("a checked state serialises");
-    match Progress::parse(&written, "fuzz (written back)") {
+    match ResumeState::parse(&written, "fuzz (written back)") {
         Ok(back) => assert_eq!(back, p, "--- written ---\n{written}"),
         Err(e) => panic!("a state written back does not read again: {e:#}\n--- written ---\n{written}"),
     }

@@ -21,7 +21,7 @@ pub struct ScheduleState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
+pub struct ResumeState {
     pub format: String,
     /// Epochs completed.
     pub epoch: usize,
@@ -31,7 +31,7 @@ pub struct Progress {
     pub stopped_early: bool,
 }
 
-impl Progress {
+impl ResumeState {
     pub fn new(
         epoch: usize,
         history: History,
@@ -42,7 +42,7 @@ impl Progress {
         Self { format: FORMAT.into(), epoch, history, schedule, early_stopping, stopped_early }
     }
 
-    /// Parse state.json's text and run [`Progress::check`]; `origin` names the file (data errors).
+    /// Parse state.json's text and run [`ResumeState::check`]; `origin` names the file (data errors).
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let progress: Self = serde_json::from_str(text)
             .map_err(|e| error::data(format!("{origin} is not a mnist-lab checkpoint: {e}")))?;
@@ -136,7 +136,7 @@ mod tests {
     use crate::config::Monitor;
     use crate::train::EpochMetrics;
 
-    fn progress(epochs: usize) -> Progress {
+    fn progress(epochs: usize) -> ResumeState {
         let row = |epoch| EpochMetrics {
             epoch,
             train_loss: 0.5,
@@ -153,19 +153,19 @@ mod tests {
         for e in &history.epochs {
             tracker.update(e);
         }
-        Progress::new(epochs, history, ScheduleState { lr: 0.1, plateau: Tracker::default() }, Some(tracker), false)
+        ResumeState::new(epochs, history, ScheduleState { lr: 0.1, plateau: Tracker::default() }, Some(tracker), false)
     }
 
     #[test]
     fn what_training_writes_reads_back() {
         let p = progress(3);
         let text = serde_json::to_string_pretty(&p).unwrap();
-        assert_eq!(Progress::parse(&text, "state.json").unwrap(), p);
+        assert_eq!(ResumeState::parse(&text, "state.json").unwrap(), p);
     }
 
     #[test]
     fn edited_values_are_refused_naming_them() {
-        type Edit = (&'static str, fn(&mut Progress));
+        type Edit = (&'static str, fn(&mut ResumeState));
         let edits: [Edit; 9] = [
             ("says 5 epochs are complete but its history has 3", |p| p.epoch = 5),
             ("history: epoch 2: train_loss is NaN", |p| p.history.epochs[1].train_loss = f64::NAN),
@@ -193,7 +193,7 @@ mod tests {
         // Through the file: the error names it.
         let mut p = progress(3);
         p.epoch = 2;
-        let err = Progress::parse(&serde_json::to_string(&p).unwrap(), "ck/state.json").unwrap_err();
+        let err = ResumeState::parse(&serde_json::to_string(&p).unwrap(), "ck/state.json").unwrap_err();
         assert_eq!(error::kind_of(&err), error::Kind::Data);
         assert!(format!("{err}").starts_with("ck/state.json: says 2 epochs"), "{err}");
     }
