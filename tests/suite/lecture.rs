@@ -187,3 +187,39 @@ fn a_planned_lecture_goes_to_slurm_and_reports_what_has_not_run() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).matches("not run yet").count(), 17, "{}", stdout(&o));
 }
+
+#[test]
+fn the_handout_renders_in_a_browser_and_prints_on_a4() {
+    let dir = short_lecture();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out.json");
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    let page = dir.join("lecture.html");
+    let o = python_with(&[py::SELENIUM, py::CHROMEDRIVER, py::BROTLI])
+        .arg("tests/web/render_lecture.py")
+        .args([cache.as_path(), &work.path().join("profile"), &page, &out])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "the browser run failed:\n{}\n{}", stdout(&o), stderr(&o));
+    let shown: serde_json::Value = serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
+    let sections = shown["sections"].as_array().unwrap();
+    assert_eq!(sections.len(), 6, "{sections:?}");
+    let articles = shown["articles"].as_array().unwrap();
+    assert_eq!(articles.len(), 17);
+    for a in articles {
+        let figures = a["figures"].as_array().unwrap();
+        assert!(!figures.is_empty(), "{}: no figure", a["claim"]);
+        for f in figures {
+            let (w, h) = (f[0].as_f64().unwrap(), f[1].as_f64().unwrap());
+            assert!(w > 300.0 && h > 150.0, "{}: a figure laid out at {w}×{h}", a["claim"]);
+        }
+        let verdict = a["verdict"].as_str().unwrap_or_default();
+        assert!(verdict.contains(" of 1 seeds"), "{}: verdict {verdict:?}", a["claim"]);
+    }
+    // Nothing fetched but the file itself; no script errors; several A4 pages.
+    let requests: Vec<&str> = shown["requests"].as_array().unwrap().iter().filter_map(|u| u.as_str()).collect();
+    assert!(requests.iter().all(|u| u.starts_with("file://")), "{requests:?}");
+    assert!(shown["errors"].as_array().unwrap().is_empty(), "{}", shown["errors"]);
+    let pages = shown["pdf_pages"].as_i64().unwrap();
+    assert!(pages >= 6, "{pages} A4 pages");
+}
