@@ -17,6 +17,7 @@ pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod export;

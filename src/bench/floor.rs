@@ -147,19 +147,20 @@ type Kernel = fn(u64) -> f32;
 
 fn fma_kernel() -> (&'static str, usize, Kernel) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
+    match crate::cpu::simd() {
+        crate::cpu::Simd::Avx512 => {
             return ("avx512", 16, |n| {
-                // SAFETY: the CPU has AVX-512F, checked just above.
+                // SAFETY: `simd()` found AVX-512 F on this CPU.
                 unsafe { x86::fma_avx512(n) }
             });
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        crate::cpu::Simd::Avx2Fma => {
             return ("avx2+fma", 8, |n| {
-                // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                // SAFETY: `simd()` found AVX2 and FMA on this CPU.
                 unsafe { x86::fma_avx2(n) }
             });
         }
+        crate::cpu::Simd::Avx | crate::cpu::Simd::Portable => {}
     }
     ("portable", 4, fma_portable)
 }

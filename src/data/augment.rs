@@ -121,15 +121,12 @@ impl Augmenter {
     /// thread; with AVX-512 or AVX2 where the CPU has them.
     pub fn fill(&self, images: &[u8], indices: &[i64], first: u64, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512dq") {
-                // SAFETY: the CPU has AVX-512 F and DQ (DQ implies F), checked just above.
-                return unsafe { self.fill_avx512(images, indices, first, out) };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                return unsafe { self.fill_avx2(images, indices, first, out) };
-            }
+        match crate::cpu::simd() {
+            // SAFETY: `simd()` found AVX-512 F and DQ on this CPU.
+            crate::cpu::Simd::Avx512 => return unsafe { self.fill_avx512(images, indices, first, out) },
+            // SAFETY: `simd()` found AVX2 and FMA on this CPU.
+            crate::cpu::Simd::Avx2Fma => return unsafe { self.fill_avx2(images, indices, first, out) },
+            crate::cpu::Simd::Avx | crate::cpu::Simd::Portable => {}
         }
         self.fill_any(images, indices, first, out)
     }

@@ -248,15 +248,13 @@ mod host {
         fn apply(&self, row: &mut [f32], bias: &[f32], first: u64) {
             #[cfg(target_arch = "x86_64")]
             if self.dropout.is_some() {
-                // The mask's 64-bit draws vectorise only with AVX-512 DQ or AVX2, chosen at run
-                // time as in dropout.rs.
-                if std::is_x86_feature_detected!("avx512dq") {
-                    // SAFETY: the CPU has AVX-512 F and DQ, checked just above.
-                    return unsafe { self.apply_avx512(row, bias, first) };
-                }
-                if std::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2, checked just above.
-                    return unsafe { self.apply_avx2(row, bias, first) };
+                // The mask's 64-bit draws vectorise only with AVX-512 DQ or AVX2, as in dropout.rs.
+                match crate::cpu::simd() {
+                    // SAFETY: `simd()` found AVX-512 F and DQ on this CPU.
+                    crate::cpu::Simd::Avx512 => return unsafe { self.apply_avx512(row, bias, first) },
+                    // SAFETY: `simd()` found AVX2 on this CPU.
+                    crate::cpu::Simd::Avx2Fma => return unsafe { self.apply_avx2(row, bias, first) },
+                    crate::cpu::Simd::Avx | crate::cpu::Simd::Portable => {}
                 }
             }
             self.apply_any(row, bias, first)

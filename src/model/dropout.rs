@@ -84,15 +84,12 @@ pub fn host_mask(n: usize, keep: f64) -> Vec<f32> {
 /// instruction) or AVX2 (4) where the CPU has them.
 fn fill(out: &mut [f32], key: u64, first: u64, threshold: u64, scale: f32) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512dq") {
-            // SAFETY: the CPU has AVX-512 F and DQ (DQ implies F), checked just above.
-            return unsafe { fill_avx512(out, key, first, threshold, scale) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { fill_avx2(out, key, first, threshold, scale) };
-        }
+    match crate::cpu::simd() {
+        // SAFETY: `simd()` found AVX-512 F and DQ on this CPU.
+        crate::cpu::Simd::Avx512 => return unsafe { fill_avx512(out, key, first, threshold, scale) },
+        // SAFETY: `simd()` found AVX2 on this CPU.
+        crate::cpu::Simd::Avx2Fma => return unsafe { fill_avx2(out, key, first, threshold, scale) },
+        crate::cpu::Simd::Avx | crate::cpu::Simd::Portable => {}
     }
     fill_any(out, key, first, threshold, scale)
 }

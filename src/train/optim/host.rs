@@ -75,8 +75,8 @@ fn apply_all<const S: usize, R: HostRule<S>>(
 
 fn apply_chunk<const S: usize, R: HostRule<S>>(rule: &R, w: &mut [f32], g: &[f32], state: [&mut [f32]; S]) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU supports AVX, checked just above.
+    if crate::cpu::simd() >= crate::cpu::Simd::Avx {
+        // SAFETY: `simd()` found AVX on this CPU.
         return unsafe { apply_avx(rule, w, g, state) };
     }
     rule.apply(w, g, state)
