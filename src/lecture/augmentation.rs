@@ -14,6 +14,7 @@ pub fn claims() -> Vec<Claim> {
                      shifted by up to 2.5 pixels, drawn anew each epoch.",
         runs: &["overfit", "augmentation"],
         figures: vec![Figure {
+            best_of: None,
             title: "overfit vs augmented: validation accuracy",
             x: XAxis::Epoch,
             y: "validation accuracy",

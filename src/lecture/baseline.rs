@@ -14,6 +14,7 @@ pub fn claims() -> Vec<Claim> {
                      initialisation as Keras draws it).",
         runs: &["baseline"],
         figures: vec![Figure {
+            best_of: None,
             title: "baseline: validation accuracy",
             x: XAxis::Epoch,
             y: "validation accuracy",

@@ -10,6 +10,7 @@ const REACHES: f64 = 0.1;
 
 pub fn claims() -> Vec<Claim> {
     let gradients = |title, experiment| Figure {
+        best_of: None,
         title,
         x: XAxis::Epoch,
         y: "log10 of the mean |gradient| of a layer's weights",
@@ -50,6 +51,7 @@ pub fn claims() -> Vec<Claim> {
                          layers of 512.",
             runs: &["baseline", "monster", "monster-deep"],
             figures: vec![Figure {
+                best_of: None,
                 title: "baseline, monster and the deeper monster: validation accuracy",
                 x: XAxis::Epoch,
                 y: "validation accuracy",

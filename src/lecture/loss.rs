@@ -16,6 +16,7 @@ pub fn claims() -> Vec<Claim> {
                          else is the baseline's (MSE, SGD at 3.0).",
             runs: &["init-large", "scaled-normal"],
             figures: vec![Figure {
+                best_of: None,
                 title: "N(0, 1) vs N(0, 1/n_in) initial weights: validation accuracy",
                 x: XAxis::Epoch,
                 y: "validation accuracy",
@@ -35,6 +36,7 @@ pub fn claims() -> Vec<Claim> {
                          N(0, 1) weights with the same rate; only the loss differs.",
             runs: &["init-large", "cross-entropy"],
             figures: vec![Figure {
+                best_of: None,
                 title: "MSE vs cross-entropy from the same N(0, 1) start: validation accuracy",
                 x: XAxis::Epoch,
                 y: "validation accuracy",
@@ -54,6 +56,7 @@ pub fn claims() -> Vec<Claim> {
                          sigmoids, MSE), each run's outputs summed over the first 1 000 test images.",
             runs: &["baseline", "softmax"],
             figures: vec![Figure {
+                best_of: None,
                 title: "sigmoid outputs + MSE vs softmax + cross-entropy: validation accuracy",
                 x: XAxis::Epoch,
                 y: "validation accuracy",

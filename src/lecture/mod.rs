@@ -105,6 +105,8 @@ pub struct Figure {
     /// What the y axis shows (all series share it).
     pub y: &'static str,
     pub series: Vec<Series>,
+    /// The experiment whose best epoch (early stopping's pick) is marked, rounded mean over seeds.
+    pub best_of: Option<&'static str>,
 }
 
 /// One line of a figure: a metric of one experiment.
@@ -153,6 +155,8 @@ pub struct RunResult {
     pub history: History,
     /// The smallest and largest sum of the ten outputs over the probe images.
     pub output_sums: Option<(f64, f64)>,
+    /// Σw² over the weights of every layer (biases left out, as L2 leaves them).
+    pub weight_norm: Option<f64>,
 }
 
 impl RunResult {
@@ -194,8 +198,9 @@ impl Seed<'_> {
 /// Test images the outputs are probed on (the first of the MNIST test set).
 pub const PROBES: usize = 1000;
 
-/// The smallest and largest sum of the network's ten outputs over `images` (raw bytes, 784 each).
-fn output_sums(run: &Path, config: &ExperimentConfig, images: &[u8], device: &Device) -> Result<(f64, f64)> {
+/// The smallest and largest sum of the network's ten outputs over `images` (raw bytes, 784
+/// each), and Σw² of its weights.
+fn probe(run: &Path, config: &ExperimentConfig, images: &[u8], device: &Device) -> Result<((f64, f64), f64)> {
     let model = RunDir::open(run)?.load_model(config, device)?;
     let n = images.len() / PIXELS;
     let probes = Split::float(images, &vec![0; n], device).rows(0, n);
@@ -203,7 +208,12 @@ fn output_sums(run: &Path, config: &ExperimentConfig, images: &[u8], device: &De
     let sums: Vec<f64> = sums.iter::<f32>().map(f64::from).collect();
     let lo = sums.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = sums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Ok((lo, hi))
+    let norm = model
+        .layers
+        .iter()
+        .map(|l| l.weight.val().into_data().iter::<f32>().map(|w| f64::from(w) * f64::from(w)).sum::<f64>())
+        .sum();
+    Ok(((lo, hi), norm))
 }
 
 /// The experiments the claims use: a preset, or a preset changed in one setting.
@@ -294,11 +304,14 @@ pub fn gather(dir: &Path, plan: &Plan, probes: Option<(&[u8], &Device)>) -> Resu
         };
         let run_dir = dir.join(&entry.run);
         let config = ExperimentConfig::from_file(&run_dir.join(crate::run::CONFIG_FILE))?;
-        let output_sums = match probes {
-            Some((images, device)) => Some(output_sums(&run_dir, &config, images, device)?),
-            None => None,
+        let (output_sums, weight_norm) = match probes {
+            Some((images, device)) => {
+                let (sums, norm) = probe(&run_dir, &config, images, device)?;
+                (Some(sums), Some(norm))
+            }
+            None => (None, None),
         };
-        runs.push((name, RunResult { dir: run_dir, config, summary, history, output_sums }));
+        runs.push((name, RunResult { dir: run_dir, config, summary, history, output_sums, weight_norm }));
     }
     Ok(Results { runs, seeds: plan.seeds.clone(), missing })
 }

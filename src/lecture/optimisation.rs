@@ -12,6 +12,7 @@ const ADAPTIVE: [&str; 4] = ["adagrad", "rmsprop", "adam", "adadelta"];
 
 pub fn claims() -> Vec<Claim> {
     let rates = || Figure {
+        best_of: None,
         title: "learning rates 0.001, 0.1 and 10: validation accuracy",
         x: XAxis::Epoch,
         y: "validation accuracy",
@@ -22,6 +23,7 @@ pub fn claims() -> Vec<Claim> {
         ],
     };
     let race = |title, x| Figure {
+        best_of: None,
         title,
         x,
         y: "validation accuracy",
@@ -34,6 +36,7 @@ pub fn claims() -> Vec<Claim> {
         ],
     };
     let batches = |title, x| Figure {
+        best_of: None,
         title,
         x,
         y: "validation accuracy",
@@ -70,6 +73,7 @@ pub fn claims() -> Vec<Claim> {
             experiment: "`momentum` is `sgd` with momentum 0.9.",
             runs: &[SGD, "momentum"],
             figures: vec![Figure {
+                best_of: None,
                 title: "SGD 0.1 with and without momentum: validation accuracy",
                 x: XAxis::Epoch,
                 y: "validation accuracy",

@@ -14,6 +14,7 @@ pub fn claims() -> Vec<Claim> {
             experiment: "`overfit`: 100 sigmoid units trained for 150 epochs on only 1 000 images.",
             runs: &["overfit"],
             figures: vec![Figure {
+                best_of: None,
                 title: "overfit: training vs validation loss",
                 x: XAxis::Epoch,
                 y: "loss",
@@ -57,7 +58,10 @@ pub fn claims() -> Vec<Claim> {
             experiment: "`early-stopping` is `overfit` with patience 5 on the validation loss, restoring the best \
                          epoch's weights.",
             runs: &["overfit", "early-stopping"],
-            figures: vec![val_loss("overfit vs early stopping: validation loss", "early stopping", "early-stopping")],
+            figures: vec![Figure {
+                best_of: Some("early-stopping"),
+                ..val_loss("overfit vs early stopping: validation loss", "early stopping", "early-stopping")
+            }],
             criterion: "it stops before its epoch limit, patience epochs after the epoch of its lowest validation loss, \
                         and keeps that epoch",
             judge: stops_early,
@@ -68,6 +72,7 @@ pub fn claims() -> Vec<Claim> {
 /// Validation accuracy of `overfit` beside that of `experiment`.
 fn val_accuracy(title: &'static str, label: &'static str, experiment: &'static str) -> Figure {
     Figure {
+        best_of: None,
         title,
         x: XAxis::Epoch,
         y: "validation accuracy",
@@ -78,6 +83,7 @@ fn val_accuracy(title: &'static str, label: &'static str, experiment: &'static s
 /// Validation loss of `overfit` beside that of `experiment`.
 fn val_loss(title: &'static str, label: &'static str, experiment: &'static str) -> Figure {
     Figure {
+        best_of: None,
         title,
         x: XAxis::Epoch,
         y: "validation loss",
@@ -114,16 +120,17 @@ fn final_gap(r: &RunResult) -> Option<f64> {
 fn cures(s: &Seed, cure: &str) -> Option<Check> {
     let (plain, cured) = (s.get("overfit")?, s.get(cure)?);
     let (a, b) = (plain.val_accuracy_at(usize::MAX)?, cured.val_accuracy_at(usize::MAX)?);
-    Some(Check {
-        holds: b > a,
-        numbers: format!(
-            "final validation accuracy {cure} {} vs overfit {}; validation − training loss {:.3} vs {:.3}",
-            pct(b),
-            pct(a),
-            final_gap(cured)?,
-            final_gap(plain)?
-        ),
-    })
+    let mut numbers = format!(
+        "final validation accuracy {cure} {} vs overfit {}; validation − training loss {:.3} vs {:.3}",
+        pct(b),
+        pct(a),
+        final_gap(cured)?,
+        final_gap(plain)?
+    );
+    if let (Some(x), Some(y)) = (cured.weight_norm, plain.weight_norm) {
+        numbers.push_str(&format!("; Σw² {x:.0} vs {y:.0}"));
+    }
+    Some(Check { holds: b > a, numbers })
 }
 
 fn stops_early(s: &Seed) -> Option<Check> {

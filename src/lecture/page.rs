@@ -68,7 +68,8 @@ pub fn write(out: &Path, sections: &[Section], results: &Results) -> Result<Vec<
                     XAxis::Seconds => "training time (s)",
                     XAxis::Updates => "weight updates",
                 };
-                plot::bands_against(&curves, figure.title, x, figure.y, &svg, &png)?;
+                let best = figure.best_of.and_then(|e| best_epoch(results, e)).filter(|_| figure.x == XAxis::Epoch);
+                plot::bands_against(&curves, figure.title, (x, figure.y), best, &svg, &png)?;
                 let text = fs::read_to_string(&svg)
                     .map_err(|e| error::runtime(format!("cannot read back {}: {e}", svg.display())))?;
                 pictures.push((figure.title, text, format!("{FIGURES}/{stem}-{}.png", k + 1)));
@@ -245,6 +246,12 @@ figcaption {{ color: #555; font-size: 0.9em; }}\narticle {{ border-top: 1px soli
 </style>\n</head>\n<body>\n<h1>The lecture, verified</h1>\n<p>{}</p>\n{table}{body}</body>\n</html>\n",
         escape_html(intro)
     )
+}
+
+/// The mean best epoch of `experiment`'s runs, rounded to an epoch.
+fn best_epoch(results: &Results, experiment: &str) -> Option<f64> {
+    let best: Vec<f64> = results.of(experiment).iter().map(|r| r.summary.best_epoch as f64).collect();
+    mean_std(&best).map(|(m, _)| m.round())
 }
 
 /// A figure's series, each a mean curve over the seeds' runs of its experiment.

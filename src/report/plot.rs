@@ -48,19 +48,20 @@ pub type MeanCurve = (String, Vec<(f64, f64, f64)>);
 /// Several mean curves, each in a shaded band of ± one standard deviation (a sweep's grid points
 /// over their seeds). Writes both files.
 pub fn bands(curves: &[MeanCurve], title: &str, y_desc: &str, svg: &Path, png: &Path) -> Result<()> {
-    render(&Figure::Bands { curves, title, x_desc: "epoch", y_desc }, svg, png)
+    render(&Figure::Bands { curves, title, x_desc: "epoch", y_desc, best: None }, svg, png)
 }
 
-/// [`bands`] against another x than the epoch (seconds, weight updates): `x_desc` names it.
+/// [`bands`] against any x (`x_desc` names it: epochs, seconds, weight updates), with the epoch
+/// `best` marked (a dashed line, and each curve's point there circled).
 pub fn bands_against(
     curves: &[MeanCurve],
     title: &str,
-    x_desc: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
+    best: Option<f64>,
     svg: &Path,
     png: &Path,
 ) -> Result<()> {
-    render(&Figure::Bands { curves, title, x_desc, y_desc }, svg, png)
+    render(&Figure::Bands { curves, title, x_desc, y_desc, best }, svg, png)
 }
 
 // With plotters' `ab_glyph` feature there are no system fonts: the bitmap backend can only draw
@@ -93,7 +94,7 @@ enum Figure<'a> {
     Curves { history: &'a History, best_epoch: Option<usize>, title: &'a str },
     Confusion { matrix: &'a [[u64; 10]; 10], title: &'a str },
     Overlay { runs: &'a [(String, History)], title: &'a str },
-    Bands { curves: &'a [MeanCurve], title: &'a str, x_desc: &'a str, y_desc: &'a str },
+    Bands { curves: &'a [MeanCurve], title: &'a str, x_desc: &'a str, y_desc: &'a str, best: Option<f64> },
 }
 
 /// Draws `fig` into an SVG string and an RGB buffer, then writes both files.
@@ -177,7 +178,7 @@ impl Figure<'_> {
                     draw_legend(&area, &labels)?;
                 }
             }
-            Figure::Bands { curves, title, x_desc, y_desc } => {
+            Figure::Bands { curves, title, x_desc, y_desc, best } => {
                 let lines: Vec<Curve<&str>> = curves
                     .iter()
                     .enumerate()
@@ -190,7 +191,7 @@ impl Figure<'_> {
                     .collect();
                 let (chart, legend) = self.split_for_legend(root);
                 let desc = (x_desc, y_desc);
-                panel(&chart.margin(6, 6, 6, 6), title, desc, &lines, &spread, None, legend.is_none())?;
+                panel(&chart.margin(6, 6, 6, 6), title, desc, &lines, &spread, best, legend.is_none())?;
                 if let (Some(area), Some(labels)) = (legend, self.legend_below()) {
                     draw_legend(&area, &labels)?;
                 }
