@@ -73,9 +73,13 @@ pub fn run(args: LectureArgs) -> Result<()> {
         }
         plan::check_folders(dir)?;
         if args.plan_only {
+            // The same plan again: the same seeds and cap, or the folder refuses it as another.
+            let cap = args.max_epochs.map(|n| format!(" --max-epochs {n}")).unwrap_or_default();
             let dir = dir.display();
             outln!(
-                "train them here with `mnist-lab lecture --out {dir}`, or on Slurm with `mnist-lab sweep slurm {dir}`"
+                "train them here with `mnist-lab lecture --out {dir} --seeds {}{cap}`, or on Slurm with \
+                 `mnist-lab sweep slurm {dir}`",
+                args.seeds
             );
             return Ok(());
         }

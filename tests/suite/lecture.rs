@@ -179,6 +179,7 @@ fn a_planned_lecture_goes_to_slurm_and_reports_what_has_not_run() {
     let o = run(&["lecture", "--out", d, "--seeds", "2", "--plan-only"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("48 runs planned"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!("mnist-lab lecture --out {d} --seeds 2`")), "{}", stdout(&o));
     assert!(!dir.join("runs").exists(), "nothing trained");
     let o = run(&["sweep", "slurm", d]);
     assert!(o.status.success(), "{}", stderr(&o));
