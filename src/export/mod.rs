@@ -108,14 +108,16 @@ fn fill(template: &str, slots: &[(&str, &str)]) -> String {
     out
 }
 
-fn output_name(o: Output) -> &'static str {
+/// The output kind as the safetensors metadata, ONNX and Keras name it.
+pub(crate) fn output_name(o: Output) -> &'static str {
     match o {
         Output::Sigmoid => "sigmoid",
         Output::Softmax => "softmax",
     }
 }
 
-fn activation_name(a: Activation) -> &'static str {
+/// The activation as the safetensors metadata, ONNX and Keras name it.
+pub(crate) fn activation_name(a: Activation) -> &'static str {
     match a {
         Activation::Sigmoid => "sigmoid",
         Activation::Tanh => "tanh",

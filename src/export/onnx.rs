@@ -19,6 +19,7 @@
 
 use anyhow::Result;
 
+use super::{activation_name, output_name};
 use crate::config::{Activation, ExperimentConfig, Output};
 use crate::data::idx::{CLASSES, PIXELS};
 use crate::error;
@@ -130,21 +131,6 @@ fn read(data: burn::tensor::TensorData) -> Result<Vec<f32>> {
     data.convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| error::runtime(format!("cannot read the weights back: {e:?}")))
-}
-
-fn activation_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-        Activation::Relu => "relu",
-    }
-}
-
-fn output_name(output: Output) -> &'static str {
-    match output {
-        Output::Softmax => "softmax",
-        Output::Sigmoid => "sigmoid",
-    }
 }
 
 fn node(op: &str, name: &str, inputs: &[&str], output: &str, attribute: Option<AttributeProto>) -> NodeProto {

@@ -15,8 +15,9 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::{CONFIG_JSON, KERAS_VERSION, METADATA_JSON, WEIGHTS_H5};
-use crate::config::{Activation, ExperimentConfig, Init, Loss, OptimizerConfig, Output, ScheduleConfig};
+use crate::config::{ExperimentConfig, Init, Loss, OptimizerConfig, ScheduleConfig};
 use crate::error;
+use crate::export::{activation_name, output_name};
 use crate::model::Mlp;
 use crate::run::HISTORY_FILE;
 use crate::train::history::read_history_csv;
@@ -314,21 +315,6 @@ fn zip_members(members: &[(&str, &[u8])]) -> zip::result::ZipResult<Vec<u8>> {
         zip.write_all(bytes)?;
     }
     Ok(zip.finish()?.into_inner())
-}
-
-fn output_name(o: Output) -> &'static str {
-    match o {
-        Output::Sigmoid => "sigmoid",
-        Output::Softmax => "softmax",
-    }
-}
-
-fn activation_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-        Activation::Relu => "relu",
-    }
 }
 
 fn loss_name(l: Loss) -> &'static str {
