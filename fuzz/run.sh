@@ -7,9 +7,8 @@
 # Works with stable Rust only: cargo-fuzz needs nightly flags (-Zsanitizer, -Cpasses=sancov…),
 # which RUSTC_BOOTSTRAP=1 lets stable rustc accept. AddressSanitizer is used by default;
 # FUZZ_SANITIZER=none (or address, leak, memory, thread) overrides it. FUZZ_TARGETS="idx"
-# picks targets. The fuzz crate includes src/error.rs, src/data/idx.rs, src/config/,
-# src/run/summary.rs and src/train/{history,monitor,resume_state}.rs by path and never builds the main
-# crate (nor Burn); it builds into fuzz/target.
+# picks targets. The fuzz crate links formats/ (the Burn-free readers the main crate re-exports)
+# and never builds the main crate (nor Burn); it builds into fuzz/target.
 #
 # Exit status: 0 when no target crashed, 1 when one did (the crashing inputs are printed, with
 # the command that replays each one), 2 on a setup or build failure.

@@ -16,10 +16,8 @@ macro_rules! errln {
 pub mod backend;
 pub mod bench;
 pub mod cli;
-pub mod config;
 pub mod cpu;
 pub mod data;
-pub mod error;
 pub mod export;
 pub mod files;
 pub mod keras;
@@ -30,3 +28,6 @@ pub mod report;
 pub mod run;
 pub mod sweep;
 pub mod train;
+
+// The Burn-free readers (formats/), where the rest of the crate finds them.
+pub use mnist_lab_formats::{config, error};

@@ -1,19 +1,10 @@
 //! Fuzz `parse_history_csv`, what `report` and `sweep collect` read history.csv with: any text
 //! is accepted or rejected, never a panic; an accepted history is in range, and what it writes
 //! back (`to_csv`, as training does) is accepted again, epoch for epoch.
-//!
-//! The modules come from the main crate by path, so this crate never builds Burn.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/error.rs"]
-mod error;
-#[allow(dead_code)]
-#[path = "../../src/train/history.rs"]
-mod history;
-
-use history::parse_history_csv;
 use libfuzzer_sys::fuzz_target;
+use mnist_lab_formats::history::parse_history_csv;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -1,17 +1,8 @@
 //! Fuzz `idx::validate_bytes`: whatever the bytes, it returns Ok or Err, never panics.
-//!
-//! The modules come from the main crate by path, so this crate never builds Burn.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/error.rs"]
-mod error;
-#[allow(dead_code)]
-#[path = "../../src/data/idx.rs"]
-mod idx;
-
-use idx::{IdxKind, validate_bytes};
 use libfuzzer_sys::fuzz_target;
+use mnist_lab_formats::idx::{self, IdxKind, validate_bytes};
 
 fuzz_target!(|data: &[u8]| {
     // The count the header claims (bytes 4..8), so the fuzzer gets past the count check and

@@ -1,33 +1,13 @@
 //! Fuzz `ResumeState::parse`, what `train --resume` reads a checkpoint's state.json with: any text
 //! is accepted or rejected, never a panic; an accepted state is written back as a checkpoint
 //! writes it and reads back equal, and checking it against a config never panics.
-//!
-//! The modules come from the main crate by path, so this crate never builds Burn.
 #![no_main]
-
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/config/mod.rs"]
-mod config;
-#[allow(dead_code)]
-#[path = "../../src/error.rs"]
-mod error;
-// At the crate root, where their `super::` paths (written for src/train/) find each other.
-#[allow(dead_code)]
-#[path = "../../src/train/history.rs"]
-mod history;
-#[allow(dead_code)]
-#[path = "../../src/train/monitor.rs"]
-mod monitor;
-#[allow(dead_code)]
-#[path = "../../src/train/resume_state.rs"]
-mod resume_state;
 
 use std::sync::OnceLock;
 
-use config::ExperimentConfig;
-use history::EpochMetrics;
 use libfuzzer_sys::fuzz_target;
-use resume_state::ResumeState;
+use mnist_lab_formats::config::ExperimentConfig;
+use mnist_lab_formats::resume_state::ResumeState;
 
 /// A config whose schedule keeps state (the presets have none).
 const PLATEAU: &str = r#"

@@ -1,19 +1,10 @@
 //! Fuzz `Summary::parse`, what `report`, `export --format web` and `sweep collect` read
 //! summary.json with: any text is accepted or rejected, never a panic; an accepted summary is
 //! written back (`to_json`, as training does) and reads back equal.
-//!
-//! The modules come from the main crate by path, so this crate never builds Burn.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/error.rs"]
-mod error;
-#[allow(dead_code)]
-#[path = "../../src/run/summary.rs"]
-mod summary;
-
 use libfuzzer_sys::fuzz_target;
-use summary::Summary;
+use mnist_lab_formats::summary::Summary;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

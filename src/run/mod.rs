@@ -5,7 +5,7 @@
 
 pub mod dir;
 pub mod stop;
-pub mod summary;
+pub use mnist_lab_formats::summary;
 pub mod train;
 
 pub use dir::{

@@ -9,7 +9,7 @@ use crate::config::{Loss, Output};
 pub fn loss(kind: Loss, output: Output, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     match kind {
         // Keras' mean_squared_error: the mean over classes and batch of (a − y)².
-        Loss::Mse => output.apply(logits).sub(targets).square().mean(),
+        Loss::Mse => crate::model::activation::output(output, logits).sub(targets).square().mean(),
         // −[y·log σ(z) + (1−y)·log(1−σ(z))] = max(z,0) − z·y + log(1 + e^{−|z|}), stable for any z.
         Loss::BinaryCrossentropy => {
             let stable = logits.clone().abs().neg().exp().log1p();

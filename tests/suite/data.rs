@@ -64,7 +64,7 @@ fn checksum_mismatch_is_refused_offline_and_names_the_file() {
     // A well-formed IDX labels file with the right count but the wrong content.
     let fake = idx_labels(&vec![3u8; 60_000]);
     std::fs::write(dir.path().join("train-labels-idx1-ubyte"), &fake).unwrap();
-    let spec = Dataset::Mnist.files()[1];
+    let spec = fetch::files(Dataset::Mnist)[1];
     assert_ne!(fetch::sha256_hex(&fake), spec.sha256);
     // The other three files are missing, but the check walks the files in order: images first.
     let e = format!("{:#}", fetch::ensure(Dataset::Mnist, dir.path(), true).unwrap_err());
@@ -90,7 +90,7 @@ fn real_mnist_parses_with_expected_shapes_and_checksums() {
     assert_eq!(raw.test_labels.len(), 10_000);
     // Known facts of MNIST: the first training label is 5, the first test label is 7.
     assert_eq!((raw.train_labels[0], raw.test_labels[0]), (5, 7));
-    for spec in Dataset::Mnist.files() {
+    for spec in fetch::files(Dataset::Mnist) {
         let bytes = std::fs::read(dir.join(spec.name)).unwrap();
         assert_eq!(fetch::sha256_hex(&bytes), spec.sha256, "{}", spec.name);
     }

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EpochMetrics;
 use crate::config::Monitor;
+use crate::history::EpochMetrics;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tracker {

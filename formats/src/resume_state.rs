@@ -1,15 +1,14 @@
 //! A checkpoint's `state.json`: everything but tensors that training needs to carry on, and the
 //! checks a resumed run applies to it before trusting it (a hand-edited or foreign file is an
-//! error naming the value, never a run that silently trains on nonsense). No Burn here: the fuzz
-//! targets include this file by path.
+//! error naming the value, never a run that silently trains on nonsense).
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::history::History;
-use super::monitor::Tracker;
 use crate::config::{ExperimentConfig, ScheduleConfig};
 use crate::error;
+use crate::history::History;
+use crate::monitor::Tracker;
 
 pub const FORMAT: &str = "mnist-lab-checkpoint-1";
 
@@ -134,7 +133,7 @@ fn check_tracker(t: &Tracker, epochs: usize) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::config::Monitor;
-    use crate::train::EpochMetrics;
+    use crate::history::EpochMetrics;
 
     fn progress(epochs: usize) -> ResumeState {
         let row = |epoch| EpochMetrics {
@@ -200,7 +199,8 @@ mod tests {
 
     #[test]
     fn a_rate_above_the_configs_is_refused() {
-        let (_, cfg) = crate::presets::resolve("early-stopping").unwrap();
+        let cfg =
+            ExperimentConfig::from_toml(include_str!("../../configs/early-stopping.toml"), "early-stopping").unwrap();
         let mut p = progress(2);
         p.early_stopping.as_mut().unwrap().monitor = cfg.early_stopping.as_ref().unwrap().monitor;
         p.schedule.lr = cfg.optimizer.learning_rate();

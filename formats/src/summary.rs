@@ -1,7 +1,7 @@
 //! `summary.json`, as the contract pins it: written once when training ends, read by `report`,
 //! `export --format web` and `sweep collect`. Both ways go through [`Summary::check`], so a
 //! summary with a NaN (which JSON can only write as `null`) is never written, and one edited out
-//! of range is refused naming the field. No Burn here: the fuzz targets include this file by path.
+//! of range is refused naming the field.
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,5 @@
 //! Per-epoch metrics, Keras' `History`: what `history.csv` holds, its reader, and the range
-//! checks every history read back (from history.csv or a checkpoint) goes through. No Burn here:
-//! the fuzz targets include this file by path.
+//! checks every history read back (from history.csv or a checkpoint) goes through.
 
 use std::path::Path;
 
