@@ -6,8 +6,6 @@ import struct
 import sys
 from pathlib import Path
 
-import numpy as np
-
 VALIDATION = 10_000  # the last training images, held out as mnist-lab does
 FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
@@ -33,6 +31,8 @@ def read_idx(path):
     if zero != 0 or dtype != 0x08:
         fail(f"{path}: not an unsigned-byte IDX file", 3)
     dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+    import numpy as np  # here, so that scripts needing only `fail` run on a bare python3
+
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
         fail(f"{path}: {body.size} bytes of data, header says {dims}", 3)
@@ -46,6 +46,8 @@ def default_data_dir():
 
 def load(data_dir):
     """Pixels scaled to [0, 1] and one-hot targets, split train / validation / test like mnist-lab."""
+    import numpy as np
+
     missing = [f for f in FILES if not os.path.isfile(os.path.join(data_dir, f))]
     if missing:
         sys.exit(f"error: {data_dir} lacks {', '.join(missing)}; run `mnist-lab data fetch` first")

@@ -52,7 +52,8 @@ SCHEMA = {
     "train": {"epochs": REQUIRED, "batch_size": REQUIRED, "loss": REQUIRED, "seed": 42, "l2": 0.0, "l1": 0.0,
               "log_gradients": False},
     "optimizer": {"name": REQUIRED, "learning_rate": REQUIRED, "momentum": 0.0, "nesterov": False,
-                  "rho": None, "beta_1": None, "beta_2": None, "epsilon": None},
+                  "rho": None, "beta_1": None, "beta_2": None, "epsilon": None,
+                  "initial_accumulator_value": None, "amsgrad": None, "centered": None},
     "schedule": {"name": REQUIRED, "factor": 0.5, "every": 10, "patience": 10, "monitor": "val_loss",
                  "min_delta": 0.0, "min_lr": 0.0},
     "early_stopping": {"monitor": "val_loss", "patience": REQUIRED, "min_delta": 0.0,
@@ -287,15 +288,18 @@ def build_optimizer(keras, cfg, adagrad_initial_accumulator, rule="keras"):
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=o["momentum"], nesterov=o["nesterov"])
     if name == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate=lr, epsilon=eps,
-                                        initial_accumulator_value=adagrad_initial_accumulator)
+        # The config's value where it gives one, else --adagrad-initial-accumulator.
+        acc = o["initial_accumulator_value"]
+        return keras.optimizers.Adagrad(learning_rate=lr, epsilon=eps, initial_accumulator_value=(
+            acc if acc is not None else adagrad_initial_accumulator))
     if name == "rmsprop":
         rho = o["rho"] if o["rho"] is not None else KERAS_RHO["rmsprop"]
-        return keras.optimizers.RMSprop(learning_rate=lr, rho=rho, momentum=o["momentum"], epsilon=eps)
+        return keras.optimizers.RMSprop(learning_rate=lr, rho=rho, momentum=o["momentum"], epsilon=eps,
+                                        centered=bool(o["centered"]))
     if name == "adam":
         b1 = o["beta_1"] if o["beta_1"] is not None else 0.9
         b2 = o["beta_2"] if o["beta_2"] is not None else 0.999
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=eps)
+        return keras.optimizers.Adam(learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=eps, amsgrad=bool(o["amsgrad"]))
     if name == "adadelta":
         rho = o["rho"] if o["rho"] is not None else KERAS_RHO["adadelta"]
         return keras.optimizers.Adadelta(learning_rate=lr, rho=rho, epsilon=eps)
@@ -645,7 +649,7 @@ def main():
                         "the first epoch's order every epoch); reshuffle: a new seeded permutation every "
                         "epoch (tf.data), as mnist-lab does")
     p.add_argument("--adagrad-initial-accumulator", type=float, default=0.1,
-                   help="Keras Adagrad's initial_accumulator_value (Keras' default 0.1)")
+                   help="Keras Adagrad's initial_accumulator_value where the config gives none (Keras' default 0.1)")
     p.add_argument("--optimizer-rule", choices=["keras", "burn"], default="keras",
                    help="Keras' optimizers (default), or Keras optimizers following the update rules of "
                         "the Burn optimizers mnist-lab uses (SGD momentum, Adagrad, RMSprop, Adam)")

@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::BackendArg;
+use super::WorkerArgs;
 use crate::config::Dataset;
 use crate::data::idx::PIXELS;
 use crate::lecture::{self, KEY, PROBES, page};
-use crate::sweep::entry::Worker;
 use crate::sweep::local;
 use crate::sweep::plan::{self, PLAN_FILE, Plan};
 use crate::sweep::progress::Progress;
@@ -37,19 +36,13 @@ pub struct LectureArgs {
     /// cluster after `mnist-lab sweep slurm DIR`).
     #[arg(long, conflicts_with_all = ["seeds", "jobs", "max_epochs", "plan_only"])]
     pub report_only: bool,
-    /// Data directory (default: $MNIST_LAB_DATA, else ~/.cache/mnist-lab).
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Never download: fail if the data is not already in the data directory.
-    #[arg(long)]
-    pub offline: bool,
     #[command(flatten)]
-    pub backend: BackendArg,
+    pub worker: WorkerArgs,
 }
 
 pub fn run(args: LectureArgs) -> Result<()> {
     let dir = &args.out;
-    let worker = Worker { data_dir: args.data_dir.clone(), offline: args.offline, backend: args.backend.backend };
+    let worker = args.worker.worker();
     let trained = if args.report_only {
         Ok(())
     } else {
@@ -92,8 +85,9 @@ pub fn run(args: LectureArgs) -> Result<()> {
         return trained;
     }
     let plan = load_lecture(dir)?;
-    let raw = data::load_raw(Dataset::Mnist, &data::data_dir(args.data_dir.as_deref(), Dataset::Mnist), args.offline)?;
-    let device = backend::select(args.backend.backend)?.device;
+    let raw =
+        data::load_raw(Dataset::Mnist, &data::data_dir(worker.data_dir.as_deref(), Dataset::Mnist), worker.offline)?;
+    let device = backend::select(worker.backend)?.device;
     let probes = &raw.test_images[..PROBES * PIXELS];
     let results = lecture::gather(dir, &plan, Some((probes, &device)))?;
     let judged = page::write(dir, &lecture::sections(), &results)?;

@@ -32,6 +32,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::BackendName;
 use crate::config::Dataset;
+use crate::sweep::entry::Worker;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -95,6 +96,26 @@ pub struct DataArgs {
     /// Never download: fail if the data is not already in the data directory.
     #[arg(long)]
     pub offline: bool,
+}
+
+/// Where the runs of a plan get their data and device (`sweep run`, `lecture`); the dataset is
+/// each run's own.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// Data directory (default: $MNIST_LAB_DATA, else ~/.cache/mnist-lab).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Never download: fail if the data is not already in the data directory.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub backend: BackendArg,
+}
+
+impl WorkerArgs {
+    pub fn worker(&self) -> Worker {
+        Worker { data_dir: self.data_dir.clone(), offline: self.offline, backend: self.backend.backend }
+    }
 }
 
 /// The backend to run on; shared by every subcommand that computes.

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use super::BackendArg;
+use super::WorkerArgs;
 use super::train;
 use crate::error;
 use crate::report::page;
 use crate::run::check_destination;
-use crate::sweep::entry::{self, Worker};
+use crate::sweep::entry;
 use crate::sweep::grid::{self, Grid};
 use crate::sweep::plan::{self, Plan};
 use crate::sweep::progress::Progress as PlanProgress;
@@ -90,14 +90,8 @@ pub struct RunArgs {
     /// share the cores instead of fighting over them.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Data directory (default: $MNIST_LAB_DATA, else ~/.cache/mnist-lab).
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Never download: fail if the data is not already in the data directory.
-    #[arg(long)]
-    pub offline: bool,
     #[command(flatten)]
-    pub backend: BackendArg,
+    pub worker: WorkerArgs,
 }
 
 #[derive(Args, Debug)]
@@ -159,23 +153,8 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
     Ok(())
 }
 
-/// `$SLURM_ARRAY_TASK_ID`, else `$JOB_COMPLETION_INDEX`, with the variable's name.
-fn index_from_env() -> Result<Option<(usize, &'static str)>> {
-    for var in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"] {
-        if let Ok(v) = std::env::var(var)
-            && !v.trim().is_empty()
-        {
-            return match v.trim().parse() {
-                Ok(i) => Ok(Some((i, var))),
-                Err(_) => Err(error::config(format!("${var} is `{v}`, not a run index"))),
-            };
-        }
-    }
-    Ok(None)
-}
-
 fn run_cmd(args: RunArgs) -> Result<()> {
-    let worker = Worker { data_dir: args.data_dir.clone(), offline: args.offline, backend: args.backend.backend };
+    let worker = args.worker.worker();
     let plan = Plan::load(&args.dir)?;
     plan::check_folders(&args.dir)?;
     if let Some(jobs) = args.jobs {
@@ -187,7 +166,7 @@ fn run_cmd(args: RunArgs) -> Result<()> {
     let (index, source) = match args.index {
         Some(i) => (i, format!("--index {i}")),
         None => {
-            let (i, var) = index_from_env()?.ok_or_else(|| {
+            let (i, var) = entry::index_from_env()?.ok_or_else(|| {
                 error::config(
                     "which run? give --index I (or set $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX), \
                      or --jobs N to run the whole plan here",
@@ -244,20 +223,6 @@ fn collect_cmd(args: CollectArgs) -> Result<()> {
 
 fn slurm_cmd(args: SlurmArgs) -> Result<()> {
     let plan = Plan::load(&args.dir)?;
-    if let Some(t) = &args.time {
-        slurm::check_time(t)?;
-    }
-    if args.max_parallel == Some(0) {
-        return Err(error::config("--max-parallel must be at least 1"));
-    }
-    if args.cpus_per_task == 0 {
-        return Err(error::config("--cpus-per-task must be at least 1"));
-    }
-    if let Some(p) = &args.partition
-        && (p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,".contains(c)))
-    {
-        return Err(error::config(format!("--partition {p:?} is not a partition name")));
-    }
     let options = slurm::Options {
         runs: plan.runs.len(),
         max_parallel: args.max_parallel,
@@ -266,13 +231,10 @@ fn slurm_cmd(args: SlurmArgs) -> Result<()> {
         partition: args.partition.as_deref(),
         job_name: "mnist-lab-sweep",
     };
+    options.check()?;
     let (script_path, dir) = slurm::write(&args.dir, &plan, &options)?;
-    // Slurm's default MaxArraySize is 1001: indices 0 to 1000.
-    if plan.runs.len() > 1001 {
-        errln!(
-            "warning: {} array tasks; Slurm's default MaxArraySize allows 1001 (ask for a larger one, or split the grid)",
-            plan.runs.len()
-        );
+    if let Some(warning) = options.array_size_warning() {
+        errln!("{warning}");
     }
     errln!("wrote {} ({} array tasks, logs in {dir}/logs)", script_path.display(), plan.runs.len());
     outln!("sbatch {}", slurm::quote_if_needed(&format!("{dir}/{}", slurm::SCRIPT)));

@@ -20,6 +20,21 @@ pub struct Worker {
     pub backend: Option<BackendName>,
 }
 
+/// `$SLURM_ARRAY_TASK_ID`, else `$JOB_COMPLETION_INDEX`, with the variable's name.
+pub fn index_from_env() -> Result<Option<(usize, &'static str)>> {
+    for var in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.trim().is_empty()
+        {
+            return match v.trim().parse() {
+                Ok(i) => Ok(Some((i, var))),
+                Err(_) => Err(error::config(format!("${var} is `{v}`, not a run index"))),
+            };
+        }
+    }
+    Ok(None)
+}
+
 /// The error of an entry that is not what the plan made.
 pub fn refused(desc: &str, why: &str) -> anyhow::Error {
     error::config(format!(

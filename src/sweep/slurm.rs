@@ -27,6 +27,37 @@ pub struct Options<'a> {
     pub job_name: &'a str,
 }
 
+impl Options<'_> {
+    /// Each option as `sweep slurm` names it, checked before anything is written.
+    pub fn check(&self) -> Result<()> {
+        if let Some(t) = self.time {
+            check_time(t)?;
+        }
+        if self.max_parallel == Some(0) {
+            return Err(error::config("--max-parallel must be at least 1"));
+        }
+        if self.cpus_per_task == 0 {
+            return Err(error::config("--cpus-per-task must be at least 1"));
+        }
+        if let Some(p) = self.partition
+            && (p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,".contains(c)))
+        {
+            return Err(error::config(format!("--partition {p:?} is not a partition name")));
+        }
+        Ok(())
+    }
+
+    /// Slurm's default MaxArraySize is 1001: indices 0 to 1000.
+    pub fn array_size_warning(&self) -> Option<String> {
+        (self.runs > 1001).then(|| {
+            format!(
+                "warning: {} array tasks; Slurm's default MaxArraySize allows 1001 (ask for a larger one, or split the grid)",
+                self.runs
+            )
+        })
+    }
+}
+
 /// Write DIR/sweep.sbatch for `plan` (this executable, the data fetched now rather than by
 /// every task at once); returns the script's path and DIR's absolute path.
 pub fn write(dir: &Path, plan: &Plan, options: &Options) -> Result<(PathBuf, String)> {
