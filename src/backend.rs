@@ -244,7 +244,7 @@ mod gpu {
     }
 
     fn max_allocation(limits: &wgpu::Limits) -> u64 {
-        (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size)
+        limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
     }
 
     fn describe(info: &wgpu::AdapterInfo) -> String {

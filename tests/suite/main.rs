@@ -1,11 +1,11 @@
 //! The integration tests, one binary: a module per area, each driving the built `mnist-lab`
-//! binary as a user would (one link of Burn instead of one per file). The GPU half stays in
-//! `tests/wgpu.rs`, built only with `--features wgpu`.
+//! binary as a user would (one link of Burn instead of one per file); `common/` holds their
+//! helpers. The GPU half, `wgpu`, is built only with `--features wgpu`.
 //!
 //! CI runs the full-length and long ones by name: `cargo test --release --test suite --
-//! --ignored lessons::` (and `lecture::`, `differential::`, `slurm::`).
+//! --ignored lessons::` (and `lecture::`, `differential::`, `slurm::`), and the GPU half with
+//! `cargo test --release --features wgpu --test suite -- wgpu::`.
 
-#[path = "../common/mod.rs"]
 mod common;
 
 mod bench;
@@ -30,3 +30,5 @@ mod slurm;
 mod sweep;
 mod tensorboard;
 mod web_page;
+#[cfg(feature = "wgpu")]
+mod wgpu;

@@ -1,15 +1,12 @@
 //! The GPU half: the binary built with `--features wgpu`, driven as a user would, on whatever
 //! adapter the machine has. CI runs these on Mesa's lavapipe (Vulkan on the CPU, 128 MiB buffers):
-//! `VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json cargo test --release --features wgpu --test wgpu`.
-//! They fail, never skip, where no adapter is found.
-#![cfg(feature = "wgpu")]
-
-mod common;
+//! `VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json cargo test --release --features wgpu
+//! --test suite -- wgpu::`. They fail, never skip, where no adapter is found.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 /// The binary with no backend chosen by the environment.
 fn lab(args: &[&str]) -> Command {
@@ -44,7 +41,7 @@ fn baseline_trains_on_the_full_data_and_evaluates_alike_on_both_backends() {
     let tmp = tempfile::tempdir().unwrap();
     let gpu_run = tmp.path().join("gpu");
     // 50 000 training images: 157 MB as f32, more than lavapipe's 128 MiB buffers.
-    ok(&mut lab(&["train", "baseline", "--epochs", "1", "--backend", "wgpu", "--quiet", "--out"]).arg(&gpu_run));
+    ok(lab(&["train", "baseline", "--epochs", "1", "--backend", "wgpu", "--quiet", "--out"]).arg(&gpu_run));
     let s = summary(&gpu_run);
     assert_eq!(s["backend"], "wgpu");
     let accuracy = s["test_accuracy"].as_f64().unwrap();
@@ -56,7 +53,7 @@ fn baseline_trains_on_the_full_data_and_evaluates_alike_on_both_backends() {
 
     // And the reverse: a run trained on the CPU reads the same on the GPU.
     let cpu_run = tmp.path().join("cpu");
-    ok(&mut lab(&["train", "softmax", "--epochs", "1", "--backend", "flex", "--quiet", "--out"]).arg(&cpu_run));
+    ok(lab(&["train", "softmax", "--epochs", "1", "--backend", "flex", "--quiet", "--out"]).arg(&cpu_run));
     let accuracy = summary(&cpu_run)["test_accuracy"].as_f64().unwrap();
     let (on_gpu, _) = eval(&cpu_run, "wgpu");
     assert!((on_gpu - accuracy).abs() <= 1e-4, "flex {accuracy}, wgpu {on_gpu}");
@@ -66,7 +63,7 @@ fn baseline_trains_on_the_full_data_and_evaluates_alike_on_both_backends() {
 fn monster_trains_an_epoch_with_dropout_on_wgpu_and_resumes_on_flex() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("monster");
-    ok(&mut lab(&["train", "monster", "--epochs", "1", "--backend", "wgpu", "--quiet", "--out"]).arg(&run));
+    ok(lab(&["train", "monster", "--epochs", "1", "--backend", "wgpu", "--quiet", "--out"]).arg(&run));
     assert_eq!(summary(&run)["backend"], "wgpu");
     ok(&mut lab(&["train", "--resume", run.to_str().unwrap(), "--epochs", "2", "--backend", "flex", "--quiet"]));
     let s = summary(&run);
@@ -81,7 +78,7 @@ fn monster_trains_an_epoch_with_dropout_on_wgpu_and_resumes_on_flex() {
 fn without_an_adapter_train_falls_back_to_the_cpu_with_one_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let o = ok(without_drivers(&mut lab(&["train", "baseline", "--epochs", "1", "--quiet", "--out"]).arg(&run)));
+    let o = ok(without_drivers(lab(&["train", "baseline", "--epochs", "1", "--quiet", "--out"]).arg(&run)));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "one line:\n{err}");
     assert!(err.starts_with("warning: no usable wgpu adapter") && err.contains("libvulkan1"), "{err}");
