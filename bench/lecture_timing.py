@@ -54,33 +54,29 @@ def lab_round(args, out):
 
 
 def keras_round(args, out, plan):
-    fit, per_run = 0.0, {}
+    per_run = {}
     for run in plan["runs"]:
         result = out.parent / "keras" / f"{run['id']}.json"
         wall_file = result.with_suffix(".wall")
         name = "/".join(run["point"]) + f" seed {run['seed']}"
-        if result.is_file() and wall_file.is_file():
-            seconds = sum(r["train_seconds"] for r in json.loads(result.read_text())["keras"]["runs"])
-            per_run[name] = {"wall_seconds": float(wall_file.read_text()), "train_seconds": seconds}
-            fit += seconds
-            continue
-        result.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [args.keras_python, str(HERE / "keras_parity.py"), str(out / run["config"]), "--seeds",
-               str(run["seed"]), "--keras-shuffle", "reshuffle", "--quiet", "--json", str(result)]
-        if args.data_dir:
-            cmd += ["--data-dir", args.data_dir]
-        t = time.monotonic()
-        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
-        if done.returncode != 0:
-            fail(f"{' '.join(cmd)} exited with {done.returncode}:\n{done.stderr.strip()[-2000:]}", 4)
+        if not (result.is_file() and wall_file.is_file()):
+            result.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [args.keras_python, str(HERE / "keras_parity.py"), str(out / run["config"]), "--seeds",
+                   str(run["seed"]), "--keras-shuffle", "reshuffle", "--quiet", "--json", str(result)]
+            if args.data_dir:
+                cmd += ["--data-dir", args.data_dir]
+            t = time.monotonic()
+            done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+            if done.returncode != 0:
+                fail(f"{' '.join(cmd)} exited with {done.returncode}:\n{done.stderr.strip()[-2000:]}", 4)
+            wall_file.write_text(f"{time.monotonic() - t}\n")
         seconds = sum(r["train_seconds"] for r in json.loads(result.read_text())["keras"]["runs"])
-        fit += seconds
-        per_run[name] = {"wall_seconds": time.monotonic() - t, "train_seconds": seconds}
-        wall_file.write_text(f"{per_run[name]['wall_seconds']}\n")
+        per_run[name] = {"wall_seconds": float(wall_file.read_text()), "train_seconds": seconds}
         print(f"  keras {name}: {seconds:.0f} s in fit", file=sys.stderr)
-    # The sum of the runs' wall times (each a fresh Python, as one script per experiment would be).
-    wall = sum(r["wall_seconds"] for r in per_run.values())
-    return {"wall_seconds": wall, "train_seconds": fit, "runs": len(plan["runs"]), "per_run": per_run}
+    # Sums of the runs' figures (each a fresh Python, as one script per experiment would be).
+    return {"wall_seconds": sum(r["wall_seconds"] for r in per_run.values()),
+            "train_seconds": sum(r["train_seconds"] for r in per_run.values()),
+            "runs": len(plan["runs"]), "per_run": per_run}
 
 
 def minutes(s):
