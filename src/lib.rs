@@ -23,6 +23,7 @@ pub mod files;
 pub mod keras;
 pub mod lecture;
 pub mod model;
+pub mod pool;
 pub mod presets;
 pub mod report;
 pub mod run;

@@ -120,8 +120,12 @@ fn fill_any(out: &mut [f32], key: u64, first: u64, threshold: u64, scale: f32) {
 /// warps the same way.
 #[inline(always)]
 pub(crate) fn draw(key: u64, i: u64) -> u64 {
-    let mut z = key.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    let mut z = key.wrapping_add(i.wrapping_add(1).wrapping_mul(DRAW_STEP));
+    z = (z ^ (z >> 30)).wrapping_mul(DRAW_MIX[0]);
+    z = (z ^ (z >> 27)).wrapping_mul(DRAW_MIX[1]);
     z ^ (z >> 31)
 }
+
+/// SplitMix64's constants, shared with the hand-vectorised copy of [`draw`] in the dense layer.
+pub(crate) const DRAW_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+pub(crate) const DRAW_MIX: [u64; 2] = [0xBF58_476D_1CE4_E5B9, 0x94D0_49BB_1331_11EB];
