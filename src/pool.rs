@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
 /// How long a polling job waits for work before it gives its worker back to rayon.
@@ -41,6 +43,45 @@ pub fn keep_awake() {
     });
 }
 
+/// Runs `f` on every item, spread over the pool: the calling worker takes the first item and
+/// then, instead of sleeping until the others are done (rayon's join does, and waking it again
+/// costs as much as waking a worker), runs queued items itself or spins. Outside a pool (tests
+/// call from their own threads), rayon's parallel iterator.
+pub fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
+    if rayon::current_thread_index().is_none() {
+        return items.into_par_iter().for_each(|item| f(item));
+    }
+    keep_awake();
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else { return };
+    let left = AtomicUsize::new(items.len());
+    rayon::in_place_scope(|scope| {
+        for item in items {
+            let (f, left) = (&f, &left);
+            scope.spawn(move |_| {
+                // Counted down even if `f` panics (the scope then passes the panic on), so the
+                // wait below ends.
+                let _done = CountDown(left);
+                f(item)
+            });
+        }
+        f(first);
+        while left.load(Ordering::Acquire) > 0 {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::hint::spin_loop();
+            }
+        }
+    });
+}
+
+struct CountDown<'a>(&'a AtomicUsize);
+
+impl Drop for CountDown<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
 /// Runs the pool's queued jobs as they come, until none came for [`LINGER`].
 fn poll() {
     let mut last_work = Instant::now();
@@ -60,6 +101,20 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
+
+    #[test]
+    fn for_each_runs_every_item_once_in_and_outside_a_pool() {
+        let run = || {
+            let seen: Vec<AtomicUsize> = (0..37).map(|_| AtomicUsize::new(0)).collect();
+            for_each((0..37).collect(), |i: usize| {
+                seen[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(seen.iter().all(|s| s.load(Ordering::Relaxed) == 1), "each item exactly once");
+        };
+        run();
+        rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(run);
+        rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(run);
+    }
 
     #[test]
     fn polling_jobs_run_queued_work_and_then_leave() {

@@ -245,8 +245,7 @@ fn by_columns(work: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
     if block >= n {
         return f(0, n);
     }
-    crate::pool::keep_awake();
-    (0..n).step_by(block).collect::<Vec<_>>().into_par_iter().for_each(|j0| f(j0, (j0 + block).min(n)));
+    crate::pool::for_each((0..n).step_by(block).collect(), |j0| f(j0, (j0 + block).min(n)));
 }
 
 /// dst[m×n] = lhs[m×k] · rhs[k×n] on this thread, every element of dst written; dst's rows

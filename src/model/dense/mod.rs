@@ -19,7 +19,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
 use burn::nn::Linear;
 use burn::tensor::{DType, Tensor, TensorData};
-use rayon::prelude::*;
 
 use super::dropout;
 

@@ -5,7 +5,6 @@
 //! one buffer per op; accelerators keep the tensor ops (they fuse or parallelise the chain).
 
 use burn::tensor::{Tensor, TensorData};
-use rayon::prelude::*;
 
 /// An optimizer's rule per element, applied to equally long chunks: the weights, their
 /// gradient and the optimizer's state (moments, accumulators…), `S` of them.
@@ -66,7 +65,7 @@ fn apply_all<const S: usize, R: HostRule<S>>(
         })
         .collect();
     if chunks.len() > 1 {
-        chunks.into_par_iter().for_each(|(w, g, s)| apply_chunk(rule, w, g, s));
+        crate::pool::for_each(chunks, |(w, g, s)| apply_chunk(rule, w, g, s));
     } else {
         chunks.into_iter().for_each(|(w, g, s)| apply_chunk(rule, w, g, s));
     }
