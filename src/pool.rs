@@ -49,7 +49,7 @@ pub fn keep_awake() {
 /// call from their own threads), rayon's parallel iterator.
 pub fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
     if rayon::current_thread_index().is_none() {
-        return items.into_par_iter().for_each(|item| f(item));
+        return items.into_par_iter().for_each(&f);
     }
     keep_awake();
     let mut items = items.into_iter();
