@@ -2,18 +2,20 @@
 //!
 //! A step is a chain of short parallel regions (each product split by columns, the optimizer's
 //! update split by chunks) with serial stretches between them: Burn's autodiff bookkeeping, the
-//! loss, the next batch. rayon puts a worker to sleep after a few dozen idle yields, shorter than
-//! those stretches, so every region paid a futex wake and waited for the sleeping core to come
-//! back while its half of the product sat in the queue. [`keep_awake`] parks a polling job on the
+//! loss, the next batch's gather. rayon puts a worker to sleep after a few dozen idle yields,
+//! sooner than those stretches end, so every region paid a futex wake and waited for the sleeping
+//! core while its half of the product sat in the queue; and the caller, done with its own half,
+//! slept in rayon's join until the other half woke it. [`keep_awake`] parks a polling job on the
 //! other workers instead: it runs whatever the pool queues (the regions' halves, prefetched
 //! batches, Burn's own parallel ops) the moment it appears, and leaves once the pool has been
-//! idle for [`LINGER`], so an idle process does not spin. rayon has no setting for this.
+//! idle for [`LINGER`], so an idle process does not spin. [`for_each`] is a region whose caller
+//! waits busy. rayon has no setting for either.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use std::time::{Duration, Instant};
 
 /// How long a polling job waits for work before it gives its worker back to rayon.
 const LINGER: Duration = Duration::from_millis(2);
