@@ -19,10 +19,14 @@ use rayon::prelude::*;
 
 /// How long a polling job waits for work before it gives its worker back to rayon.
 const LINGER: Duration = Duration::from_millis(2);
+/// How long [`for_each`]'s caller spins for the other items before it yields its core.
+const SPIN: Duration = Duration::from_micros(50);
 
 thread_local! {
     /// The polling jobs this worker started that are still running.
     static POLLING: Arc<AtomicUsize> = Arc::new(AtomicUsize::new(0));
+    /// The polling jobs this thread has run.
+    static POLLED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Before a parallel region: make sure every other worker of the current pool is polling for
@@ -33,12 +37,17 @@ pub fn keep_awake() {
         return;
     }
     let want = rayon::current_num_threads().saturating_sub(1);
+    let me = rayon::current_thread_index();
     POLLING.with(|polling| {
         while polling.load(Ordering::Acquire) < want {
             polling.fetch_add(1, Ordering::AcqRel);
             let polling = Arc::clone(polling);
             rayon::spawn(move || {
-                poll();
+                // The caller itself may pick the job up while it waits (when no other worker
+                // got to it first: a busy machine); polling there would hold it for LINGER.
+                if rayon::current_thread_index() != me {
+                    poll();
+                }
                 polling.fetch_sub(1, Ordering::AcqRel);
             });
         }
@@ -68,9 +77,15 @@ pub fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
             });
         }
         f(first);
+        let waiting = Instant::now();
         while left.load(Ordering::Acquire) > 0 {
             if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                std::hint::spin_loop();
+                // On a machine busy with other processes the worker holding the last item
+                // may be waiting for this very core: spin briefly, then offer it.
+                match waiting.elapsed() < SPIN {
+                    true => std::hint::spin_loop(),
+                    false => std::thread::yield_now(),
+                }
             }
         }
     });
@@ -86,6 +101,7 @@ impl Drop for CountDown<'_> {
 
 /// Runs the pool's queued jobs as they come, until none came for [`LINGER`].
 fn poll() {
+    POLLED.with(|n| n.set(n.get() + 1));
     let mut last_work = Instant::now();
     loop {
         match rayon::yield_now() {
@@ -116,6 +132,34 @@ mod tests {
         run();
         rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(run);
         rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(run);
+    }
+
+    #[test]
+    fn the_caller_never_polls_its_own_polling_job() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        // One worker busy until released, so only the other can take the polling job.
+        let (started, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (s, r) = (Arc::clone(&started), Arc::clone(&release));
+        pool.spawn(move || {
+            s.store(true, Ordering::Release);
+            while !r.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        });
+        while !started.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        let (polling, polled) = pool.install(|| {
+            keep_awake();
+            let start = Instant::now();
+            while POLLING.with(|p| p.load(Ordering::Acquire)) > 0 && start.elapsed() < Duration::from_secs(10) {
+                rayon::yield_now();
+            }
+            (POLLING.with(|p| p.load(Ordering::Acquire)), POLLED.with(|n| n.get()))
+        });
+        release.store(true, Ordering::Release);
+        assert_eq!(polling, 0, "the caller ran its polling job");
+        assert_eq!(polled, 0, "and it returned without polling");
     }
 
     #[test]
