@@ -33,11 +33,8 @@ thread_local! {
 /// work. Does nothing outside a pool's worker (tests call from their own threads) or in a pool
 /// of one thread.
 pub fn keep_awake() {
-    if rayon::current_thread_index().is_none() {
-        return;
-    }
+    let Some(me) = rayon::current_thread_index() else { return };
     let want = rayon::current_num_threads().saturating_sub(1);
-    let me = rayon::current_thread_index();
     POLLING.with(|polling| {
         while polling.load(Ordering::Acquire) < want {
             polling.fetch_add(1, Ordering::AcqRel);
@@ -45,7 +42,7 @@ pub fn keep_awake() {
             rayon::spawn(move || {
                 // The caller itself may pick the job up while it waits (when no other worker
                 // got to it first: a busy machine); polling there would hold it for LINGER.
-                if rayon::current_thread_index() != me {
+                if rayon::current_thread_index() != Some(me) {
                     poll();
                 }
                 polling.fetch_sub(1, Ordering::AcqRel);
@@ -107,8 +104,8 @@ fn poll() {
         match rayon::yield_now() {
             Some(rayon::Yield::Executed) => last_work = Instant::now(),
             _ if last_work.elapsed() >= LINGER => return,
-            // Hands the core over when another process wants it (a sweep's jobs share the
-            // machine); returns at once when nothing else is runnable.
+            // Hands the core over when another process wants it; returns at once when
+            // nothing else is runnable.
             _ => std::thread::yield_now(),
         }
     }
