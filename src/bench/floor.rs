@@ -1,17 +1,14 @@
 //! The machine's own yardstick for `bench`: how long the matrix products of one training epoch
-//! take when nothing else runs — plain sgemm on the network's shapes, with the `gemm` crate that
-//! Burn's CPU backend calls, the same parallelism rule and the same threads. An MLP's epoch is
-//! mostly these products, so `epoch / floor` says how far a framework is from the arithmetic
-//! alone, on any CPU.
+//! take when nothing else runs — plain sgemm on the network's shapes, with the `gemm` crate's
+//! kernels that the fused dense layer calls, split across the same threads as the layer splits
+//! them. An MLP's epoch is mostly these products, so `epoch / floor` says how far a framework is
+//! from the arithmetic alone, and the floor's own share of the FMA peak what the kernels allow.
 
 use std::time::Instant;
 
 use gemm::Parallelism;
 
 use crate::config::ExperimentConfig;
-
-/// Products smaller than this (m·n·k) run on one thread, as Burn's flex backend decides.
-const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 
 /// Seconds the matrix products of one training epoch of `cfg` take on `n` images: the forward
 /// product, the weight gradient and (past the first layer) the input gradient of every layer,
@@ -68,36 +65,41 @@ impl Buffers {
     }
 
     /// dst[m×n] = lhs[m×k] · rhs[k×n], each operand row-major, or read transposed in place
-    /// (a row-major [k×m] / [n×k] buffer), as Burn hands transposed views to gemm.
+    /// (a row-major [k×m] / [n×k] buffer), as the dense layer reads them; one block of dst's
+    /// columns per thread when the layer would split the product.
     fn multiply(&mut self, (m, n, k, lhs_t, rhs_t): (usize, usize, usize, bool, bool)) {
         let (lhs_cs, lhs_rs) = if lhs_t { (m as isize, 1) } else { (1, k as isize) };
         let (rhs_cs, rhs_rs) = if rhs_t { (k as isize, 1) } else { (1, n as isize) };
-        let parallelism = if m * n * k >= PARALLEL_THRESHOLD { Parallelism::Rayon(0) } else { Parallelism::None };
-        // SAFETY: every pointer covers the extent its strides reach: lhs m·k, rhs k·n and dst m·n
-        // f32 values, allocated above for exactly this shape, and dst does not alias the inputs.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                self.dst.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                self.lhs.as_ptr(),
-                lhs_cs,
-                lhs_rs,
-                self.rhs.as_ptr(),
-                rhs_cs,
-                rhs_rs,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
+        // Addresses, so that the closure is Sync; each call writes its own columns of dst.
+        let (dst, lhs, rhs) = (self.dst.as_mut_ptr() as usize, self.lhs.as_ptr() as usize, self.rhs.as_ptr() as usize);
+        crate::pool::by_columns(m * n * k, n, |j0, j1| {
+            // SAFETY: every pointer covers the extent its strides reach: lhs m·k, rhs k·n and dst
+            // m·n f32 values, allocated above for exactly this shape; dst does not alias the
+            // inputs, and this call writes columns j0..j1 of dst alone.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    j1 - j0,
+                    k,
+                    (dst as *mut f32).add(j0),
+                    1,
+                    n as isize,
+                    false,
+                    lhs as *const f32,
+                    lhs_cs,
+                    lhs_rs,
+                    (rhs as *const f32).offset(j0 as isize * rhs_cs),
+                    rhs_cs,
+                    rhs_rs,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        });
     }
 }
 
@@ -105,11 +107,19 @@ impl Buffers {
 /// weight, 2 FLOP forward, 2 for the weight gradient and 2 for the input gradient, which the
 /// first layer does not need.
 pub fn epoch_gflop(cfg: &ExperimentConfig, n: usize) -> f64 {
+    let (forward, backward) = epoch_gflop_by_pass(cfg, n);
+    forward + backward
+}
+
+/// [`epoch_gflop`] split into the forward pass's products and the backward pass's.
+pub fn epoch_gflop_by_pass(cfg: &ExperimentConfig, n: usize) -> (f64, f64) {
     let mut sizes = vec![784];
     sizes.extend(cfg.model.hidden.iter().map(|l| l.units));
     sizes.push(10);
-    let per_image: usize = sizes.windows(2).enumerate().map(|(i, w)| if i == 0 { 4 } else { 6 } * w[0] * w[1]).sum();
-    per_image as f64 * n as f64 / 1e9
+    let weights = |w: &[usize]| w[0] * w[1];
+    let forward: usize = sizes.windows(2).map(|w| 2 * weights(w)).sum();
+    let backward: usize = sizes.windows(2).enumerate().map(|(i, w)| if i == 0 { 2 } else { 4 } * weights(w)).sum();
+    (forward as f64 * n as f64 / 1e9, backward as f64 * n as f64 / 1e9)
 }
 
 /// The machine's FMA peak on the threads training uses.
@@ -229,6 +239,10 @@ mod tests {
         let w = [784 * 512, 512 * 512, 512 * 10];
         let want = (4 * w[0] + 6 * w[1] + 6 * w[2]) as f64 * 50_000.0 / 1e9;
         assert!((epoch_gflop(&cfg, 50_000) - want).abs() < 1e-9 && (want - 160.5).abs() < 0.1, "{want}");
+        // Forward: 2 FLOP a weight; backward: the rest (no input gradient for the first layer).
+        let (forward, backward) = epoch_gflop_by_pass(&cfg, 50_000);
+        let forward_want = 2.0 * w.iter().sum::<usize>() as f64 * 50_000.0 / 1e9;
+        assert!((forward - forward_want).abs() < 1e-9 && (backward - (want - forward_want)).abs() < 1e-9);
     }
 
     #[test]

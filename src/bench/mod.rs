@@ -5,6 +5,7 @@
 pub mod floor;
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -61,9 +62,31 @@ pub struct Measurement {
     /// `gflops` against the machine's FMA peak on the same threads (CPU backends).
     #[serde(default)]
     pub percent_of_peak: Option<f64>,
+    /// The floor's products against the same peak: as near as the kernels come on this machine.
+    #[serde(default)]
+    pub floor_percent_of_peak: Option<f64>,
+    /// Where the training epoch's time went (CPU backends, whose ops run when called).
+    #[serde(default)]
+    pub phases: Option<PhaseFigures>,
     pub load_seconds_all: Vec<f64>,
     pub epoch_seconds_all: Vec<f64>,
     pub validation_seconds_all: Vec<f64>,
+}
+
+/// A training epoch's time by phase, medians over the timed epochs, in seconds; the forward and
+/// backward products' GFLOP and, once `bench` has measured the peak, their share of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseFigures {
+    pub data_seconds: f64,
+    pub forward_seconds: f64,
+    pub backward_seconds: f64,
+    pub optimizer_seconds: f64,
+    /// The rest of `train_seconds`: the loss and accuracy sums, the step's bookkeeping.
+    pub other_seconds: f64,
+    pub forward_gflop: f64,
+    pub backward_gflop: f64,
+    pub forward_percent_of_peak: Option<f64>,
+    pub backward_percent_of_peak: Option<f64>,
 }
 
 /// The child's work: one backend, one preset, in this (fresh) process.
@@ -95,7 +118,9 @@ pub fn measure(what: &Pair) -> Result<Measurement> {
     }
     let mnist = mnist.expect("runs >= 1");
 
-    let outcome = train::fit(&cfg, &mnist, &device, &FitOptions::default(), |m| {
+    let phase_log = Mutex::new(Vec::new());
+    let opts = FitOptions { phases: Some(&phase_log), ..FitOptions::default() };
+    let outcome = train::fit(&cfg, &mnist, &device, &opts, |m| {
         errln!("{backend_name}/{name} epoch {}: {:.2} s", m.epoch, m.seconds);
     })?;
     let epochs: Vec<f64> = outcome.history.epochs.iter().map(|e| e.seconds).collect();
@@ -121,6 +146,25 @@ pub fn measure(what: &Pair) -> Result<Measurement> {
     let epoch_seconds = median(&epoch_seconds_all);
     let validation_seconds = median(&validation_seconds_all);
     let train_seconds = (epoch_seconds - validation_seconds).max(f64::EPSILON);
+    let phase_log = phase_log.into_inner().unwrap_or_else(|e| e.into_inner());
+    let phases = (backend::is_host(&device) && phase_log.len() == epochs.len()).then(|| {
+        let timed = &phase_log[warmup..];
+        let med = |f: fn(&train::Phases) -> f64| median(&timed.iter().map(f).collect::<Vec<_>>());
+        let (data, forward, backward, optimizer) =
+            (med(|p| p.data), med(|p| p.forward), med(|p| p.backward), med(|p| p.optimizer));
+        let (forward_gflop, backward_gflop) = floor::epoch_gflop_by_pass(&cfg, mnist.train.len);
+        PhaseFigures {
+            data_seconds: data,
+            forward_seconds: forward,
+            backward_seconds: backward,
+            optimizer_seconds: optimizer,
+            other_seconds: (train_seconds - data - forward - backward - optimizer).max(0.0),
+            forward_gflop,
+            backward_gflop,
+            forward_percent_of_peak: None,
+            backward_percent_of_peak: None,
+        }
+    });
     Ok(Measurement {
         backend: backend_name,
         preset: name,
@@ -138,6 +182,8 @@ pub fn measure(what: &Pair) -> Result<Measurement> {
         gflop_per_epoch,
         gflops: gflop_per_epoch / train_seconds,
         percent_of_peak: None,
+        floor_percent_of_peak: None,
+        phases,
         load_seconds_all,
         epoch_seconds_all,
         validation_seconds_all,

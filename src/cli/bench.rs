@@ -89,8 +89,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     // Measured after the children, on the threads they trained on, with nothing else running.
     let peak = bench::floor::fma_peak();
-    for m in results.iter_mut().filter(|m| m.floor_seconds.is_some()) {
+    for m in results.iter_mut() {
+        let Some(floor) = m.floor_seconds else { continue };
         m.percent_of_peak = Some(100.0 * m.gflops / peak.gflops);
+        m.floor_percent_of_peak = Some(100.0 * m.gflop_per_epoch / floor / peak.gflops);
+        if let Some(p) = m.phases.as_mut() {
+            let of_peak = |gflop: f64, seconds: f64| (seconds > 0.0).then(|| 100.0 * gflop / seconds / peak.gflops);
+            p.forward_percent_of_peak = of_peak(p.forward_gflop, p.forward_seconds);
+            p.backward_percent_of_peak = of_peak(p.backward_gflop, p.backward_seconds);
+        }
     }
     let mut machine = bench::machine();
     machine["fma_peak"] = serde_json::json!(peak);
@@ -98,6 +105,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     outln!("FMA peak: {:.1} GFLOP/s ({}, {} threads)", peak.gflops, peak.isa, peak.threads);
     outln!();
     out!("{}", table(&results));
+    if results.iter().any(|m| m.phases.is_some()) {
+        outln!();
+        out!("{}", phase_table(&results));
+    }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
             "machine": machine,
@@ -219,6 +230,33 @@ fn table(results: &[Measurement]) -> String {
             m.samples_per_second,
             m.gflop_per_epoch,
             m.gflops
+        ));
+    }
+    out
+}
+
+/// Where each CPU backend's training epoch went, how near its two passes came to the FMA peak,
+/// and how near the products alone come (the floor).
+fn phase_table(results: &[Measurement]) -> String {
+    let mut out = String::from(
+        "| backend | preset | data s | forward s | forward % of peak | backward s | backward % of peak | optimizer s | other s | floor % of peak |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for m in results {
+        let Some(p) = &m.phases else { continue };
+        let of_peak = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.0} %"));
+        out.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} | {} | {:.3} | {} | {:.3} | {:.3} | {} |\n",
+            m.backend,
+            m.preset,
+            p.data_seconds,
+            p.forward_seconds,
+            of_peak(p.forward_percent_of_peak),
+            p.backward_seconds,
+            of_peak(p.backward_percent_of_peak),
+            p.optimizer_seconds,
+            p.other_seconds,
+            of_peak(m.floor_percent_of_peak)
         ));
     }
     out

@@ -177,6 +177,7 @@ fn fit(how: &How, progress_bar: bool, on: &mut dyn FnMut(Event)) -> Result<FitOu
         checkpoints: if how.resuming { Checkpoints::Resume(&run.path) } else { Checkpoints::Save(&run.path) },
         interrupt: Some(how.stop.flag()),
         tensorboard: Some(&board_dir),
+        phases: None,
     };
     let outcome = train::fit(cfg, how.mnist, how.device, &opts, |m: &EpochMetrics| {
         history.epochs.push(m.clone());

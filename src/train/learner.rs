@@ -1,6 +1,7 @@
 //! `fit`: the epoch loop every lecture step trains through, and the training step inside it.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -55,6 +56,32 @@ pub struct FitOptions<'a> {
     pub interrupt: Option<&'a AtomicBool>,
     /// Write TensorBoard event files into this folder.
     pub tensorboard: Option<&'a Path>,
+    /// Each training epoch's [`Phases`], appended here when given (`bench`).
+    pub phases: Option<&'a Mutex<Vec<Phases>>>,
+}
+
+/// Where a training epoch's time went, in seconds: what `bench` compares with the FMA peak. On
+/// the CPU backends each op runs when it is called; a GPU backend queues its ops, so there these
+/// time the queueing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Phases {
+    /// Gathering the batches (and waiting for augmented ones).
+    pub data: f64,
+    /// The forward pass and the loss.
+    pub forward: f64,
+    /// The backward pass: every gradient.
+    pub backward: f64,
+    /// The optimizer's step (and max-norm).
+    pub optimizer: f64,
+}
+
+impl Phases {
+    fn add(&mut self, o: &Phases) {
+        self.data += o.data;
+        self.forward += o.forward;
+        self.backward += o.backward;
+        self.optimizer += o.optimizer;
+    }
 }
 
 /// Train `cfg`'s network on `data` (resident on `device`), calling `on_epoch` after each epoch.
@@ -90,6 +117,9 @@ pub fn fit(
             interrupted = true;
             break;
         };
+        if let Some(log) = opts.phases {
+            log.lock().unwrap_or_else(|e| e.into_inner()).push(sums.phases);
+        }
         // Then how the network does on images it never trains on.
         let validation = data.valid.as_ref().map(|v| evaluate(&state.model.valid(), v, cfg));
         let metrics = sums.metrics(epoch, lr, data.train.len, validation, start.elapsed().as_secs_f64());
@@ -155,6 +185,8 @@ pub struct StepStats {
     pub grad_mean_abs: Vec<Tensor<1>>,
     /// ∂L/∂W of each layer (only when asked for).
     pub gradients: Vec<Tensor<2>>,
+    /// The step's forward, backward and optimizer times.
+    pub phases: Phases,
 }
 
 /// One step of gradient descent on `batch`: the four lines every lecture step shares.
@@ -168,6 +200,7 @@ pub fn train_step(
     lr: f64,
     keep_gradients: bool,
 ) -> (Mlp, StepStats) {
+    let start = Instant::now();
     // 1. Forward: the network's logits for the batch.
     let logits = model.forward_train(batch.images);
     // 2. Loss: how far the outputs are from the targets, plus the weight penalty (L1/L2).
@@ -175,6 +208,7 @@ pub fn train_step(
     if let Some(p) = penalty(&model, train.l1, train.l2) {
         objective = objective.add(p);
     }
+    let forward = Instant::now();
     // 3. Backward: the gradient of the loss for every weight.
     let grads = objective.backward();
     let layer_grads = || model.layers.iter().filter_map(|l| l.weight.val().grad(&grads));
@@ -183,11 +217,18 @@ pub fn train_step(
         false => Vec::new(),
     };
     let gradients = if keep_gradients { layer_grads().collect() } else { Vec::new() };
+    let backward = Instant::now();
     // 4. Step: the optimizer moves every weight against its gradient.
     let grads = GradientsParams::from_grads(grads, &model);
     let model = max_norm::apply(optimizer.step(lr, model, grads));
+    let phases = Phases {
+        data: 0.0,
+        forward: (forward - start).as_secs_f64(),
+        backward: (backward - forward).as_secs_f64(),
+        optimizer: backward.elapsed().as_secs_f64(),
+    };
     let correct = count_correct(logits.inner(), batch.labels);
-    (model, StepStats { loss: objective.inner(), correct, grad_mean_abs, gradients })
+    (model, StepStats { loss: objective.inner(), correct, grad_mean_abs, gradients, phases })
 }
 
 /// Sums over one epoch's batches, on the device.
@@ -203,6 +244,7 @@ struct EpochSums {
     /// The last batch's weight gradients, when TensorBoard wants them.
     last_gradients: Vec<Tensor<2>>,
     batches: usize,
+    phases: Phases,
 }
 
 /// One pass over the training split in a shuffled order; `None` when interrupted.
@@ -231,10 +273,12 @@ fn train_epoch(
     let mut sums = EpochSums::default();
     for start in (0..n).step_by(cfg.train.batch_size) {
         let end = (start + cfg.train.batch_size).min(n);
+        let gathering = Instant::now();
         let mut batch = data.train.gather(perm.clone().slice(start..end));
         if let Some(warped) = augmented.as_mut().and_then(Prefetch::next_batch) {
             batch.images = Tensor::from_data(TensorData::new(warped, [end - start, PIXELS]), &device);
         }
+        sums.phases.data += gathering.elapsed().as_secs_f64();
         let keep = end == n && opts.tensorboard.is_some();
         let (next, step) = train_step(model, optimizer, batch, &cfg.train, cfg.model.output, lr, keep);
         model = next;
@@ -248,6 +292,7 @@ fn train_epoch(
         sums.grads.resize_with(step.grad_mean_abs.len(), Sum::default);
         sums.grads.iter_mut().zip(step.grad_mean_abs).for_each(|(s, g)| s.add(g));
         sums.last_gradients = step.gradients;
+        sums.phases.add(&step.phases);
         sums.batches += 1;
         bar.inc((end - start) as u64);
         if !bar.is_hidden() && sums.batches % progress_every == 0 {

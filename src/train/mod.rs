@@ -17,4 +17,4 @@ pub use mnist_lab_formats::{history, monitor, resume_state};
 
 pub use evaluate::{ConfusionMatrix, evaluate, evaluate_with_confusion};
 pub use history::{EpochMetrics, History};
-pub use learner::{Checkpoints, FitOptions, FitOutcome, StepStats, fit, train_step};
+pub use learner::{Checkpoints, FitOptions, FitOutcome, Phases, StepStats, fit, train_step};

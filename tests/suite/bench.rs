@@ -52,6 +52,27 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     assert!(of_peak > 0.0 && of_peak <= 100.0, "no epoch beats the FMA peak: {row:?}");
     assert!(out.contains("FMA peak: "), "{out}");
 
+    // Where the epoch went: four timed phases, the rest, each pass against the peak, the floor's share.
+    let header = "| backend | preset | data s | forward s | forward % of peak | backward s | backward % of peak | optimizer s | other s | floor % of peak |";
+    assert!(out.contains(header), "phase table header missing:\n{out}");
+    let row = out
+        .lines()
+        .filter(|l| l.starts_with(&format!("| {backend} | baseline |")))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {backend}/baseline phase row:\n{out}"));
+    let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+    assert_eq!(cells.len(), 10, "row {row:?}");
+    let number = |i: usize| cells[i].parse::<f64>().unwrap_or_else(|_| panic!("column {i}: {row:?}"));
+    let percent = |i: usize| number_in(cells[i].trim_end_matches(" %"), row);
+    for i in [2, 3, 5, 7] {
+        assert!(number(i) > 0.0, "column {i} must be positive: {row:?}");
+    }
+    assert!(number(8) >= 0.0, "{row:?}");
+    for i in [4, 6, 9] {
+        assert!(percent(i) > 0.0 && percent(i) <= 100.0, "column {i} is a share of the peak: {row:?}");
+    }
+    assert!(percent(9) >= of_peak, "the products alone come at least as near the peak as the epoch: {row:?}");
+
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let peak = &doc["machine"]["fma_peak"];
     assert!(peak["gflops"].as_f64().is_some_and(|g| g > 0.0) && peak["isa"].is_string(), "{peak}");
@@ -82,9 +103,19 @@ fn bench_baseline_prints_a_table_and_writes_json() {
         "gflop_per_epoch",
         "gflops",
         "percent_of_peak",
+        "floor_percent_of_peak",
     ] {
         assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key} must be positive: {r}");
     }
+    let p = &r["phases"];
+    let phase = |key: &str| p[key].as_f64().unwrap_or_else(|| panic!("phases.{key}: {p}"));
+    let timed = ["data_seconds", "forward_seconds", "backward_seconds", "optimizer_seconds"];
+    assert!(timed.iter().all(|k| phase(k) > 0.0) && phase("other_seconds") >= 0.0, "{p}");
+    // Inside one epoch (one timed run): the phases are parts of it.
+    assert!(timed.iter().map(|k| phase(k)).sum::<f64>() <= r["epoch_seconds"].as_f64().unwrap(), "{p} vs {r}");
+    let (forward, backward) = (phase("forward_gflop"), phase("backward_gflop"));
+    assert!((forward + backward - r["gflop_per_epoch"].as_f64().unwrap()).abs() < 1e-9, "{p}");
+    assert!((forward - 2.0 * (784.0 * 30.0 + 300.0) * 50_000.0 / 1e9).abs() < 1e-9, "{p}");
     // The ratio printed is the epoch's training time over the floor (both unrounded).
     let (train, floor) = (r["train_seconds"].as_f64().unwrap(), r["floor_seconds"].as_f64().unwrap());
     assert!((ratio - train / floor).abs() <= 0.006, "× floor {ratio} vs {train} / {floor}");
@@ -93,6 +124,10 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     if cfg!(target_os = "linux") {
         assert!(r["peak_rss_mb"].as_f64().is_some_and(|v| v > 0.0), "peak_rss_mb: {r}");
     }
+}
+
+fn number_in(cell: &str, row: &str) -> f64 {
+    cell.parse().unwrap_or_else(|_| panic!("not a number: {cell:?} in {row:?}"))
 }
 
 #[test]

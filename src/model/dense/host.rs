@@ -4,14 +4,6 @@
 
 use super::*;
 
-/// Products smaller than this (m·n·k) run on one thread, as flex decides for its own.
-const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
-/// Column blocks are multiples of this: an AVX-512 register of f32.
-const LANES: usize = 16;
-/// The narrowest block: each block's product packs the whole left operand again, so on a
-/// many-core machine thinner blocks would cost more than the cores they add.
-const MIN_BLOCK: usize = 64;
-
 pub struct Grads {
     pub dx: Option<FlexTensor>,
     pub dw: FlexTensor,
@@ -23,7 +15,7 @@ pub fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, epilogue: Epilogu
     let ([m, k], [_, n]) = (dims(&x), dims(&w));
     let (x, w, b) = (f32s(&x), f32s(&w), f32s(&b));
     let y = written(m * n, |out| {
-        by_columns(m * n * k, n, |j0, j1| {
+        crate::pool::by_columns(m * n * k, n, |j0, j1| {
             // SAFETY: x is m×k, w k×n and y m×n, all row-major; this call writes columns
             // j0..j1 of y only, and every other call other columns.
             unsafe {
@@ -61,7 +53,7 @@ pub fn backward(
     let mut db = vec![0.0f32; n];
     let db_out = Ptr(db.as_mut_ptr());
     let dw = written(k * n, |dw_out| {
-        by_columns(m * n * k, n, |j0, j1| {
+        crate::pool::by_columns(m * n * k, n, |j0, j1| {
             // SAFETY: this call reads and writes columns j0..j1 of δ, dw and db alone.
             let db = unsafe { std::slice::from_raw_parts_mut(db_out.at(j0), j1 - j0) };
             for i in 0..m {
@@ -90,7 +82,7 @@ pub fn backward(
     });
     let dx = need_dx.then(|| {
         let dx = written(m * k, |dx_out| {
-            by_columns(m * n * k, k, |c0, c1| {
+            crate::pool::by_columns(m * n * k, k, |c0, c1| {
                 // dx[:, c0..c1] = δ · wᵀ[:, c0..c1]; wᵀ is w read with its strides swapped.
                 // SAFETY: δ is m×n, w k×n and dx m×k, row-major; columns c0..c1 of dx are this call's.
                 unsafe {
@@ -235,17 +227,6 @@ impl Epilogue {
 #[inline(always)]
 fn keep_if(v: f32, keep: bool) -> f32 {
     f32::from_bits(v.to_bits() & (keep as u32).wrapping_neg())
-}
-
-/// Runs `f(first, end)` over blocks of the `n` columns, one block per thread of the pool
-/// when the product (`work` = m·n·k) is worth splitting, else once over all of them.
-fn by_columns(work: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
-    let threads = if work >= PARALLEL_THRESHOLD { rayon::current_num_threads() } else { 1 };
-    let block = n.div_ceil(threads).next_multiple_of(LANES).max(MIN_BLOCK);
-    if block >= n {
-        return f(0, n);
-    }
-    crate::pool::for_each((0..n).step_by(block).collect(), |j0| f(j0, (j0 + block).min(n)));
 }
 
 /// dst[m×n] = lhs[m×k] · rhs[k×n] on this thread, every element of dst written; dst's rows
