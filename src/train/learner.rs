@@ -63,7 +63,7 @@ pub struct FitOptions<'a> {
 /// Where a training epoch's time went, in seconds: what `bench` compares with the FMA peak. On
 /// the CPU backends each op runs when it is called; a GPU backend queues its ops, so there these
 /// time the queueing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Phases {
     /// Gathering the batches (and waiting for augmented ones).
     pub data: f64,
@@ -208,7 +208,7 @@ pub fn train_step(
     if let Some(p) = penalty(&model, train.l1, train.l2) {
         objective = objective.add(p);
     }
-    let forward = Instant::now();
+    let forward_done = Instant::now();
     // 3. Backward: the gradient of the loss for every weight.
     let grads = objective.backward();
     let layer_grads = || model.layers.iter().filter_map(|l| l.weight.val().grad(&grads));
@@ -217,15 +217,15 @@ pub fn train_step(
         false => Vec::new(),
     };
     let gradients = if keep_gradients { layer_grads().collect() } else { Vec::new() };
-    let backward = Instant::now();
+    let backward_done = Instant::now();
     // 4. Step: the optimizer moves every weight against its gradient.
     let grads = GradientsParams::from_grads(grads, &model);
     let model = max_norm::apply(optimizer.step(lr, model, grads));
     let phases = Phases {
         data: 0.0,
-        forward: (forward - start).as_secs_f64(),
-        backward: (backward - forward).as_secs_f64(),
-        optimizer: backward.elapsed().as_secs_f64(),
+        forward: (forward_done - start).as_secs_f64(),
+        backward: (backward_done - forward_done).as_secs_f64(),
+        optimizer: backward_done.elapsed().as_secs_f64(),
     };
     let correct = count_correct(logits.inner(), batch.labels);
     (model, StepStats { loss: objective.inner(), correct, grad_mean_abs, gradients, phases })

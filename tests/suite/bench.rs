@@ -63,7 +63,8 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
     assert_eq!(cells.len(), 10, "row {row:?}");
     let number = |i: usize| cells[i].parse::<f64>().unwrap_or_else(|_| panic!("column {i}: {row:?}"));
-    let percent = |i: usize| number_in(cells[i].trim_end_matches(" %"), row);
+    let percent =
+        |i: usize| cells[i].trim_end_matches(" %").parse::<f64>().unwrap_or_else(|_| panic!("column {i}: {row:?}"));
     for i in [2, 3, 5, 7] {
         assert!(number(i) > 0.0, "column {i} must be positive: {row:?}");
     }
@@ -124,10 +125,6 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     if cfg!(target_os = "linux") {
         assert!(r["peak_rss_mb"].as_f64().is_some_and(|v| v > 0.0), "peak_rss_mb: {r}");
     }
-}
-
-fn number_in(cell: &str, row: &str) -> f64 {
-    cell.parse().unwrap_or_else(|_| panic!("not a number: {cell:?} in {row:?}"))
 }
 
 #[test]
