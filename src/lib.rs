@@ -22,6 +22,7 @@ pub mod export;
 pub mod files;
 pub mod keras;
 pub mod lecture;
+pub mod matmul;
 pub mod model;
 pub mod pool;
 pub mod presets;

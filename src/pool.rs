@@ -9,22 +9,13 @@
 //! other workers instead: it runs whatever the pool queues (the regions' halves, prefetched
 //! batches, Burn's own parallel ops) the moment it appears, and leaves once the pool has been
 //! idle for [`LINGER`], so an idle process does not spin. [`for_each`] is a region whose caller
-//! waits busy. rayon has no setting for either. [`by_columns`] splits a matrix product into
-//! such a region.
+//! waits busy. rayon has no setting for either.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-
-/// Products smaller than this (m·n·k) run on one thread, as flex decides for its own.
-const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
-/// [`by_columns`]' blocks are multiples of this: an AVX-512 register of f32.
-const LANES: usize = 16;
-/// The narrowest block: each block's product packs the whole left operand again, so on a
-/// many-core machine thinner blocks would cost more than the cores they add.
-const MIN_BLOCK: usize = 64;
 
 /// How long a polling job waits for work before it gives its worker back to rayon.
 const LINGER: Duration = Duration::from_millis(2);
@@ -58,18 +49,6 @@ pub fn keep_awake() {
             });
         }
     });
-}
-
-/// Runs `f(first, end)` over blocks of a product's `n` output columns, one block per thread of
-/// the pool when the product (`work` = m·n·k) is worth splitting, else once over all of them:
-/// the fused dense layer's split, and `bench`'s floor's.
-pub fn by_columns(work: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
-    let threads = if work >= PARALLEL_THRESHOLD { rayon::current_num_threads() } else { 1 };
-    let block = n.div_ceil(threads).next_multiple_of(LANES).max(MIN_BLOCK);
-    if block >= n {
-        return f(0, n);
-    }
-    for_each((0..n).step_by(block).collect(), |j0| f(j0, (j0 + block).min(n)));
 }
 
 /// Runs `f` on every item, spread over the pool: the calling worker takes the first item and

@@ -6,8 +6,6 @@
 
 use std::time::Instant;
 
-use gemm::Parallelism;
-
 use crate::config::ExperimentConfig;
 
 /// Seconds the matrix products of one training epoch of `cfg` take on `n` images: the forward
@@ -72,31 +70,23 @@ impl Buffers {
         let (rhs_cs, rhs_rs) = if rhs_t { (k as isize, 1) } else { (1, n as isize) };
         // Addresses, so that the closure is Sync; each call writes its own columns of dst.
         let (dst, lhs, rhs) = (self.dst.as_mut_ptr() as usize, self.lhs.as_ptr() as usize, self.rhs.as_ptr() as usize);
-        crate::pool::by_columns(m * n * k, n, |j0, j1| {
+        crate::matmul::by_columns(m * n * k, n, |j0, j1| {
             // SAFETY: every pointer covers the extent its strides reach: lhs m·k, rhs k·n and dst
             // m·n f32 values, allocated above for exactly this shape; dst does not alias the
             // inputs, and this call writes columns j0..j1 of dst alone.
             unsafe {
-                gemm::gemm(
+                crate::matmul::product(
                     m,
                     j1 - j0,
                     k,
                     (dst as *mut f32).add(j0),
-                    1,
-                    n as isize,
-                    false,
+                    n,
                     lhs as *const f32,
-                    lhs_cs,
                     lhs_rs,
+                    lhs_cs,
                     (rhs as *const f32).offset(j0 as isize * rhs_cs),
-                    rhs_cs,
                     rhs_rs,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
+                    rhs_cs,
                 );
             }
         });

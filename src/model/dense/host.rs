@@ -3,6 +3,7 @@
 //! core that computed those columns.
 
 use super::*;
+use crate::matmul::{by_columns, product};
 
 pub struct Grads {
     pub dx: Option<FlexTensor>,
@@ -15,7 +16,7 @@ pub fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, epilogue: Epilogu
     let ([m, k], [_, n]) = (dims(&x), dims(&w));
     let (x, w, b) = (f32s(&x), f32s(&w), f32s(&b));
     let y = written(m * n, |out| {
-        crate::pool::by_columns(m * n * k, n, |j0, j1| {
+        by_columns(m * n * k, n, |j0, j1| {
             // SAFETY: x is m×k, w k×n and y m×n, all row-major; this call writes columns
             // j0..j1 of y only, and every other call other columns.
             unsafe {
@@ -53,7 +54,7 @@ pub fn backward(
     let mut db = vec![0.0f32; n];
     let db_out = Ptr(db.as_mut_ptr());
     let dw = written(k * n, |dw_out| {
-        crate::pool::by_columns(m * n * k, n, |j0, j1| {
+        by_columns(m * n * k, n, |j0, j1| {
             // SAFETY: this call reads and writes columns j0..j1 of δ, dw and db alone.
             let db = unsafe { std::slice::from_raw_parts_mut(db_out.at(j0), j1 - j0) };
             for i in 0..m {
@@ -82,7 +83,7 @@ pub fn backward(
     });
     let dx = need_dx.then(|| {
         let dx = written(m * k, |dx_out| {
-            crate::pool::by_columns(m * n * k, k, |c0, c1| {
+            by_columns(m * n * k, k, |c0, c1| {
                 // dx[:, c0..c1] = δ · wᵀ[:, c0..c1]; wᵀ is w read with its strides swapped.
                 // SAFETY: δ is m×n, w k×n and dx m×k, row-major; columns c0..c1 of dx are this call's.
                 unsafe {
@@ -227,60 +228,6 @@ impl Epilogue {
 #[inline(always)]
 fn keep_if(v: f32, keep: bool) -> f32 {
     f32::from_bits(v.to_bits() & (keep as u32).wrapping_neg())
-}
-
-/// dst[m×n] = lhs[m×k] · rhs[k×n] on this thread, every element of dst written; dst's rows
-/// `dst_rs` apart, its columns adjacent; lhs and rhs given by their row and column strides.
-///
-/// # Safety
-/// Every pointer must cover the elements its strides reach, and dst must not overlap the
-/// inputs or anything another thread writes.
-#[allow(clippy::too_many_arguments)]
-unsafe fn product(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_rs: usize,
-    lhs: *const f32,
-    lhs_rs: isize,
-    lhs_cs: isize,
-    rhs: *const f32,
-    rhs_rs: isize,
-    rhs_cs: isize,
-) {
-    if k == 0 {
-        // Nothing to sum: the product is zero, and the callers rely on every element written.
-        for i in 0..m {
-            // SAFETY: the caller's contract covers dst's m rows of n elements.
-            unsafe { std::ptr::write_bytes(dst.add(i * dst_rs), 0, n) };
-        }
-        return;
-    }
-    // SAFETY: the caller's contract.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_rs as isize,
-            false,
-            lhs,
-            lhs_cs,
-            lhs_rs,
-            rhs,
-            rhs_cs,
-            rhs_rs,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
 }
 
 /// A buffer's address, shared by the threads that each write their own columns of it.
