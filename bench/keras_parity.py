@@ -2,7 +2,7 @@
 """Rebuild an mnist-lab experiment in Keras 3 / TensorFlow and compare test accuracies over seeds.
 
 The experiment is a preset name (configs/NAME.toml), a config .toml or a run directory (its
-config.toml is the fully resolved config). Every key of src/config.rs is read with the same
+config.toml is the fully resolved config). Every key of formats/src/config/ is read with the same
 defaults and rebuilt in Keras on the same IDX files and split: the first `60000 - data.validation`
 training images (or the first `data.train_limit` of them) train, the last `data.validation`
 validate, the test set only gives the final figures. Each seed starts from
@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 TOTAL_TRAIN = 60_000
 EVAL_BATCH = 1000  # mnist-lab's evaluation batch (src/train/learner.rs)
 
-# src/config.rs: every key, its default (REQUIRED: no default), for each section.
+# formats/src/config/: every key, its default (REQUIRED: no default), for each section.
 REQUIRED = object()
 SCHEMA = {
     "data": {"dataset": "mnist", "validation": 10_000, "train_limit": None},
@@ -105,7 +105,7 @@ def with_defaults(section, given, schema, where):
 
 
 def resolve(raw, where):
-    """The config with every default of src/config.rs filled in (None: an absent optional key)."""
+    """The config with every default of formats/src/config/ filled in (None: an absent optional key)."""
     unknown = set(raw) - set(SCHEMA) - {"preset", "lesson"}
     if unknown:
         fail(f"{where}: unknown key `{sorted(unknown)[0]}`")
@@ -129,7 +129,7 @@ def apply_set(cfg, assignment):
         cfg[parts[0]] = None
         return
     if len(parts) != 2 or parts[0] not in SCHEMA or parts[1] not in SCHEMA[parts[0]]:
-        fail(f"--set {assignment}: expected SECTION.KEY=VALUE with a key of src/config.rs")
+        fail(f"--set {assignment}: expected SECTION.KEY=VALUE with a key of formats/src/config/")
     try:
         parsed = tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError as e:

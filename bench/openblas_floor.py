@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The sgemm floor of `mnist-lab bench`, measured with OpenBLAS instead of the `gemm` crate.
 
-Times the matrix products of one training epoch of a network, as src/cli/floor.rs does: per
+Times the matrix products of one training epoch of a network, as src/bench/floor.rs does: per
 batch and layer the forward product x·W, the weight gradient xᵀ·δ and, past the first layer, the
 input gradient δ·Wᵀ, on numpy's bundled OpenBLAS with all its threads; median of five epochs'
 worth (each timed over 40 batches and scaled up). Compare with the `sgemm floor s` column that

@@ -10,8 +10,7 @@ use std::sync::OnceLock;
 use anyhow::Result;
 use burn::tensor::Device;
 use clap::ValueEnum;
-
-use crate::error;
+use formats::error;
 
 /// The backends mnist-lab knows; which of them this binary has depends on its cargo features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,8 +13,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-
-use crate::error;
+use formats::error;
 
 /// Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename), keeping
 /// an existing file's permissions. Refuses anything but a regular file (see the module's notes).

@@ -1,9 +1,8 @@
 use std::io::Write;
 
 use clap::Parser;
-
-use mnist_lab::cli::out;
-use mnist_lab::error;
+use formats::error;
+use mnist_lab::console;
 
 /// More worker threads than any machine this runs on has use for (each reserves a stack).
 const MAX_THREADS: usize = 1024;
@@ -43,8 +42,8 @@ fn main() {
         }
     });
     // Output the command could not write is its error, unless it already failed otherwise.
-    if let Err(err) = result.and_then(|()| out::finish()) {
-        let _ = writeln!(std::io::stderr(), "error: {}", out::error_line(&format!("{err:#}")));
+    if let Err(err) = result.and_then(|()| console::finish()) {
+        let _ = writeln!(std::io::stderr(), "error: {}", console::error_line(&format!("{err:#}")));
         std::process::exit(error::kind_of(&err).exit_code());
     }
 }

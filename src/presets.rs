@@ -3,9 +3,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-
-use crate::config::ExperimentConfig;
-use crate::error;
+use formats::config::ExperimentConfig;
+use formats::error;
 
 include!(concat!(env!("OUT_DIR"), "/presets.rs"));
 

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use crate::config::ExperimentConfig;
+use formats::config::ExperimentConfig;
 
 /// Seconds the matrix products of one training epoch of `cfg` take on `n` images: the forward
 /// product, the weight gradient and (past the first layer) the input gradient of every layer,

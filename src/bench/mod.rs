@@ -1,20 +1,23 @@
 //! `mnist-lab bench`'s measurements: one (backend, preset) pair timed in this process (the
 //! command runs each in a fresh child), the machine it ran on, and the yardsticks of
-//! [`floor`] (plain sgemm on the same shapes, and the FMA peak).
+//! [`floor`] (plain sgemm on the same shapes, and the FMA peak); [`tables`] prints them.
 
 pub mod floor;
+pub mod tables;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
+use burn::tensor::Device;
+use formats::config::{Dataset, ExperimentConfig};
+use formats::error;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendName;
-use crate::config::Dataset;
 use crate::train::FitOptions;
-use crate::{backend, data, error, presets, train};
+use crate::{backend, data, presets, train};
 
 /// What one measurement times.
 pub struct Pair {
@@ -73,6 +76,20 @@ pub struct Measurement {
     pub validation_seconds_all: Vec<f64>,
 }
 
+impl Measurement {
+    /// Its products' share of the FMA `peak` (CPU backends, which have a floor), per pass too.
+    pub fn set_peak(&mut self, peak: &floor::Peak) {
+        let Some(floor) = self.floor_seconds else { return };
+        self.percent_of_peak = Some(100.0 * self.gflops / peak.gflops);
+        self.floor_percent_of_peak = Some(100.0 * self.gflop_per_epoch / floor / peak.gflops);
+        if let Some(p) = self.phases.as_mut() {
+            let of_peak = |gflop: f64, seconds: f64| (seconds > 0.0).then(|| 100.0 * gflop / seconds / peak.gflops);
+            p.forward_percent_of_peak = of_peak(p.forward_gflop, p.forward_seconds);
+            p.backward_percent_of_peak = of_peak(p.backward_gflop, p.backward_seconds);
+        }
+    }
+}
+
 /// A training epoch's time by phase, medians over the timed epochs, in seconds; the forward and
 /// backward products' GFLOP and, once `bench` has measured the peak, their share of it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,19 +121,7 @@ pub fn measure(what: &Pair) -> Result<Measurement> {
     cfg.validate()?;
 
     let dir = data::data_dir(what.data_dir.as_deref(), cfg.data.dataset);
-    let mut load_seconds_all = Vec::new();
-    let mut mnist = None;
-    for _ in 0..runs {
-        drop(mnist.take()); // one copy resident at a time, as in `train`
-        let start = Instant::now();
-        let raw = data::load_raw(cfg.data.dataset, &dir, what.offline)?;
-        let loaded = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), &device)?;
-        // Reading a value back waits for the upload on asynchronous (GPU) backends.
-        let _ = loaded.test.labels().sum().into_scalar::<i64>();
-        load_seconds_all.push(start.elapsed().as_secs_f64());
-        mnist = Some(loaded);
-    }
-    let mnist = mnist.expect("runs >= 1");
+    let (mnist, load_seconds_all) = load_timed(&cfg, &dir, what.offline, &device, runs)?;
 
     let phase_log = Mutex::new(Vec::new());
     let opts = FitOptions { phases: Some(&phase_log), ..FitOptions::default() };
@@ -147,24 +152,8 @@ pub fn measure(what: &Pair) -> Result<Measurement> {
     let validation_seconds = median(&validation_seconds_all);
     let train_seconds = (epoch_seconds - validation_seconds).max(f64::EPSILON);
     let phase_log = phase_log.into_inner().unwrap_or_else(|e| e.into_inner());
-    let phases = (backend::is_host(&device) && phase_log.len() == epochs.len()).then(|| {
-        let timed = &phase_log[warmup..];
-        let med = |f: fn(&train::Phases) -> f64| median(&timed.iter().map(f).collect::<Vec<_>>());
-        let (data, forward, backward, optimizer) =
-            (med(|p| p.data), med(|p| p.forward), med(|p| p.backward), med(|p| p.optimizer));
-        let (forward_gflop, backward_gflop) = floor::epoch_gflop_by_pass(&cfg, mnist.train.len);
-        PhaseFigures {
-            data_seconds: data,
-            forward_seconds: forward,
-            backward_seconds: backward,
-            optimizer_seconds: optimizer,
-            other_seconds: (train_seconds - data - forward - backward - optimizer).max(0.0),
-            forward_gflop,
-            backward_gflop,
-            forward_percent_of_peak: None,
-            backward_percent_of_peak: None,
-        }
-    });
+    let phases = (backend::is_host(&device) && phase_log.len() == epochs.len())
+        .then(|| phase_figures(&phase_log[warmup..], &cfg, mnist.train.len, train_seconds));
     Ok(Measurement {
         backend: backend_name,
         preset: name,
@@ -188,6 +177,54 @@ pub fn measure(what: &Pair) -> Result<Measurement> {
         epoch_seconds_all,
         validation_seconds_all,
     })
+}
+
+/// The data loaded onto `device` `runs` times, one copy resident at a time as in `train`, and
+/// each load's seconds; the last copy is kept.
+fn load_timed(
+    cfg: &ExperimentConfig,
+    dir: &Path,
+    offline: bool,
+    device: &Device,
+    runs: usize,
+) -> Result<(data::MnistData, Vec<f64>)> {
+    let mut load_seconds_all = Vec::new();
+    let mut mnist = None;
+    for _ in 0..runs {
+        drop(mnist.take());
+        let start = Instant::now();
+        let raw = data::load_raw(cfg.data.dataset, dir, offline)?;
+        let loaded = data::MnistData::new(&raw, &cfg.data, cfg.augmentation.is_some(), device)?;
+        // Reading a value back waits for the upload on asynchronous (GPU) backends.
+        let _ = loaded.test.labels().sum().into_scalar::<i64>();
+        load_seconds_all.push(start.elapsed().as_secs_f64());
+        mnist = Some(loaded);
+    }
+    Ok((mnist.expect("runs >= 1"), load_seconds_all))
+}
+
+/// The medians of the `timed` epochs' phases, the rest of `train_seconds` as "other".
+fn phase_figures(
+    timed: &[train::Phases],
+    cfg: &ExperimentConfig,
+    train_len: usize,
+    train_seconds: f64,
+) -> PhaseFigures {
+    let med = |f: fn(&train::Phases) -> f64| median(&timed.iter().map(f).collect::<Vec<_>>());
+    let (data, forward, backward, optimizer) =
+        (med(|p| p.data), med(|p| p.forward), med(|p| p.backward), med(|p| p.optimizer));
+    let (forward_gflop, backward_gflop) = floor::epoch_gflop_by_pass(cfg, train_len);
+    PhaseFigures {
+        data_seconds: data,
+        forward_seconds: forward,
+        backward_seconds: backward,
+        optimizer_seconds: optimizer,
+        other_seconds: (train_seconds - data - forward - backward - optimizer).max(0.0),
+        forward_gflop,
+        backward_gflop,
+        forward_percent_of_peak: None,
+        backward_percent_of_peak: None,
+    }
 }
 
 /// The middle value (the mean of the two middle ones for an even count).

@@ -12,13 +12,14 @@ use std::process::{Command, Stdio};
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use formats::error;
 
 use super::DataArgs;
 use crate::backend::BackendName;
-use crate::bench::{self, Measurement};
+use crate::bench::{self, Measurement, tables};
 use crate::files::write_atomic;
 use crate::run::check_destination;
-use crate::{backend, data, error, presets};
+use crate::{backend, data, presets};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -89,25 +90,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     // Measured after the children, on the threads they trained on, with nothing else running.
     let peak = bench::floor::fma_peak();
-    for m in results.iter_mut() {
-        let Some(floor) = m.floor_seconds else { continue };
-        m.percent_of_peak = Some(100.0 * m.gflops / peak.gflops);
-        m.floor_percent_of_peak = Some(100.0 * m.gflop_per_epoch / floor / peak.gflops);
-        if let Some(p) = m.phases.as_mut() {
-            let of_peak = |gflop: f64, seconds: f64| (seconds > 0.0).then(|| 100.0 * gflop / seconds / peak.gflops);
-            p.forward_percent_of_peak = of_peak(p.forward_gflop, p.forward_seconds);
-            p.backward_percent_of_peak = of_peak(p.backward_gflop, p.backward_seconds);
-        }
-    }
+    results.iter_mut().for_each(|m| m.set_peak(&peak));
     let mut machine = bench::machine();
     machine["fma_peak"] = serde_json::json!(peak);
-    outln!("{}", machine_line(&machine));
+    outln!("{}", tables::machine_line(&machine));
     outln!("FMA peak: {:.1} GFLOP/s ({}, {} threads)", peak.gflops, peak.isa, peak.threads);
     outln!();
-    out!("{}", table(&results));
+    out!("{}", tables::epochs(&results));
     if results.iter().any(|m| m.phases.is_some()) {
         outln!();
-        out!("{}", phase_table(&results));
+        out!("{}", tables::phases(&results));
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
@@ -207,70 +199,4 @@ fn run_child(
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or("the child printed no result")?;
     serde_json::from_str(line).map_err(|e| format!("unreadable child result: {e}"))
-}
-
-fn table(results: &[Measurement]) -> String {
-    let mut out = String::from(
-        "| backend | preset | load s | first epoch s | epoch s (train) | validation s | samples/s | peak MB | sgemm floor s | × floor | GFLOP/epoch | GFLOP/s | % of FMA peak |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for m in results {
-        let peak = m.peak_rss_mb.map_or("n/a".to_string(), |mb| format!("{mb:.0}"));
-        let floor = m.floor_seconds.map_or("n/a".to_string(), |f| format!("{f:.2}"));
-        let ratio = m.floor_seconds.map_or("n/a".to_string(), |f| format!("{:.2}", m.train_seconds / f));
-        let of_peak = m.percent_of_peak.map_or("n/a".to_string(), |p| format!("{p:.0} %"));
-        out.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.0} | {peak} | {floor} | {ratio} | {:.1} | {:.1} | {of_peak} |\n",
-            m.backend,
-            m.preset,
-            m.load_seconds,
-            m.first_epoch_seconds,
-            m.train_seconds,
-            m.validation_seconds,
-            m.samples_per_second,
-            m.gflop_per_epoch,
-            m.gflops
-        ));
-    }
-    out
-}
-
-/// Where each CPU backend's training epoch went, how near its two passes came to the FMA peak,
-/// and how near the products alone come (the floor).
-fn phase_table(results: &[Measurement]) -> String {
-    let mut out = String::from(
-        "| backend | preset | data s | forward s | forward % of peak | backward s | backward % of peak | optimizer s | other s | floor % of peak |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for m in results {
-        let Some(p) = &m.phases else { continue };
-        let of_peak = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.0} %"));
-        out.push_str(&format!(
-            "| {} | {} | {:.3} | {:.3} | {} | {:.3} | {} | {:.3} | {:.3} | {} |\n",
-            m.backend,
-            m.preset,
-            p.data_seconds,
-            p.forward_seconds,
-            of_peak(p.forward_percent_of_peak),
-            p.backward_seconds,
-            of_peak(p.backward_percent_of_peak),
-            p.optimizer_seconds,
-            p.other_seconds,
-            of_peak(m.floor_percent_of_peak)
-        ));
-    }
-    out
-}
-
-fn machine_line(m: &serde_json::Value) -> String {
-    let s = |k: &str| m[k].as_str().unwrap_or("").to_string();
-    format!(
-        "mnist-lab {} ({} build) on {}, {} cores, {}; {}",
-        s("mnist_lab_version"),
-        s("build"),
-        s("cpu"),
-        m["cores"],
-        s("os"),
-        s("date")
-    )
 }

@@ -1,8 +1,8 @@
 use anyhow::Result;
 use clap::Subcommand;
+use formats::config::Dataset;
 
 use super::DataArgs;
-use crate::config::Dataset;
 use crate::data;
 
 #[derive(Subcommand, Debug)]

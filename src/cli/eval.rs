@@ -42,7 +42,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let model = run.load_model(&cfg, &device)?;
     let (loss, accuracy) = train::evaluate(&model, &test, &cfg);
     if !loss.is_finite() {
-        return Err(crate::error::runtime(format!(
+        return Err(formats::error::runtime(format!(
             "the test loss is {loss}: the network's outputs overflow on some test images"
         )));
     }

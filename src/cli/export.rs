@@ -2,9 +2,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use formats::config::Dataset;
+use formats::error;
 
 use super::BackendArg;
-use crate::config::Dataset;
+use crate::backend;
 use crate::export::onnx::{ONNX_FILE, onnx_bytes};
 use crate::export::{SAFETENSORS_FILE, WEB_FILE, safetensors_bytes, web_page};
 use crate::files::{replaceable, write_atomic};
@@ -12,7 +14,6 @@ use crate::keras::KERAS_FILE;
 use crate::keras::export::keras_bytes;
 use crate::model::Mlp;
 use crate::run::{MODEL_FILE, RunDir, SUMMARY_FILE, check_destination};
-use crate::{backend, error};
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {

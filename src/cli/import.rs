@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use formats::error;
+use formats::summary::Summary;
 
 use super::{BackendArg, DataArgs};
 use crate::keras::import::import;
-use crate::run::Summary;
 use crate::run::{CONFIG_FILE, RunDir};
-use crate::{backend, data, error, train};
+use crate::{backend, data, train};
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {

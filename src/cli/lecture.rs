@@ -5,15 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use formats::error;
 
 use super::WorkerArgs;
-use crate::config::Dataset;
-use crate::data::idx::PIXELS;
-use crate::lecture::{self, KEY, PROBES, page};
-use crate::sweep::local;
-use crate::sweep::plan::{self, PLAN_FILE, Plan};
-use crate::sweep::progress::Progress;
-use crate::{backend, data, error};
+use crate::lecture::{page, pipeline};
 
 #[derive(Args, Debug)]
 pub struct LectureArgs {
@@ -46,25 +41,20 @@ pub fn run(args: LectureArgs) -> Result<()> {
     let trained = if args.report_only {
         Ok(())
     } else {
+        let seeds: Vec<u64> = (1..=args.seeds).collect();
         if args.jobs == 0 {
             return Err(error::config("--jobs must be at least 1"));
         }
-        let seeds: Vec<u64> = (1..=args.seeds).collect();
-        let grid = lecture::grid(&seeds, args.max_epochs.map(|n| n as usize))?;
-        let plan = Plan::from_grid(&grid)?;
-        let mut progress = Progress::stderr();
-        let existed = plan.write(dir, &grid, &mut progress)?;
-        progress.clear();
-        if !existed {
+        let planned = pipeline::plan(dir, &seeds, args.max_epochs.map(|n| n as usize))?;
+        if planned.new {
             outln!(
                 "{} runs planned in {} ({} experiments × {} seeds)",
-                plan.runs.len(),
+                planned.plan.runs.len(),
                 dir.display(),
-                plan.runs.len() / seeds.len(),
+                planned.plan.runs.len() / seeds.len(),
                 seeds.len()
             );
         }
-        plan::check_folders(dir)?;
         if args.plan_only {
             // The same plan again: the same seeds and cap, or the folder refuses it as another.
             let cap = args.max_epochs.map(|n| format!(" --max-epochs {n}")).unwrap_or_default();
@@ -76,7 +66,7 @@ pub fn run(args: LectureArgs) -> Result<()> {
             );
             return Ok(());
         }
-        local::run_all(dir, &plan, args.jobs, &worker, &mut |line| outln!("{line}"))
+        pipeline::train(dir, &planned.plan, args.jobs, &worker, &mut |line| outln!("{line}"))
     };
     // An interrupted lecture stops here; it resumes where it stopped.
     if let Err(e) = &trained
@@ -84,36 +74,9 @@ pub fn run(args: LectureArgs) -> Result<()> {
     {
         return trained;
     }
-    let plan = load_lecture(dir)?;
-    let raw =
-        data::load_raw(Dataset::Mnist, &data::data_dir(worker.data_dir.as_deref(), Dataset::Mnist), worker.offline)?;
-    let device = backend::select(worker.backend)?.device;
-    let probes = &raw.test_images[..PROBES * PIXELS];
-    let results = lecture::gather(dir, &plan, Some((probes, &device)))?;
-    let judged = page::write(dir, &lecture::sections(), &results)?;
+    let judged = pipeline::handout(dir, &worker)?;
     out!("{}", page::verdict_table(&judged));
     errln!("wrote {} and {}", dir.join(page::HTML).display(), dir.join(page::MARKDOWN).display());
     // Runs that failed are said after the handout of the others is written.
     trained
-}
-
-/// The lecture's plan in `dir`, refused when `dir` holds none or another sweep's.
-fn load_lecture(dir: &std::path::Path) -> Result<Plan> {
-    if !dir.join(PLAN_FILE).exists() {
-        return Err(error::config(format!(
-            "{} holds no lecture (no {PLAN_FILE}); `mnist-lab lecture --out {}` trains one",
-            dir.display(),
-            dir.display()
-        )));
-    }
-    let plan = Plan::load(dir)?;
-    if plan.keys != [KEY] {
-        return Err(error::config(format!(
-            "{} holds a sweep, not a lecture; `mnist-lab sweep collect {}` reports it",
-            dir.display(),
-            dir.display()
-        )));
-    }
-    plan::check_folders(dir)?;
-    Ok(plan)
 }

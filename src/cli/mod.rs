@@ -1,16 +1,5 @@
 //! The command line: one file per subcommand.
 
-/// `println!` for the commands' output, through [`out`]: a closed or full stdout never panics.
-macro_rules! outln {
-    () => { $crate::cli::out::write(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::cli::out::write(format_args!("{}\n", format_args!($($arg)*))) };
-}
-
-/// `print!` through [`out`].
-macro_rules! out {
-    ($($arg:tt)*) => { $crate::cli::out::write(format_args!($($arg)*)) };
-}
-
 mod bench;
 mod data;
 mod devices;
@@ -19,7 +8,6 @@ mod export;
 mod import;
 mod lecture;
 mod list;
-pub mod out;
 mod predict;
 mod report;
 mod sweep;
@@ -29,9 +17,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use formats::config::Dataset;
 
 use crate::backend::BackendName;
-use crate::config::Dataset;
 use crate::sweep::entry::Worker;
 
 #[derive(Parser, Debug)]

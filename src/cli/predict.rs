@@ -3,13 +3,14 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::{Tensor, TensorData};
 use clap::Args;
+use formats::config::Output;
+use formats::error;
+use formats::idx::{CLASSES, PIXELS};
 
 use super::BackendArg;
-use crate::config::Output;
-use crate::data::idx::{CLASSES, PIXELS};
+use crate::backend;
 use crate::data::image_input::{is_blank, load_digit};
 use crate::run::RunDir;
-use crate::{backend, error};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -68,7 +69,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     match failures.pop() {
         Some(last) => {
             for e in failures {
-                errln!("error: {}", super::out::error_line(&format!("{e:#}")));
+                errln!("error: {}", crate::console::error_line(&format!("{e:#}")));
             }
             Err(last)
         }
@@ -111,7 +112,7 @@ fn digits(paths: &[PathBuf]) -> Result<Digits<'_>> {
         }
         let last = failures.pop().expect("not empty");
         for e in failures {
-            errln!("error: {}", super::out::error_line(&format!("{e:#}")));
+            errln!("error: {}", crate::console::error_line(&format!("{e:#}")));
         }
         return Err(last);
     }

@@ -1,17 +1,17 @@
 //! `mnist-lab report`: compare runs in a table and one overlay of their validation curves.
 
-use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use formats::error;
+use formats::history::History;
 
-use crate::error;
 use crate::files::write_atomic;
-use crate::report::{page, plot, table};
-use crate::run::{CONFIG_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, check_destination};
-use crate::train::history::History;
+use crate::plot;
+use crate::report::{self, page, table};
+use crate::run::check_destination;
 
 /// Runs are given one by one (a directory with `config.toml`) or by a parent folder, whose
 /// immediate subdirectories holding a `summary.json` are taken as runs. A run directory named
@@ -66,7 +66,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         check_destination(f, None)?;
     }
 
-    let rows = load_rows(&args.paths)?;
+    let rows = report::load_rows(&args.paths)?;
     let markdown = table::markdown(&rows);
     out!("{markdown}");
 
@@ -97,74 +97,4 @@ pub fn run(args: ReportArgs) -> Result<()> {
     write_atomic(out, text.as_bytes())?;
     errln!("wrote {}", out.display());
     Ok(())
-}
-
-/// Expand the arguments into run directories, sorted by path, each read once. A run named
-/// directly must be readable; one found in a parent folder that is not (a hand-edited or
-/// corrupt file) is left out with a warning naming the file, rather than sinking the report.
-fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
-    let mut dirs = Vec::new();
-    let mut named = Vec::new();
-    for p in paths {
-        if RunDir::open(p).is_ok() {
-            dirs.push(p.clone());
-            named.push(p.clone());
-            continue;
-        }
-        let found: Vec<PathBuf> = fs::read_dir(p)
-            .map(|entries| {
-                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|d| d.join(SUMMARY_FILE).is_file()).collect()
-            })
-            .unwrap_or_default();
-        if found.is_empty() && p.join("plan.json").is_file() {
-            return Err(error::config(format!(
-                "{} is a sweep folder: `mnist-lab sweep collect {0}` reports it (mean ± std over seeds), \
-                 or `mnist-lab report {}` compares its runs one by one",
-                p.display(),
-                p.join("runs").display()
-            )));
-        }
-        if found.is_empty() {
-            return Err(error::config(format!(
-                "{} is neither a run directory (no {CONFIG_FILE}) nor a folder of finished runs",
-                p.display()
-            )));
-        }
-        dirs.extend(found);
-    }
-    dirs.sort();
-    dirs.dedup();
-
-    // Directory names, unless two runs share one (e.g. from two parents): then whole paths.
-    let mut seen = HashMap::new();
-    for d in &dirs {
-        *seen.entry(d.file_name().map(|n| n.to_os_string())).or_insert(0) += 1;
-    }
-    let mut rows = Vec::new();
-    for d in &dirs {
-        let base = d.file_name().map(|n| n.to_os_string());
-        let name = match &base {
-            Some(n) if seen[&base] == 1 => n.to_string_lossy().into_owned(),
-            _ => d.display().to_string(),
-        };
-        match load_row(d, name) {
-            Ok(row) => rows.push(row),
-            Err(e) if !named.contains(d) => errln!("warning: {e:#}; {} left out of the report", d.display()),
-            Err(e) => return Err(e),
-        }
-    }
-    if rows.is_empty() {
-        return Err(error::data("no readable run to report on"));
-    }
-    Ok(rows)
-}
-
-/// One run's summary (`None` while unfinished) and history.
-fn load_row(dir: &Path, name: String) -> Result<table::RunRow> {
-    let run = RunDir::open(dir)?;
-    let summary = if run.file(SUMMARY_FILE).is_file() { Some(run.summary()?) } else { None };
-    // No history yet (stopped before the first epoch ended) is an empty curve, not an error.
-    let history_path = run.file(HISTORY_FILE);
-    let history = if history_path.is_file() { table::read_history_csv(&history_path)? } else { History::default() };
-    Ok(table::RunRow { name, summary, history })
 }

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use formats::error;
 
 use super::WorkerArgs;
 use super::train;
-use crate::error;
 use crate::report::page;
 use crate::run::check_destination;
 use crate::sweep::entry;

@@ -3,12 +3,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use formats::config::ExperimentConfig;
+use formats::history::EpochMetrics;
 
 use super::{BackendArg, DataArgs, Progress};
-use crate::config::ExperimentConfig;
 use crate::presets;
 use crate::run::{self, Event, Finished, Start, Stop, TrainRun};
-use crate::train::EpochMetrics;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {

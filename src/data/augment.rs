@@ -10,11 +10,11 @@
 //! crate has no displacement-field warp, and on 28×28 the Gaussian is two small matrix
 //! products per field, laid out here so that they vectorise.
 
+use formats::config::AugmentationConfig;
+use formats::idx::{COLS, PIXELS, ROWS};
 use rayon::prelude::*;
 
-use super::idx::{COLS, PIXELS, ROWS};
-use crate::config::AugmentationConfig;
-use crate::model::dropout::draw;
+use crate::random::draw;
 
 /// Rows of the fields and the blur matrix are padded to 32 floats: whole vector registers.
 const LANES: usize = 32;

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use formats::config::DataConfig;
+use formats::error;
+use formats::idx::{CLASSES, PIXELS, RawMnist};
 
-use super::idx::{CLASSES, PIXELS, RawMnist};
-use crate::config::DataConfig;
-use crate::{backend, error};
+use crate::backend;
 
 /// Packed pixels per 32-bit integer.
 const PACK: usize = 4;

@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use flate2::read::GzDecoder;
+use formats::config::Dataset;
+use formats::error;
+use formats::idx::{self, IdxKind};
 use sha2::{Digest, Sha256};
-
-use super::idx::{self, IdxKind};
-use crate::config::Dataset;
-use crate::error;
 
 /// One IDX file and the SHA-256 of its decompressed content.
 #[derive(Debug, Clone, Copy)]

@@ -15,12 +15,12 @@ use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use anyhow::Result;
+use formats::error;
+use formats::idx::{COLS, PIXELS, ROWS};
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, ImageError, Luma};
 
-use super::idx::{COLS, PIXELS, ROWS};
 use super::stroke;
-use crate::error;
 
 /// Longer side of the digit's box inside the 28×28 field, as in MNIST.
 const BOX: f32 = 20.0;

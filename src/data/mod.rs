@@ -3,7 +3,6 @@
 pub mod augment;
 pub mod dataset;
 pub mod fetch;
-pub use mnist_lab_formats::idx;
 pub mod image_input;
 pub mod prefetch;
 pub mod stroke;
@@ -11,11 +10,11 @@ pub mod stroke;
 use std::path::Path;
 
 use anyhow::Result;
+use formats::config::Dataset;
+use formats::idx;
 
 pub use dataset::{Batch, MnistData, Split};
 pub use fetch::data_dir;
-
-use crate::config::Dataset;
 
 /// Make sure the dataset is in `dir` (downloading unless `offline`), then parse it.
 pub fn load_raw(dataset: Dataset, dir: &Path, offline: bool) -> Result<idx::RawMnist> {

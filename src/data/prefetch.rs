@@ -13,10 +13,11 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
+use formats::config::ExperimentConfig;
+use formats::idx::PIXELS;
+
 use super::MnistData;
 use super::augment::Augmenter;
-use super::idx::PIXELS;
-use crate::config::ExperimentConfig;
 
 /// Batches queued beyond the one in training.
 pub const AHEAD: usize = 4;
@@ -151,7 +152,7 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AugmentationConfig;
+    use formats::config::AugmentationConfig;
 
     #[test]
     fn batches_match_the_sequential_augmenter_whatever_the_lookahead() {

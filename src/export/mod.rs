@@ -1,6 +1,5 @@
 //! Weights for other programs: safetensors in PyTorch's layout, and a web page that runs them;
-//! ONNX in [`onnx`], TensorBoard's event files in [`event_file`] (burnpack is Burn's own record,
-//! `model/store.rs`; Keras both ways in `keras/`).
+//! ONNX in [`onnx`] (burnpack is Burn's own record, `model/store.rs`; Keras both ways in `keras/`).
 //!
 //! Tensors are `layers.{i}.weight` [out, in] and `layers.{i}.bias` [out], f32, i.e. exactly
 //! what `nn.Linear` expects, so `torch.nn.Sequential` or plain NumPy can use them. The header
@@ -12,16 +11,15 @@
 //! output kind as JSON, its weights as base64 little-endian f32 in Burn's own [in, out] layout;
 //! the page's JavaScript runs the forward pass and MNIST's preprocessing itself.
 
-pub mod event_file;
 pub mod onnx;
 
 use anyhow::Result;
 use base64::Engine;
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::Device;
+use formats::config::{Activation, ExperimentConfig, Output};
+use formats::error;
 
-use crate::config::{Activation, ExperimentConfig, Output};
-use crate::error;
 use crate::model::Mlp;
 
 pub const SAFETENSORS_FILE: &str = "model.safetensors";

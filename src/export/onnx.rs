@@ -18,11 +18,11 @@
 //! The metadata holds the run's resolved config (`config`), `activations`, `output`.
 
 use anyhow::Result;
+use formats::config::{Activation, ExperimentConfig, Output};
+use formats::error;
+use formats::idx::{CLASSES, PIXELS};
 
 use super::{activation_name, output_name};
-use crate::config::{Activation, ExperimentConfig, Output};
-use crate::data::idx::{CLASSES, PIXELS};
-use crate::error;
 use crate::model::Mlp;
 
 pub const ONNX_FILE: &str = "model.onnx";

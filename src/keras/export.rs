@@ -9,18 +9,18 @@ use std::io::{Cursor, Write};
 use std::path::Path;
 
 use anyhow::Result;
+use formats::config::{ExperimentConfig, Init, Loss, OptimizerConfig, ScheduleConfig};
+use formats::error;
+use formats::history::read_history_csv;
 use hdf5_pure::FileBuilder;
 use serde_json::{Value, json};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::{CONFIG_JSON, KERAS_VERSION, METADATA_JSON, WEIGHTS_H5};
-use crate::config::{ExperimentConfig, Init, Loss, OptimizerConfig, ScheduleConfig};
-use crate::error;
 use crate::export::{activation_name, output_name};
 use crate::model::Mlp;
 use crate::run::HISTORY_FILE;
-use crate::train::history::read_history_csv;
 use crate::train::schedule::Schedule;
 
 /// The archive's bytes, and one line naming what Keras has no place for (if anything).

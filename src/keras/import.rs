@@ -12,16 +12,16 @@ use std::io::{Cursor, Read};
 use anyhow::Result;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
+use formats::config::{
+    Activation, AdadeltaConfig, AdagradConfig, AdamConfig, DataConfig, ExperimentConfig, Init, LayerConfig, Loss,
+    ModelConfig, OptimizerConfig, Output, RmspropConfig, SgdConfig, TrainConfig,
+};
+use formats::error;
+use formats::idx::{CLASSES, PIXELS};
 use serde_json::Value;
 use zip::ZipArchive;
 
 use super::{CONFIG_JSON, WEIGHTS_H5};
-use crate::config::{
-    Activation, AdadeltaConfig, AdagradConfig, AdamConfig, DataConfig, ExperimentConfig, Init, LayerConfig, Loss,
-    ModelConfig, OptimizerConfig, Output, RmspropConfig, SgdConfig, TrainConfig,
-};
-use crate::data::idx::{CLASSES, PIXELS};
-use crate::error;
 use crate::model::Mlp;
 
 /// config.json past this is no MLP's.
@@ -156,7 +156,6 @@ fn read_layers(config: &Value) -> Result<Plan, String> {
         .as_array()
         .and_then(|s| s.iter().skip(1).map(|d| d.as_u64().map(|d| d as usize)).collect());
     let mut dense: Vec<DenseSpec> = Vec::new();
-    let refuse = |layer: &Value, why: &str| format!("layer `{}` ({}) {why}", layer_name(layer), class_of(layer));
     for layer in layers {
         let c = &layer["config"];
         match class_of(layer) {
@@ -182,71 +181,8 @@ fn read_layers(config: &Value) -> Result<Plan, String> {
                 if dense.is_empty() && shape.is_none() {
                     shape = input_shape(layer);
                 }
-                let n_in = match dense.last() {
-                    Some(d) => d.units,
-                    None => match shape.as_deref() {
-                        Some([n]) if *n == PIXELS => PIXELS,
-                        Some(s) => {
-                            return Err(refuse(
-                                layer,
-                                &format!("gets input of shape {s:?}; it needs 784 values (add a Flatten)"),
-                            ));
-                        }
-                        None => {
-                            return Err(refuse(layer, "has no input shape; build the model on a 784 or 28×28 input"));
-                        }
-                    },
-                };
-                if let Some(prev) = dense.last()
-                    && prev.activation.is_none()
-                {
-                    return Err(format!(
-                        "layer `{}` (Dense) has no activation; mnist-lab's hidden layers have one",
-                        prev.name
-                    ));
-                }
-                let units = c["units"].as_u64().ok_or_else(|| refuse(layer, "has no `units`"))? as usize;
-                if c["use_bias"] == Value::Bool(false) {
-                    return Err(refuse(layer, "has no bias; mnist-lab's layers all have one"));
-                }
-                let activation = match &c["activation"] {
-                    Value::Null => None,
-                    Value::String(a) if a == "linear" => None,
-                    Value::String(a) => Some(a.clone()),
-                    _ => return Err(refuse(layer, "has a custom activation")),
-                };
-                let max_norm = match &c["kernel_constraint"] {
-                    Value::Null => None,
-                    k if class_of(k) == "MaxNorm" && k["config"]["axis"].as_i64().unwrap_or(0) == 0 => {
-                        k["config"]["max_value"].as_f64()
-                    }
-                    _ => return Err(refuse(layer, "has a kernel constraint other than MaxNorm(axis=0)")),
-                };
-                let r = &c["kernel_regularizer"];
-                let penalty = match class_of(r) {
-                    "" => (0.0, 0.0),
-                    "L1L2" | "L1" | "L2" => {
-                        (r["config"]["l1"].as_f64().unwrap_or(0.0), r["config"]["l2"].as_f64().unwrap_or(0.0))
-                    }
-                    _ => return Err(refuse(layer, "has a kernel regularizer other than L1, L2 or L1L2")),
-                };
-                let init = match class_of(&c["kernel_initializer"]) {
-                    "GlorotUniform" => Some(Init::GlorotUniform),
-                    "GlorotNormal" => Some(Init::GlorotNormal),
-                    "HeNormal" => Some(Init::HeNormal),
-                    "HeUniform" => Some(Init::HeUniform),
-                    _ => None,
-                };
-                dense.push(DenseSpec {
-                    name: layer_name(layer),
-                    n_in,
-                    units,
-                    activation,
-                    max_norm,
-                    penalty,
-                    init,
-                    dropout: 0.0,
-                });
+                let spec = dense_spec(layer, dense.last(), shape.as_deref())?;
+                dense.push(spec);
             }
             "Activation" => match dense.last_mut() {
                 Some(d) if d.activation.is_none() && d.dropout == 0.0 => {
@@ -269,6 +205,12 @@ fn read_layers(config: &Value) -> Result<Plan, String> {
             }
         }
     }
+    check_chain(&dense)?;
+    Ok(Plan { dense })
+}
+
+/// The chain as a whole: ten outputs through softmax or sigmoid, hidden layers mnist-lab has.
+fn check_chain(dense: &[DenseSpec]) -> Result<(), String> {
     let Some(last) = dense.last() else { return Err("the model has no Dense layer".into()) };
     if last.units != CLASSES || !matches!(last.activation.as_deref(), Some("softmax" | "sigmoid")) {
         return Err(format!(
@@ -290,7 +232,65 @@ fn read_layers(config: &Value) -> Result<Plan, String> {
             ));
         }
     }
-    Ok(Plan { dense })
+    Ok(())
+}
+
+/// One Dense layer of the chain, after `prev` (or on an input of `shape` when it is the first).
+fn dense_spec(layer: &Value, prev: Option<&DenseSpec>, shape: Option<&[usize]>) -> Result<DenseSpec, String> {
+    let c = &layer["config"];
+    let n_in = match prev {
+        Some(d) => d.units,
+        None => match shape {
+            Some([n]) if *n == PIXELS => PIXELS,
+            Some(s) => {
+                return Err(refuse(layer, &format!("gets input of shape {s:?}; it needs 784 values (add a Flatten)")));
+            }
+            None => {
+                return Err(refuse(layer, "has no input shape; build the model on a 784 or 28×28 input"));
+            }
+        },
+    };
+    if let Some(prev) = prev
+        && prev.activation.is_none()
+    {
+        return Err(format!("layer `{}` (Dense) has no activation; mnist-lab's hidden layers have one", prev.name));
+    }
+    let units = c["units"].as_u64().ok_or_else(|| refuse(layer, "has no `units`"))? as usize;
+    if c["use_bias"] == Value::Bool(false) {
+        return Err(refuse(layer, "has no bias; mnist-lab's layers all have one"));
+    }
+    let activation = match &c["activation"] {
+        Value::Null => None,
+        Value::String(a) if a == "linear" => None,
+        Value::String(a) => Some(a.clone()),
+        _ => return Err(refuse(layer, "has a custom activation")),
+    };
+    let max_norm = match &c["kernel_constraint"] {
+        Value::Null => None,
+        k if class_of(k) == "MaxNorm" && k["config"]["axis"].as_i64().unwrap_or(0) == 0 => {
+            k["config"]["max_value"].as_f64()
+        }
+        _ => return Err(refuse(layer, "has a kernel constraint other than MaxNorm(axis=0)")),
+    };
+    let r = &c["kernel_regularizer"];
+    let penalty = match class_of(r) {
+        "" => (0.0, 0.0),
+        "L1L2" | "L1" | "L2" => (r["config"]["l1"].as_f64().unwrap_or(0.0), r["config"]["l2"].as_f64().unwrap_or(0.0)),
+        _ => return Err(refuse(layer, "has a kernel regularizer other than L1, L2 or L1L2")),
+    };
+    let init = match class_of(&c["kernel_initializer"]) {
+        "GlorotUniform" => Some(Init::GlorotUniform),
+        "GlorotNormal" => Some(Init::GlorotNormal),
+        "HeNormal" => Some(Init::HeNormal),
+        "HeUniform" => Some(Init::HeUniform),
+        _ => None,
+    };
+    Ok(DenseSpec { name: layer_name(layer), n_in, units, activation, max_norm, penalty, init, dropout: 0.0 })
+}
+
+/// Why `layer` cannot be taken, naming it.
+fn refuse(layer: &Value, why: &str) -> String {
+    format!("layer `{}` ({}) {why}", layer_name(layer), class_of(layer))
 }
 
 /// An object's `class_name` ("" when it is none).

@@ -11,24 +11,24 @@ mod loss;
 mod optimisation;
 mod overfitting;
 pub mod page;
+pub mod pipeline;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use burn::tensor::Device;
+use formats::config::{ExperimentConfig, OptimizerConfig};
+use formats::history::History;
+use formats::idx::PIXELS;
+use formats::summary::Summary;
 use toml::Value;
 
-use burn::tensor::Device;
-
-use crate::config::ExperimentConfig;
-use crate::config::OptimizerConfig;
 use crate::data::Split;
-use crate::data::idx::PIXELS;
 use crate::presets;
-use crate::run::{RunDir, Summary};
+use crate::run::RunDir;
 use crate::sweep::grid::{Grid, Resolved};
 use crate::sweep::plan::{self, Plan, State};
-use crate::train::history::History;
 
 /// The grid key every entry of the lecture's plan varies: the experiment's name.
 pub const KEY: &str = "experiment";
@@ -166,14 +166,10 @@ impl RunResult {
         e.val_accuracy
     }
 
-    pub fn last_val_loss(&self) -> Option<f64> {
-        self.history.epochs.last()?.val_loss
-    }
-
     /// Images in one epoch of training (the batches that make its weight updates).
     pub fn train_images(&self) -> usize {
         let d = &self.config.data;
-        let total = crate::data::idx::TRAIN_LEN.saturating_sub(d.validation);
+        let total = formats::idx::TRAIN_LEN.saturating_sub(d.validation);
         d.train_limit.map_or(total, |l| l.min(total))
     }
 }

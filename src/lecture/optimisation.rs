@@ -11,41 +11,6 @@ const CLOSE: f64 = 0.02;
 const ADAPTIVE: [&str; 4] = ["adagrad", "rmsprop", "adam", "adadelta"];
 
 pub fn claims() -> Vec<Claim> {
-    let rates = || Figure {
-        best_of: None,
-        title: "learning rates 0.001, 0.1 and 10: validation accuracy",
-        x: XAxis::Epoch,
-        y: "validation accuracy",
-        series: vec![
-            line("0.001: lr-small", "lr-small", Metric::ValAccuracy),
-            line("0.1: sgd", SGD, Metric::ValAccuracy),
-            line("10: lr-large", "lr-large", Metric::ValAccuracy),
-        ],
-    };
-    let race = |title, x| Figure {
-        best_of: None,
-        title,
-        x,
-        y: "validation accuracy",
-        series: vec![
-            line("SGD 0.1 + momentum 0.9", "momentum", Metric::ValAccuracy),
-            line("Adagrad", "adagrad", Metric::ValAccuracy),
-            line("RMSprop", "rmsprop", Metric::ValAccuracy),
-            line("Adam", "adam", Metric::ValAccuracy),
-            line("Adadelta", "adadelta", Metric::ValAccuracy),
-        ],
-    };
-    let batches = |title, x| Figure {
-        best_of: None,
-        title,
-        x,
-        y: "validation accuracy",
-        series: vec![
-            line("batches of 8", "batch-small", Metric::ValAccuracy),
-            line("batches of 32", SGD, Metric::ValAccuracy),
-            line("batches of 1 024", "batch-large", Metric::ValAccuracy),
-        ],
-    };
     vec![
         Claim {
             name: "Too small a learning rate is slow",
@@ -114,6 +79,53 @@ pub fn claims() -> Vec<Claim> {
             judge: small_batches,
         },
     ]
+}
+
+/// SGD at the three learning rates, by epoch.
+fn rates() -> Figure {
+    Figure {
+        best_of: None,
+        title: "learning rates 0.001, 0.1 and 10: validation accuracy",
+        x: XAxis::Epoch,
+        y: "validation accuracy",
+        series: vec![
+            line("0.001: lr-small", "lr-small", Metric::ValAccuracy),
+            line("0.1: sgd", SGD, Metric::ValAccuracy),
+            line("10: lr-large", "lr-large", Metric::ValAccuracy),
+        ],
+    }
+}
+
+/// The optimizers at their default rates beside SGD with momentum, along `x`.
+fn race(title: &'static str, x: XAxis) -> Figure {
+    Figure {
+        best_of: None,
+        title,
+        x,
+        y: "validation accuracy",
+        series: vec![
+            line("SGD 0.1 + momentum 0.9", "momentum", Metric::ValAccuracy),
+            line("Adagrad", "adagrad", Metric::ValAccuracy),
+            line("RMSprop", "rmsprop", Metric::ValAccuracy),
+            line("Adam", "adam", Metric::ValAccuracy),
+            line("Adadelta", "adadelta", Metric::ValAccuracy),
+        ],
+    }
+}
+
+/// The three batch sizes, along `x`.
+fn batches(title: &'static str, x: XAxis) -> Figure {
+    Figure {
+        best_of: None,
+        title,
+        x,
+        y: "validation accuracy",
+        series: vec![
+            line("batches of 8", "batch-small", Metric::ValAccuracy),
+            line("batches of 32", SGD, Metric::ValAccuracy),
+            line("batches of 1 024", "batch-large", Metric::ValAccuracy),
+        ],
+    }
 }
 
 fn last_val(r: &RunResult) -> Option<f64> {

@@ -8,12 +8,12 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::Result;
+use formats::error;
 use serde::Deserialize;
 
 use super::{Claim, Figure, Metric, Results, RunResult, Section, Verdict, XAxis};
-use crate::error;
 use crate::files::write_atomic;
-use crate::report::plot::{self, MeanCurve};
+use crate::plot::{self, MeanCurve};
 use crate::report::table::escape_html;
 use crate::sweep::collect::mean_std;
 

@@ -2,8 +2,7 @@
 //! Free functions, as the enums live in the Burn-free formats crate.
 
 use burn::tensor::{Tensor, activation};
-
-use crate::config::{Activation, Output};
+use formats::config::{Activation, Output};
 
 /// A hidden layer's activation.
 pub fn hidden(kind: Activation, x: Tensor<2>) -> Tensor<2> {

@@ -7,35 +7,16 @@
 //! one multiplication. Accelerators keep drawing it on the device. After a ReLU layer on flex
 //! the fused layer ([`super::dense`]) draws the same way inside its own pass, with no mask buffer.
 
-use std::cell::RefCell;
-
 use burn::nn::Dropout;
 use burn::tensor::{Distribution, Tensor, TensorData};
-use rand::rngs::SmallRng;
-use rand::{RngCore, SeedableRng};
 
 use crate::backend;
-
-thread_local! {
-    /// The host generator, reseeded every epoch (see [`seed`]) so runs and resumed runs repeat.
-    /// Per thread, so two trainings in one process (tests) do not draw from each other's stream.
-    static HOST_RNG: RefCell<SmallRng> = RefCell::new(SmallRng::seed_from_u64(0));
-}
-
-/// Reseeds this thread's mask generator; the learner calls it with each epoch's seed.
-pub fn seed(seed: u64) {
-    HOST_RNG.with(|rng| *rng.borrow_mut() = SmallRng::seed_from_u64(seed));
-}
+use crate::random::{draw, next_key};
 
 /// The share of units `layer` keeps in a training step: 1 for a frozen layer. Inference never
 /// gets here ([`crate::model::Mlp::forward`] passes no dropout layer).
 pub fn keep(layer: &Dropout) -> f64 {
     if layer.training.is_enabled() { 1.0 - layer.prob } else { 1.0 }
-}
-
-/// A fresh key for one mask: element i of the mask is kept when `kept(key, i, threshold(keep))`.
-pub fn next_key() -> u64 {
-    HOST_RNG.with(|rng| rng.borrow_mut().next_u64())
 }
 
 /// The top 32 bits of a draw are compared with keep·2³².
@@ -113,19 +94,3 @@ fn fill_any(out: &mut [f32], key: u64, first: u64, threshold: u64, scale: f32) {
         *v = kept(key, i, threshold) as u32 as f32 * scale;
     }
 }
-
-/// The i-th output of SplitMix64 started at `key` (Steele, Lea & Flood 2014; it passes BigCrush):
-/// a counter-based draw, computed for any position without the ones before it, so the loop
-/// above has no dependency from one element to the next and vectorises. Augmentation draws its
-/// warps the same way.
-#[inline(always)]
-pub(crate) fn draw(key: u64, i: u64) -> u64 {
-    let mut z = key.wrapping_add(i.wrapping_add(1).wrapping_mul(DRAW_STEP));
-    z = (z ^ (z >> 30)).wrapping_mul(DRAW_MIX[0]);
-    z = (z ^ (z >> 27)).wrapping_mul(DRAW_MIX[1]);
-    z ^ (z >> 31)
-}
-
-/// SplitMix64's constants, shared with the hand-vectorised copy of [`draw`] in the dense layer.
-pub(crate) const DRAW_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
-pub(crate) const DRAW_MIX: [u64; 2] = [0xBF58_476D_1CE4_E5B9, 0x94D0_49BB_1331_11EB];

@@ -3,8 +3,7 @@
 
 use burn::nn::Initializer;
 use burn::tensor::{Distribution, Tensor};
-
-use crate::config::Init;
+use formats::config::Init;
 
 /// How Keras' `TruncatedNormal` relates to its standard deviation: the normal is redrawn beyond
 /// ±2σ, which leaves 0.8796² of the variance, so σ is widened by this factor first.
@@ -55,8 +54,8 @@ mod tests {
     use burn::tensor::Device;
 
     use super::*;
-    use crate::config::ModelConfig;
     use crate::model::Mlp;
+    use formats::config::ModelConfig;
 
     /// Keras' he_normal / glorot_normal: nothing beyond two (widened) σ, and the kept values have
     /// the variance the name promises, 2/fan_in or 2/(fan_in + fan_out).

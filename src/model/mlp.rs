@@ -3,10 +3,10 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
+use formats::config::{Activation, ModelConfig, Output};
+use formats::idx::{CLASSES, PIXELS};
 
 use super::init::{truncate, truncated_std, weight_initializer};
-use crate::config::{Activation, ModelConfig, Output};
-use crate::data::idx::{CLASSES, PIXELS};
 
 /// Training or inference: which one a forward pass is for is said by the caller
 /// ([`Mlp::forward_train`] or [`Mlp::forward`]), never guessed from the tensors' device.

@@ -6,10 +6,10 @@ use std::path::Path;
 use anyhow::Result;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
+use formats::config::ExperimentConfig;
+use formats::error;
 
 use super::Mlp;
-use crate::config::ExperimentConfig;
-use crate::error;
 
 impl Mlp {
     /// The model as a burnpack record (which also keeps parameter ids, for optimizer state).

@@ -1,5 +1,7 @@
 //! Pictures and tables of runs.
 
 pub mod page;
-pub mod plot;
+mod rows;
 pub mod table;
+
+pub use rows::load_rows;

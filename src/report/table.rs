@@ -1,8 +1,9 @@
 //! The runs comparison table, and the `history.csv` reader it needs.
 
-use crate::run::Summary;
-use crate::train::history::History;
-pub use crate::train::history::{parse_history_csv, read_history_csv};
+use formats::history::History;
+use formats::summary::Summary;
+
+pub use formats::history::{parse_history_csv, read_history_csv};
 
 /// One run of the report: its name, its summary (`None` while training never finished) and history.
 #[derive(Debug, Clone)]
@@ -84,8 +85,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::error;
-    use crate::train::history::CSV_HEADER;
+    use formats::error;
+    use formats::history::CSV_HEADER;
 
     const CSV: &str = "\
 epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,grad_mean_abs_layer0,grad_mean_abs_layer1

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::tensor::Device;
+use formats::config::ExperimentConfig;
+use formats::error;
+use formats::summary::Summary;
 
-use super::Summary;
-use crate::config::ExperimentConfig;
-use crate::error;
 use crate::files::{parent_of, replaceable, write_atomic};
 use crate::model::Mlp;
 use crate::train::checkpoint;

@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use formats::error::{self, Kind};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
-
-use crate::error::{self, Kind};
 
 /// The stop request shared with the code that polls it.
 #[derive(Clone)]

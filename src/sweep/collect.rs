@@ -5,14 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use formats::error;
+use formats::history::History;
 
 use super::plan::{self, Plan, State};
-use crate::error;
 use crate::files::write_atomic;
+use crate::plot::{self, MeanCurve};
 use crate::report::page;
-use crate::report::plot::{self, MeanCurve};
 use crate::report::table::escape_html;
-use crate::train::history::History;
 
 /// One grid point and what its finished runs measured.
 #[derive(Debug)]

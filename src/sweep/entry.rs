@@ -5,12 +5,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use formats::config::ExperimentConfig;
+use formats::error;
 
 use super::plan::{self, Entry, Plan, State};
 use crate::backend::BackendName;
-use crate::config::ExperimentConfig;
 use crate::run::{self, Event, Finished, RunDir, SUMMARY_FILE, Start, Stop, TrainRun};
-use crate::{error, train};
+use crate::train;
 
 /// Where a sweep's runs get their data and device; passed on to every child of `--jobs`.
 #[derive(Debug, Clone, Default)]

@@ -8,12 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use formats::config::{ExperimentConfig, toml_error};
+use formats::error;
 use serde::Deserialize;
 use toml::{Table, Value};
 
 use super::progress::Progress;
-use crate::config::{ExperimentConfig, toml_error};
-use crate::{error, presets};
+use crate::presets;
 
 /// How many runs `sweep plan` makes unless `--max-runs` says otherwise: a grid past it is far
 /// more likely a mistake (one list too many) than a plan anyone can train.
@@ -133,25 +134,7 @@ impl Grid {
         }
 
         // Counted before anything is built: a grid can name more runs than memory holds.
-        let lengths: Vec<usize> = axes.iter().map(|(_, v)| v.len()).collect();
-        let count = lengths.iter().try_fold(seeds.len(), |n, &k| n.checked_mul(k));
-        if count.is_none_or(|n| n > max_runs) {
-            let points = if lengths.is_empty() {
-                "1".to_string()
-            } else {
-                lengths.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" × ")
-            };
-            let (count, hint) = match count {
-                Some(n) => (n.to_string(), format!(", or plan it anyway with --max-runs {n}")),
-                None => (format!("more than {}", usize::MAX), String::new()),
-            };
-            return Err(bad(format!(
-                "the grid makes {count} runs ({points} grid points × {} seeds), more than --max-runs {max_runs} \
-                 allows; shrink the grid{hint}",
-                seeds.len()
-            )));
-        }
-        let total = count.unwrap_or(0);
+        let total = run_count(&axes, seeds.len(), max_runs).map_err(bad)?;
 
         // Keys are checked against the base with [set] applied, one at a time, so an error
         // names the key even when several keys are wrong.
@@ -199,6 +182,28 @@ impl Grid {
         }
         Ok(Grid { base: file.base, keys: axes.into_iter().map(|(k, _)| k).collect(), seeds, runs })
     }
+}
+
+/// The runs the grid makes, `seeds` per point, refused above `max_runs`.
+fn run_count(axes: &[(String, Vec<Value>)], seeds: usize, max_runs: usize) -> Result<usize, String> {
+    let lengths: Vec<usize> = axes.iter().map(|(_, v)| v.len()).collect();
+    let count = lengths.iter().try_fold(seeds, |n, &k| n.checked_mul(k));
+    if count.is_none_or(|n| n > max_runs) {
+        let points = if lengths.is_empty() {
+            "1".to_string()
+        } else {
+            lengths.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" × ")
+        };
+        let (count, hint) = match count {
+            Some(n) => (n.to_string(), format!(", or plan it anyway with --max-runs {n}")),
+            None => (format!("more than {}", usize::MAX), String::new()),
+        };
+        return Err(format!(
+            "the grid makes {count} runs ({points} grid points × {seeds} seeds), more than --max-runs {max_runs} \
+             allows; shrink the grid{hint}"
+        ));
+    }
+    Ok(count.unwrap_or(0))
 }
 
 /// A grid point for people: `key=value, key=value` (strings without quotes), `base` when empty.
@@ -485,7 +490,7 @@ base = "softmax"
         let schedule = g.runs[0].config.schedule.clone().unwrap();
         assert_eq!(
             schedule,
-            crate::config::ScheduleConfig::Step(crate::config::StepDecayConfig { factor: 0.5, every: 2 })
+            formats::config::ScheduleConfig::Step(formats::config::StepDecayConfig { factor: 0.5, every: 2 })
         );
         assert_eq!(g.seeds, [42]);
     }

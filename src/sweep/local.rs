@@ -8,11 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
+use formats::error;
 
 use super::entry::{Worker, accuracy_of, describe};
 use super::plan::{self, Entry, LOGS, Plan, State};
+use crate::data;
 use crate::run::{SUMMARY_FILE, Stop};
-use crate::{data, error};
 
 /// With N > 1 children and no RAYON_NUM_THREADS of the user's: the cores shared out.
 fn child_threads(jobs: usize) -> Option<String> {
@@ -146,17 +147,7 @@ fn how_it_ended(dir: &Path, r: &Running, status: std::process::ExitStatus) -> (E
 /// I`) at a time; `say` gets a line as each run ends.
 pub fn run_all(dir: &Path, plan: &Plan, jobs: usize, worker: &Worker, say: &mut dyn FnMut(&str)) -> Result<()> {
     let n = plan.runs.len();
-    let (mut todo, mut refused) = (Vec::new(), Vec::new());
-    for e in &plan.runs {
-        match plan::state(dir, e) {
-            State::Finished => {}
-            State::Foreign(why) => {
-                errln!("warning: {}: not this sweep's own run ({why}); not trained", describe(plan, e));
-                refused.push(e.index);
-            }
-            _ => todo.push(e),
-        }
-    }
+    let (todo, refused) = to_train(dir, plan);
     if todo.is_empty() && !refused.is_empty() {
         return Err(refused_error(dir, &refused));
     }
@@ -234,6 +225,23 @@ pub fn run_all(dir: &Path, plan: &Plan, jobs: usize, worker: &Worker, say: &mut 
         return Err(refused_error(dir, &refused));
     }
     Ok(())
+}
+
+/// The entries still to train, and the indices of those refused as not the sweep's own (each
+/// with a warning).
+fn to_train<'a>(dir: &Path, plan: &'a Plan) -> (Vec<&'a Entry>, Vec<usize>) {
+    let (mut todo, mut refused) = (Vec::new(), Vec::new());
+    for e in &plan.runs {
+        match plan::state(dir, e) {
+            State::Finished => {}
+            State::Foreign(why) => {
+                errln!("warning: {}: not this sweep's own run ({why}); not trained", describe(plan, e));
+                refused.push(e.index);
+            }
+            _ => todo.push(e),
+        }
+    }
+    (todo, refused)
 }
 
 /// The error of `sweep run --jobs` when entries were left untrained as not the sweep's own.

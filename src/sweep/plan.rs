@@ -11,17 +11,18 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use formats::config::{Dataset, ExperimentConfig};
+use formats::error;
+use formats::history::{History, read_history_csv};
+use formats::summary::Summary;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::grid::Grid;
 use super::progress::Progress;
-use crate::config::{Dataset, ExperimentConfig};
-use crate::error;
 use crate::files::{replaceable, sync_written, write_atomic, write_unsynced};
-use crate::run::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE, Summary};
+use crate::run::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE};
 use crate::train::checkpoint;
-use crate::train::history::{History, read_history_csv};
 
 pub const PLAN_FILE: &str = "plan.json";
 pub const CONFIGS: &str = "configs";

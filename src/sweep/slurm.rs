@@ -10,10 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use formats::error;
 
 use super::plan::{self, Entry, LOGS, Plan};
 use crate::data;
-use crate::error;
 use crate::files::write_atomic;
 
 pub const SCRIPT: &str = "sweep.sbatch";
@@ -195,7 +195,7 @@ mod tests {
         Options { runs: 4, max_parallel: None, time: None, cpus_per_task: 1, partition: None, job_name: "sw" }
     }
 
-    /// One argument of an `#SBATCH` line as sbatch reads it (src/sbatch/opt.c `_get_argument`):
+    /// One argument of an `#SBATCH` line as sbatch reads it (Slurm's sbatch/opt.c, `_get_argument`):
     /// blanks split, `'` and `"` group, `\` escapes the next character, an unquoted `#` ends
     /// the line.
     fn sbatch_arguments(line: &str) -> Vec<String> {

@@ -18,14 +18,15 @@ use anyhow::{Context, Result};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::burn_pack::{Bytes, Reader};
 use burn::tensor::{Device, Tensor};
+use formats::config::ExperimentConfig;
+use formats::error;
+use formats::idx::PIXELS;
 
 use super::optim;
-pub use super::resume_state::ResumeState;
-use crate::config::ExperimentConfig;
-use crate::data::idx::PIXELS;
-use crate::error;
 use crate::files::write_atomic;
 use crate::model::Mlp;
+
+pub use formats::resume_state::ResumeState;
 
 pub const DIR: &str = "checkpoints";
 pub const LATEST: &str = "latest";

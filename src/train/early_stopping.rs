@@ -1,9 +1,10 @@
 //! Early stopping (lecture step 3), as `keras.callbacks.EarlyStopping`: stop once the
 //! validation metric has not improved for `patience` epochs, and keep the best epoch's weights.
 
-use super::EpochMetrics;
-use super::monitor::Tracker;
-use crate::config::EarlyStoppingConfig;
+use formats::config::EarlyStoppingConfig;
+use formats::history::EpochMetrics;
+use formats::monitor::Tracker;
+
 use crate::model::Mlp;
 
 pub struct EarlyStopping {
@@ -44,7 +45,7 @@ impl EarlyStopping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Monitor;
+    use formats::config::Monitor;
 
     fn stops(patience: usize, losses: &[f64]) -> Vec<bool> {
         let cfg =

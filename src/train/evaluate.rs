@@ -1,11 +1,11 @@
 //! Evaluation passes: loss and accuracy of a network on a split, and the confusion matrix.
 
 use burn::tensor::{Int, Tensor};
+use formats::config::ExperimentConfig;
+use formats::idx::CLASSES;
 
 use super::loss::loss;
 use super::regularization::penalty;
-use crate::config::ExperimentConfig;
-use crate::data::idx::CLASSES;
 use crate::data::{Batch, Split};
 use crate::model::Mlp;
 

@@ -9,28 +9,29 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use formats::config::{ExperimentConfig, Output, TrainConfig};
+use formats::error;
+use formats::history::{EpochMetrics, History};
+use formats::idx::PIXELS;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::evaluate::{Sum, count_correct, evaluate};
-use super::history::EpochMetrics;
 use super::loss::loss;
 use super::max_norm;
 use super::regularization::penalty;
 use super::state::TrainingState;
 use super::tensorboard::TensorBoard;
-use crate::config::{ExperimentConfig, Output, TrainConfig};
-use crate::data::idx::PIXELS;
 use crate::data::prefetch::Prefetch;
 use crate::data::{Batch, MnistData};
-use crate::error;
 use crate::model::Mlp;
+use crate::random;
 
 pub struct FitOutcome {
     /// The trained network (the best epoch's when early stopping restores it), without autodiff.
     pub model: Mlp,
-    pub history: super::History,
+    pub history: History,
     /// The epoch early stopping judged best, or the lowest validation loss without it.
     pub best_epoch: usize,
     pub stopped_early: bool,
@@ -107,9 +108,9 @@ pub fn fit(
         let start = Instant::now();
         let lr = state.schedule.lr(epoch);
         // Seeds drawn from the epoch alone: a resumed run repeats an uninterrupted one.
-        let seed = epoch_seed(cfg.train.seed, epoch);
+        let seed = random::epoch_seed(cfg.train.seed, epoch);
         train_device.seed(seed);
-        crate::model::dropout::seed(seed);
+        random::seed(seed);
         // One pass over the shuffled training images, a step per batch.
         let (model, sums) = train_epoch(state.model, &mut state.optimizer, cfg, data, epoch, seed, lr, opts);
         state.model = model;
@@ -143,37 +144,6 @@ pub fn fit(
         model: state.into_model().valid(),
     })
 }
-
-impl EpochSums {
-    /// The epoch's row of the history: means over the `n` training images, and the validation
-    /// (loss, accuracy) when there is a validation split.
-    fn metrics(&self, epoch: usize, lr: f64, n: usize, validation: Option<(f64, f64)>, seconds: f64) -> EpochMetrics {
-        let (loss, first_half) = (self.loss.get_f64(), self.first_half_loss.get_f64());
-        let train_loss = loss / n as f64;
-        let train_accuracy = self.correct.get_i64() as f64 / n as f64;
-        // At chance level with the same mean loss over both halves: nothing is learning any more.
-        let halves = (self.first_half_len > 0 && self.first_half_len < n)
-            .then(|| (first_half / self.first_half_len as f64, (loss - first_half) / (n - self.first_half_len) as f64));
-        let stalled = train_accuracy <= CHANCE
-            && halves.is_some_and(|(a, b)| (a - b).abs() <= STALL_TOLERANCE * a.abs().max(f64::MIN_POSITIVE));
-        EpochMetrics {
-            epoch,
-            train_loss,
-            train_accuracy,
-            val_loss: validation.map(|v| v.0),
-            val_accuracy: validation.map(|v| v.1),
-            learning_rate: lr,
-            seconds,
-            grad_mean_abs: self.grads.iter().map(|s| s.get_f64() / self.batches as f64).collect(),
-            stalled,
-        }
-    }
-}
-
-/// Training accuracy at or below this is chance level for ten classes, give or take.
-const CHANCE: f64 = 0.15;
-/// Relative difference of the two half-epochs' mean losses below which the loss "stopped moving".
-const STALL_TOLERANCE: f64 = 1e-3;
 
 /// What one training step reports, kept on the device.
 pub struct StepStats {
@@ -247,6 +217,37 @@ struct EpochSums {
     phases: Phases,
 }
 
+impl EpochSums {
+    /// The epoch's row of the history: means over the `n` training images, and the validation
+    /// (loss, accuracy) when there is a validation split.
+    fn metrics(&self, epoch: usize, lr: f64, n: usize, validation: Option<(f64, f64)>, seconds: f64) -> EpochMetrics {
+        let (loss, first_half) = (self.loss.get_f64(), self.first_half_loss.get_f64());
+        let train_loss = loss / n as f64;
+        let train_accuracy = self.correct.get_i64() as f64 / n as f64;
+        // At chance level with the same mean loss over both halves: nothing is learning any more.
+        let halves = (self.first_half_len > 0 && self.first_half_len < n)
+            .then(|| (first_half / self.first_half_len as f64, (loss - first_half) / (n - self.first_half_len) as f64));
+        let stalled = train_accuracy <= CHANCE
+            && halves.is_some_and(|(a, b)| (a - b).abs() <= STALL_TOLERANCE * a.abs().max(f64::MIN_POSITIVE));
+        EpochMetrics {
+            epoch,
+            train_loss,
+            train_accuracy,
+            val_loss: validation.map(|v| v.0),
+            val_accuracy: validation.map(|v| v.1),
+            learning_rate: lr,
+            seconds,
+            grad_mean_abs: self.grads.iter().map(|s| s.get_f64() / self.batches as f64).collect(),
+            stalled,
+        }
+    }
+}
+
+/// Training accuracy at or below this is chance level for ten classes, give or take.
+const CHANCE: f64 = 0.15;
+/// Relative difference of the two half-epochs' mean losses below which the loss "stopped moving".
+const STALL_TOLERANCE: f64 = 1e-3;
+
 /// One pass over the training split in a shuffled order; `None` when interrupted.
 #[allow(clippy::too_many_arguments)]
 fn train_epoch(
@@ -309,11 +310,6 @@ fn train_epoch(
     (model, Some(sums))
 }
 
-/// Per-epoch seeds, so shuffling, augmentation and dropout need no saved generator state.
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed.wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
-
 /// A loss that became NaN or ∞ ends the run: nothing after it would mean anything. So do
 /// weights that did in the epoch's last step, which no loss of this epoch has seen yet.
 fn check_finite(m: &EpochMetrics, model: &Mlp) -> Result<()> {
@@ -325,7 +321,7 @@ fn check_finite(m: &EpochMetrics, model: &Mlp) -> Result<()> {
             "{}: the {what} in epoch {}; hint: try a smaller learning rate (now {})",
             error::DIVERGED,
             m.epoch,
-            super::history::lr_text(m.learning_rate)
+            formats::history::lr_text(m.learning_rate)
         )));
     }
     Ok(())

@@ -2,8 +2,7 @@
 
 use burn::tensor::Tensor;
 use burn::tensor::activation;
-
-use crate::config::{Loss, Output};
+use formats::config::{Loss, Output};
 
 /// Mean loss of a batch, shape [1]. `targets` are one-hot.
 pub fn loss(kind: Loss, output: Output, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {

@@ -56,9 +56,9 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
     use super::*;
-    use crate::config::{Activation, LayerConfig, ModelConfig, OptimizerConfig, Output, SgdConfig};
     use crate::data::Batch;
     use crate::train::{optim, train_step};
+    use formats::config::{Activation, LayerConfig, ModelConfig, OptimizerConfig, Output, SgdConfig};
 
     fn column_norms(w: Tensor<2>) -> Vec<f32> {
         w.square().sum_dim(0).sqrt().into_data().try_to_vec::<f32>().unwrap()

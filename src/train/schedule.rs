@@ -1,10 +1,11 @@
 //! Learning-rate schedules (lecture step 5): step decay, exponential decay, and Keras'
 //! `ReduceLROnPlateau`.
 
-use super::monitor::Tracker;
-pub use super::resume_state::ScheduleState;
-use crate::config::ScheduleConfig;
-use crate::train::EpochMetrics;
+use formats::config::ScheduleConfig;
+use formats::history::EpochMetrics;
+use formats::monitor::Tracker;
+
+pub use formats::resume_state::ScheduleState;
 
 pub struct Schedule {
     cfg: Option<ScheduleConfig>,
@@ -50,7 +51,7 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ExponentialDecayConfig, Monitor, ReduceOnPlateauConfig, StepDecayConfig};
+    use formats::config::{ExponentialDecayConfig, Monitor, ReduceOnPlateauConfig, StepDecayConfig};
 
     fn epoch(val_loss: f64) -> EpochMetrics {
         EpochMetrics { val_loss: Some(val_loss), val_accuracy: Some(0.5), ..EpochMetrics::default() }

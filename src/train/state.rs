@@ -6,13 +6,13 @@ use std::path::Path;
 use anyhow::Result;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
+use formats::config::ExperimentConfig;
+use formats::history::{EpochMetrics, History};
 
 use super::checkpoint::{self, ResumeState};
 use super::early_stopping::EarlyStopping;
-use super::history::{EpochMetrics, History};
 use super::optim;
 use super::schedule::Schedule;
-use crate::config::ExperimentConfig;
 use crate::model::Mlp;
 
 pub struct TrainingState {

@@ -26,7 +26,7 @@ fn baseline_one_epoch_trains_and_eval_reproduces_the_summary() {
     assert_eq!(lines.len(), 2);
 
     // The written config re-runs as a config file.
-    let rerun = mnist_lab::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
+    let rerun = formats::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
     assert_eq!(rerun.train.epochs, 1);
 
     let e = run(&["eval", run_dir_s]);

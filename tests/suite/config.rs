@@ -1,6 +1,6 @@
 //! Config loading: every preset is valid, mistakes name the key at fault.
 
-use mnist_lab::config::ExperimentConfig;
+use formats::config::ExperimentConfig;
 use mnist_lab::presets::{PRESETS, resolve};
 
 fn rejected(toml: &str) -> String {
@@ -98,6 +98,6 @@ fn a_key_of_another_optimizer_or_schedule_is_named() {
         "test.toml",
     )
     .unwrap();
-    let want = mnist_lab::config::AdagradConfig { learning_rate: 0.001, initial_accumulator_value: 0.1, epsilon: 1e-7 };
-    assert_eq!(cfg.optimizer, mnist_lab::config::OptimizerConfig::Adagrad(want));
+    let want = formats::config::AdagradConfig { learning_rate: 0.001, initial_accumulator_value: 0.1, epsilon: 1e-7 };
+    assert_eq!(cfg.optimizer, formats::config::OptimizerConfig::Adagrad(want));
 }

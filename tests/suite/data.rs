@@ -1,8 +1,8 @@
 //! IDX validation on generated files and checksum handling in a scratch data directory.
 
-use mnist_lab::config::Dataset;
+use formats::config::Dataset;
+use formats::idx::{IdxKind, validate_bytes};
 use mnist_lab::data::fetch;
-use mnist_lab::data::idx::{IdxKind, validate_bytes};
 
 fn idx_images(count: u32, rows: u32, cols: u32, pixels: usize) -> Vec<u8> {
     let mut b = Vec::new();

@@ -7,11 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::*;
-use mnist_lab::config::Dataset;
+use formats::config::Dataset;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+
+use crate::common::*;
 
 const INITS: [&str; 6] = ["normal", "scaled-normal", "glorot-uniform", "glorot-normal", "he-uniform", "he-normal"];
 const ACTIVATIONS: [&str; 3] = ["sigmoid", "tanh", "relu"];
@@ -236,7 +237,7 @@ fn sample_covers_every_value_of_every_dimension() {
     assert!(has("}, { units = 32, activation = \"relu\", dropout = 0.4"));
     // Every config the sampler writes is one the loader accepts.
     for c in &configs {
-        mnist_lab::config::ExperimentConfig::from_toml(c, "sample").unwrap();
+        formats::config::ExperimentConfig::from_toml(c, "sample").unwrap();
     }
 }
 

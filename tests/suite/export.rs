@@ -39,7 +39,7 @@ fn safetensors_has_pytorch_layout_and_numpy_reproduces_the_test_accuracy() {
     assert_eq!(meta["activations"], "sigmoid");
     assert_eq!(meta["output"], "sigmoid");
     let config = meta["config"].as_str().expect("config in metadata");
-    let run_config = mnist_lab::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
+    let run_config = formats::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
     assert_eq!(config, run_config.to_toml(), "metadata holds the resolved config");
 
     // Loading it back gives the very weights of model.bpk (the transpose round-trips).

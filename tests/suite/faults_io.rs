@@ -96,7 +96,7 @@ fn fifos_sockets_devices_and_folders_are_never_replaced() {
 
     // /dev/null (a device) is checked without a write: a failure here must not cost the machine its /dev/null.
     let err = mnist_lab::run::check_destination(Path::new("/dev/null"), None).unwrap_err();
-    assert_eq!(mnist_lab::error::kind_of(&err), mnist_lab::error::Kind::Config);
+    assert_eq!(formats::error::kind_of(&err), formats::error::Kind::Config);
     assert!(format!("{err}").contains("/dev/null is a device"), "{err}");
 }
 
@@ -309,7 +309,7 @@ fn jpeg_with_orientation(img: &image::GrayImage, orientation: u16) -> Vec<u8> {
 fn phone_photos_are_turned_upright_and_blank_pages_are_not_digits() {
     let run_dir = finished_run();
     let tmp = tempfile::tempdir().unwrap();
-    let raw = mnist_lab::data::load_raw(mnist_lab::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
+    let raw = mnist_lab::data::load_raw(formats::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
     let predict = |paths: &[PathBuf]| {
         let mut args = vec!["predict".to_string(), s(run_dir).into(), "--json".into()];
         args.extend(paths.iter().map(|p| s(p).to_string()));
@@ -497,7 +497,7 @@ fn predict_reads_an_image_from_a_pipe() {
     use std::io::Write;
     let run_dir = finished_run();
     let tmp = tempfile::tempdir().unwrap();
-    let raw = mnist_lab::data::load_raw(mnist_lab::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
+    let raw = mnist_lab::data::load_raw(formats::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
     let pixels: Vec<u8> = raw.test_images[..784].iter().map(|p| 255 - p).collect();
     let img = image::GrayImage::from_raw(28, 28, pixels).unwrap();
     let img = image::imageops::resize(&img, 280, 280, image::imageops::FilterType::Triangle);

@@ -4,9 +4,9 @@
 //! a stack overflow; accepted configs must survive `to_toml` unchanged. A crash that
 //! `bash fuzz/run.sh` finds goes here as one more case, byte for byte.
 
-use mnist_lab::config::ExperimentConfig;
-use mnist_lab::data::idx::{self, IdxKind, validate_bytes};
-use mnist_lab::error::{self, Kind};
+use formats::config::ExperimentConfig;
+use formats::error::{self, Kind};
+use formats::idx::{self, IdxKind, validate_bytes};
 
 // ---------------------------------------------------------------- IDX ----
 

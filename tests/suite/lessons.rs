@@ -4,9 +4,9 @@ use std::sync::OnceLock;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use mnist_lab::config::{AugmentationConfig, Dataset, ExperimentConfig};
+use formats::config::{AugmentationConfig, Dataset, ExperimentConfig};
+use formats::idx::{PIXELS, RawMnist};
 use mnist_lab::data::augment::{Augmenter, Warp, warp};
-use mnist_lab::data::idx::{PIXELS, RawMnist};
 use mnist_lab::data::{MnistData, Split};
 use mnist_lab::model::Mlp;
 use mnist_lab::presets::{PRESETS, resolve};

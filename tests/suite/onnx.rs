@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
-use crate::common::*;
 use burn::tensor::{Tensor, TensorData};
-use mnist_lab::config::Dataset;
-use mnist_lab::data::idx::{CLASSES, PIXELS, TEST_LEN};
+use formats::config::Dataset;
+use formats::idx::{CLASSES, PIXELS, TEST_LEN};
+
+use crate::common::*;
 
 /// Runs an exported model with onnxruntime. Arguments: MODEL DATA_DIR OUT_DIR. Writes the logits
 /// and probabilities of the 10 000 test images in one batch, and the logits of every 1 000th
@@ -97,10 +98,10 @@ fn onnxruntime_agrees_with_burn(preset: &str, nodes: &[&str], output: &str) {
     );
     let meta = &declared["metadata"];
     // The resolved config, as the safetensors export carries it: `train` re-runs it.
-    let run_config = mnist_lab::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
+    let run_config = formats::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
     let config = meta["config"].as_str().expect("config in the metadata");
     assert_eq!(config, run_config.to_toml());
-    assert_eq!(mnist_lab::config::ExperimentConfig::from_toml(config, "metadata").unwrap(), run_config);
+    assert_eq!(formats::config::ExperimentConfig::from_toml(config, "metadata").unwrap(), run_config);
     assert_eq!(meta["output"], output);
 
     // Burn's logits for the same images, from the run's model.bpk through the library.

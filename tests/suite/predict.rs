@@ -1,8 +1,9 @@
 //! `predict` on digits rendered from the MNIST test set the way a user would draw them:
 //! scaled up, dark ink on a light background, saved as PNG.
 
+use formats::config::Dataset;
+
 use crate::common::*;
-use mnist_lab::config::Dataset;
 
 #[test]
 fn predict_reads_rendered_test_digits() {

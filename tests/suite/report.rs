@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{assert_user_error, bin};
+use formats::history::{EpochMetrics, History};
+use formats::summary::Summary;
 
-use mnist_lab::run::Summary;
-use mnist_lab::train::history::{EpochMetrics, History};
+use crate::common::{assert_user_error, bin};
 
 fn report(args: &[&str]) -> Output {
     bin().arg("report").args(args).output().expect("the binary runs")

@@ -82,7 +82,7 @@ fn a_two_by_two_grid_runs_two_at_a_time_once_and_collects_mean_and_std() {
     assert_eq!(points, [(0.1, 1), (0.1, 2), (0.5, 1), (0.5, 2)]);
     let id = ids(&dir);
     for (i, r) in runs.iter().enumerate() {
-        let cfg = mnist_lab::config::ExperimentConfig::from_file(&dir.join(r["config"].as_str().unwrap())).unwrap();
+        let cfg = formats::config::ExperimentConfig::from_file(&dir.join(r["config"].as_str().unwrap())).unwrap();
         assert_eq!((cfg.optimizer.learning_rate(), cfg.train.seed, cfg.train.epochs), (points[i].0, points[i].1, 2));
         assert_eq!(cfg.data.train_limit, Some(1000), "the rest is the preset's");
         assert_eq!(mnist_lab::sweep::plan::config_id(&cfg), id[i]);
@@ -726,9 +726,8 @@ fn twenty_thousand_seeds_are_planned_and_a_repeat_among_them_is_found() {
     let ids = ids(&dir);
     assert_eq!(ids.len(), n);
     assert_eq!(std::fs::read_dir(dir.join("configs")).unwrap().count(), n, "one config per run, no leftovers");
-    let last =
-        mnist_lab::config::ExperimentConfig::from_file(&dir.join("configs").join(format!("{}.toml", ids[n - 1])))
-            .unwrap();
+    let last = formats::config::ExperimentConfig::from_file(&dir.join("configs").join(format!("{}.toml", ids[n - 1])))
+        .unwrap();
     assert_eq!(last.train.seed, n as u64 - 1);
 
     // The same seed again at the end: found, however far from its twin.

@@ -7,7 +7,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use crate::common::{py, python_with, stderr};
-use mnist_lab::export::event_file::{EventWriter, HISTOGRAM_BUCKETS};
+use mnist_lab::train::tensorboard::event_file::{EventWriter, HISTOGRAM_BUCKETS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;

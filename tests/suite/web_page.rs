@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::*;
 use burn::tensor::{Tensor, TensorData};
-use mnist_lab::config::Output;
+use formats::config::Output;
 use mnist_lab::data::image_input::mnist_pixels;
 use mnist_lab::run::RunDir;
+
+use crate::common::*;
 
 const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 /// How far the page's preprocessing may stray from image_input.rs on a golden drawing (largest
@@ -210,7 +211,7 @@ fn export_page(run_dir: &Path) -> PathBuf {
 
 /// The first `n` MNIST test digits as [0, 1] floats, with their labels.
 fn test_digits(n: usize) -> (Vec<f32>, Vec<u8>) {
-    let raw = mnist_lab::data::load_raw(mnist_lab::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
+    let raw = mnist_lab::data::load_raw(formats::config::Dataset::Mnist, &mnist_dir(), false).unwrap();
     let pixels = raw.test_images[..n * 784].iter().map(|&p| p as f32 / 255.0).collect();
     (pixels, raw.test_labels[..n].to_vec())
 }

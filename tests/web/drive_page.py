@@ -1,4 +1,4 @@
-"""Drives exported digit pages in headless Chromium and reports what they did, for tests/web_page.rs.
+"""Drives exported digit pages in headless Chromium and reports what they did, for tests/suite/web_page.rs.
 
 usage: drive_page.py JOB.json OUT.json
 

@@ -161,12 +161,12 @@ impl Epilogue {
     unsafe fn apply_avx512(&self, row: &mut [f32], bias: &[f32], first: u64) {
         use std::arch::x86_64::*;
 
-        use dropout::{DRAW_MIX, DRAW_STEP};
+        use crate::random::{MIX as DRAW_MIX, STEP as DRAW_STEP};
         let Some((key, threshold, scale)) = self.dropout else { return self.apply_any(row, bias, first) };
         let n = row.len().min(bias.len());
         let full = n - n % 16;
         let step = |lanes: u64| _mm512_set1_epi64(lanes.wrapping_mul(DRAW_STEP) as i64);
-        // Lane l of `lo` starts at draw first + l, of `hi` at first + 8 + l (see dropout::draw).
+        // Lane l of `lo` starts at draw first + l, of `hi` at first + 8 + l (see random::draw).
         let start = key.wrapping_add(first.wrapping_add(1).wrapping_mul(DRAW_STEP));
         let mut lo = _mm512_add_epi64(
             _mm512_set1_epi64(start as i64),

@@ -45,7 +45,7 @@ pub fn forward(layer: &Linear, x: &Tensor<2>, relu: bool, keep: f64) -> Option<T
     if !flex || x.dtype() != DType::F32 || layer.weight.val().dtype() != DType::F32 || (keep < 1.0 && !relu) {
         return None;
     }
-    let key = if keep < 1.0 { dropout::next_key() } else { 0 };
+    let key = if keep < 1.0 { crate::random::next_key() } else { 0 };
     let (x, w, b) = (x.clone().into_dispatch(), layer.weight.val().into_dispatch(), bias.val().into_dispatch());
     Some(Tensor::from_dispatch(<Dispatch as DenseBackend>::dense(x, w, b, relu, keep, key)))
 }
@@ -138,14 +138,14 @@ mod tests {
                 let x = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &inner);
                 let r = Tensor::<2>::random([m, n], Distribution::Normal(0.0, 1.0), &inner);
                 let run = |fused: bool| {
-                    dropout::seed(7);
+                    crate::random::seed(7);
                     let x = Tensor::<2>::from_inner(x.clone()).require_grad();
                     let y = if fused {
                         forward(&layer, &x, relu, keep).expect("flex, f32, with bias")
                     } else {
                         let y = layer.forward(x.clone());
                         let y = if relu { burn::tensor::activation::relu(y) } else { y };
-                        let (key, threshold) = (dropout::next_key(), dropout::threshold(keep));
+                        let (key, threshold) = (crate::random::next_key(), dropout::threshold(keep));
                         let mask: Vec<f32> = (0..(m * n) as u64)
                             .map(|i| {
                                 if keep < 1.0 && !dropout::kept(key, i, threshold) { 0.0 } else { (1.0 / keep) as f32 }

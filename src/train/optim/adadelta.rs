@@ -9,10 +9,10 @@
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
 use burn::tensor::{Device, Tensor};
+use formats::config::AdadeltaConfig;
 
 use super::host::{self, HostRule, Updated};
 use crate::backend;
-use crate::config::AdadeltaConfig;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Adadelta {

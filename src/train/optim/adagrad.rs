@@ -8,8 +8,7 @@
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
 use burn::tensor::{Device, Tensor};
-
-use crate::config::AdagradConfig;
+use formats::config::AdagradConfig;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Adagrad {

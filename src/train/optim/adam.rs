@@ -12,10 +12,10 @@
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
 use burn::tensor::{Device, Tensor};
+use formats::config::AdamConfig;
 
 use super::host::{self, HostRule, Updated};
 use crate::backend;
-use crate::config::AdamConfig;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Adam {

@@ -11,14 +11,13 @@ pub mod rmsprop;
 pub mod sgd;
 
 use burn::optim::ModuleOptimizer;
+use formats::config::OptimizerConfig;
 
 pub use adadelta::{Adadelta, AdadeltaState};
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use rmsprop::Rmsprop;
 pub use sgd::Sgd;
-
-use crate::config::OptimizerConfig;
 
 /// The optimizer a config names, ready to step a whole module.
 pub fn build(cfg: &OptimizerConfig) -> ModuleOptimizer {

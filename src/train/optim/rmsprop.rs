@@ -11,8 +11,7 @@
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
 use burn::tensor::{Device, Tensor};
-
-use crate::config::RmspropConfig;
+use formats::config::RmspropConfig;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Rmsprop {

@@ -10,8 +10,7 @@
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
 use burn::tensor::{Device, Tensor};
-
-use crate::config::SgdConfig;
+use formats::config::SgdConfig;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Sgd {

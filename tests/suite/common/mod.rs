@@ -24,7 +24,7 @@ pub fn stderr(o: &Output) -> String {
 /// The MNIST directory the tests share ($MNIST_LAB_DATA or the user cache), as the binary finds
 /// it: tests train on real MNIST, never on a stand-in.
 pub fn mnist_dir() -> PathBuf {
-    mnist_lab::data::data_dir(None, mnist_lab::config::Dataset::Mnist)
+    mnist_lab::data::data_dir(None, formats::config::Dataset::Mnist)
 }
 
 /// Assert a user mistake was reported as `error:` with `code` and no panic.

@@ -1,9 +1,35 @@
-//! Standard output as a careful Unix tool treats it. A reader that goes away (`| head`) is not an
+//! The console: the commands' output and messages, as a careful Unix tool writes them. Declared
+//! first in `lib.rs` with `#[macro_use]`, so `outln!`, `out!` and `errln!` serve every module
+//! without any of them depending on `cli/`.
+//!
+//! Standard output: a reader that goes away (`| head`) is not an
 //! error: output stops, the command finishes its work (a training run keeps training and writes
 //! its run directory) and exits as it would have, with nothing on stderr. Any other failure
 //! (`> /dev/full`: no space left) also stops output without stopping the work, and the command
 //! then ends with an `error:` line and exit code 4, as coreutils' `close_stdout` does. Never a
 //! panic, which is what `println!` does on either.
+
+/// `println!` for the commands' output, through [`write`]: a closed or full stdout never panics.
+macro_rules! outln {
+    () => { $crate::console::write(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::console::write(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` through [`write`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::console::write(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` that never panics: a message to a closed or full stderr (`2>&1 | head -1`) is
+/// dropped, and the command goes on to its end and exit code.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        // Control characters in a file name or grid value never reach the terminal raw.
+        let line = format!($($arg)*);
+        let _ = writeln!(std::io::stderr(), "{}", $crate::console::escape_controls(&line, true));
+    }};
+}
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,8 +37,7 @@ use std::io::{self, ErrorKind, Write};
 use std::sync::Mutex;
 
 use anyhow::Result;
-
-use crate::error;
+use formats::error;
 
 /// The first write error, after which nothing more is written.
 static FAILED: Mutex<Option<io::Error>> = Mutex::new(None);

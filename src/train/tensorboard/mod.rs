@@ -5,14 +5,16 @@
 //! Training goes to `RUN/tensorboard/`, validation to `RUN/tensorboard/validation/` under the same
 //! tags, so TensorBoard overlays the two curves as it does for Keras' `train/` and `validation/`.
 
+pub mod event_file;
+
 use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::tensor::Tensor;
+use event_file::EventWriter;
+use formats::history::EpochMetrics;
 
-use super::EpochMetrics;
-use crate::export::event_file::{self, EventWriter};
 use crate::model::Mlp;
 
 /// The folder of a run's event files.
@@ -84,7 +86,7 @@ impl TensorBoard {
         self.train.writer.flush()
     }
 
-    /// The confusion matrix picture `png` (written by `report::plot`) as an image at `epoch`,
+    /// The confusion matrix picture `png` (written by `plot`) as an image at `epoch`,
     /// unless a session of the run killed before its summary already logged it.
     pub fn confusion_matrix(dir: &Path, epoch: usize, png: &Path) -> Result<()> {
         const TAG: &str = "confusion_matrix";
@@ -103,5 +105,5 @@ impl TensorBoard {
 fn host(t: Tensor<2>) -> Result<Vec<f32>> {
     t.into_data()
         .try_into_vec_as::<f32>()
-        .map_err(|e| crate::error::runtime(format!("cannot read weights back: {e:?}")))
+        .map_err(|e| formats::error::runtime(format!("cannot read weights back: {e:?}")))
 }

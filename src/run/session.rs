@@ -1,4 +1,4 @@
-//! One training into a run directory, new or resumed from its last checkpoint, and the files a
+//! One session of training into a run directory, new or resumed from its last checkpoint, and the files a
 //! finished run leaves behind. The caller says what to show ([`Event`]); warnings go to stderr.
 
 use std::fs;
@@ -6,14 +6,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
+use formats::config::{Activation, ExperimentConfig};
+use formats::error;
+use formats::history::{self, EpochMetrics, History};
+use formats::summary::Summary;
 
-use super::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, Stop, Summary, check_out};
+use super::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, Stop, check_out};
 use crate::backend::{self, BackendName, Selected};
-use crate::config::{Activation, ExperimentConfig};
 use crate::data::{self, MnistData, Split};
-use crate::error;
-use crate::report::plot;
-use crate::train::{self, Checkpoints, EpochMetrics, FitOptions, FitOutcome, History};
+use crate::plot;
+use crate::train::{self, Checkpoints, FitOptions, FitOutcome};
 
 /// What to train.
 pub enum Start {
@@ -95,7 +97,7 @@ pub fn train_run(opts: TrainRun, on: &mut dyn FnMut(Event)) -> Result<Finished> 
     run.write(CONFIG_FILE, format!("# mnist-lab run, fully resolved\n{}", cfg.to_toml()).as_bytes())?;
     on(Event::Loaded { cfg: &cfg, backend: &backend, mnist: &mnist, seconds });
     let how = How { cfg: &cfg, mnist: &mnist, device: &backend.device, run: &run, resuming, stop };
-    let outcome = fit(&how, opts.progress_bar, on).map_err(|e| note_divergence(&run, e))?;
+    let outcome = train_epochs(&how, opts.progress_bar, on).map_err(|e| note_divergence(&run, e))?;
     if outcome.stopped_early {
         let patience = cfg.early_stopping.as_ref().map_or(0, |e| e.patience);
         on(Event::StoppedEarly { after: outcome.history.epochs.len(), patience, best: outcome.best_epoch });
@@ -155,7 +157,7 @@ fn note_divergence(run: &RunDir, err: anyhow::Error) -> anyhow::Error {
     err
 }
 
-/// Everything `fit` trains with.
+/// Everything `train_epochs` trains with.
 struct How<'a> {
     cfg: &'a ExperimentConfig,
     mnist: &'a MnistData,
@@ -167,7 +169,7 @@ struct How<'a> {
 
 /// Train into the run (from its checkpoint when resuming), writing history.csv every epoch; a
 /// stop request ends it with the command that resumes it.
-fn fit(how: &How, progress_bar: bool, on: &mut dyn FnMut(Event)) -> Result<FitOutcome> {
+fn train_epochs(how: &How, progress_bar: bool, on: &mut dyn FnMut(Event)) -> Result<FitOutcome> {
     let (cfg, run) = (how.cfg, how.run);
     let board_dir = run.file(train::tensorboard::DIR);
     let mut history = History::default();
@@ -260,7 +262,7 @@ fn stalled_warning(m: &EpochMetrics, cfg: &ExperimentConfig) -> String {
             m.epoch,
             m.train_accuracy * 100.0,
             m.train_loss,
-            train::history::lr_text(m.learning_rate)
+            history::lr_text(m.learning_rate)
         );
     }
     let cause = if cfg.model.hidden.iter().any(|l| l.activation != Activation::Relu) {
@@ -275,6 +277,6 @@ fn stalled_warning(m: &EpochMetrics, cfg: &ExperimentConfig) -> String {
         m.epoch,
         m.train_accuracy * 100.0,
         m.train_loss,
-        train::history::lr_text(m.learning_rate)
+        history::lr_text(m.learning_rate)
     )
 }

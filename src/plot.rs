@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Result, bail};
+use formats::history::{EpochMetrics, History};
 use image::{ColorType, ImageEncoder, codecs::png::PngEncoder};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::SegmentValue;
@@ -18,7 +19,6 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::files::write_atomic;
 use crate::train::ConfusionMatrix;
-use crate::train::history::{EpochMetrics, History};
 
 /// Two panels side by side: loss (train vs validation) and accuracy (train vs validation) per epoch,
 /// best epoch marked with a vertical line/marker and labelled, title on top. Writes both files.
@@ -67,7 +67,7 @@ pub fn bands_against(
 // With plotters' `ab_glyph` feature there are no system fonts: the bitmap backend can only draw
 // text with a font registered by hand. The SVG backend just names the family ("sans-serif").
 const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 fn font_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
@@ -740,13 +740,12 @@ mod tests {
         check(dir.path(), "many", (960, png.height()), &names);
     }
 
-    /// Not a check: `PLOT_CHECK_DIR=/tmp/plot-check cargo test --release --lib report::plot`
+    /// Not a check: `PLOT_CHECK_DIR=/tmp/plot-check cargo test --release --lib plot -- --ignored`
     /// renders the pictures there to look at them.
     #[test]
+    #[ignore = "renders pictures into $PLOT_CHECK_DIR for a person to look at"]
     fn render_for_eyes() {
-        let Ok(dir) = std::env::var("PLOT_CHECK_DIR") else {
-            return;
-        };
+        let dir = std::env::var("PLOT_CHECK_DIR").expect("PLOT_CHECK_DIR names the folder to render into");
         let dir = Path::new(&dir);
         std::fs::create_dir_all(dir).unwrap();
         let h = history(20, true);
