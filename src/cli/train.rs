@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use formats::config::ExperimentConfig;
+use formats::config::{ExperimentConfig, dotted};
+use formats::error;
 use formats::history::EpochMetrics;
 
 use super::{BackendArg, DataArgs, Progress};
@@ -23,6 +24,10 @@ pub struct TrainArgs {
     pub learning_rate: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Set any config key, repeatable, as a sweep grid writes it: `--set train.l2=1e-4
+    /// --set model.hidden[0].dropout=0.3` (a bare word is a string: `--set optimizer.name=adam`).
+    #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    pub set: Vec<String>,
     #[command(flatten)]
     pub data: DataArgs,
     /// Run directory (default: artifacts/<preset>-<UTC timestamp>).
@@ -51,6 +56,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 run::check_out(out)?;
             }
             let cfg = presets::resolve(args.preset.as_deref().unwrap_or_default())?.1;
+            let cfg = with_settings(cfg, &args)?;
             Start::New { cfg: Box::new(with_overrides(cfg, &args)), out: args.out.clone() }
         }
     };
@@ -108,6 +114,38 @@ fn show_progress_bar(args: &TrainArgs) -> bool {
             Progress::Never => false,
             Progress::Auto => std::io::stderr().is_terminal(),
         }
+}
+
+/// `cfg` with every `--set KEY=VALUE` applied and checked; a key also given by its own flag
+/// (`train.epochs` and `--epochs`) is refused rather than one of them silently winning.
+fn with_settings(cfg: ExperimentConfig, args: &TrainArgs) -> Result<ExperimentConfig> {
+    if args.set.is_empty() {
+        return Ok(cfg);
+    }
+    let flags = [
+        ("train.epochs", args.epochs.is_some(), "--epochs"),
+        ("train.batch_size", args.batch_size.is_some(), "--batch-size"),
+        ("optimizer.learning_rate", args.learning_rate.is_some(), "--learning-rate"),
+        ("train.seed", args.seed.is_some(), "--seed"),
+        ("data.dataset", args.data.dataset.is_some(), "--dataset"),
+    ];
+    let mut pairs: Vec<(String, toml::Value)> = Vec::new();
+    for item in &args.set {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(error::config(format!(
+                "--set {item}: expected KEY=VALUE, a dotted config key (like `train.l2=1e-4`)"
+            )));
+        };
+        let key = key.trim();
+        if pairs.iter().any(|(k, _)| k == key) {
+            return Err(error::config(format!("--set {key} is given twice")));
+        }
+        if let Some((_, _, flag)) = flags.iter().find(|(k, given, _)| *k == key && *given) {
+            return Err(error::config(format!("--set {key} and {flag} set the same key; give one of them")));
+        }
+        pairs.push((key.to_string(), dotted::parse_value(value.trim())));
+    }
+    dotted::set(&cfg, &pairs).map_err(|e| error::config(format!("--set {e}")))
 }
 
 /// `cfg` with the command line's overrides applied (checked when the run starts).

@@ -12,13 +12,15 @@ mod optimisation;
 mod overfitting;
 pub mod page;
 pub mod pipeline;
+pub mod sweeps;
+pub mod verdict;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::tensor::Device;
-use formats::config::{ExperimentConfig, OptimizerConfig};
+use formats::config::{ExperimentConfig, OptimizerConfig, dotted};
 use formats::history::History;
 use formats::idx::PIXELS;
 use formats::summary::Summary;
@@ -29,6 +31,9 @@ use crate::presets;
 use crate::run::RunDir;
 use crate::sweep::grid::{Grid, Resolved};
 use crate::sweep::plan::{self, Plan, State};
+
+pub use sweeps::{Final, Sweep, SweepFigure};
+pub use verdict::{Check, Outcome, Verdict};
 
 /// The grid key every entry of the lecture's plan varies: the experiment's name.
 pub const KEY: &str = "experiment";
@@ -91,11 +96,19 @@ pub struct Claim {
     /// Experiments whose test accuracy is listed under the figure (with Keras' and the lecture's).
     pub runs: &'static [&'static str],
     pub figures: Vec<Figure>,
+    /// Final figures against a swept setting, for a claim about a range.
+    pub sweeps: Vec<SweepFigure>,
     /// What must hold on a seed for the claim to hold there.
     pub criterion: &'static str,
-    /// The criterion on one seed's runs, with the numbers that decided it; `None` when a run it
-    /// needs has no results (yet).
+    /// The difference the verdict is decided on, in words: above zero where the criterion holds.
+    pub decided_on: &'static str,
+    /// Its unit ("points" of accuracy, "decades", "epochs", …).
+    pub unit: &'static str,
+    /// The criterion on one seed's runs: the difference and the numbers that decided it; `None`
+    /// when a run it needs has no results (yet).
     pub judge: fn(&Seed) -> Option<Check>,
+    /// The command that reruns the claim's experiment with its knob turned.
+    pub rerun: &'static str,
 }
 
 /// A picture of a claim: each series' mean over the seeds, in a band of ± one standard deviation.
@@ -140,13 +153,6 @@ pub enum Metric {
     LogGradient(usize),
 }
 
-/// What a claim's criterion found on one seed.
-pub struct Check {
-    pub holds: bool,
-    /// The numbers that decided it, for people.
-    pub numbers: String,
-}
-
 /// One finished run.
 pub struct RunResult {
     pub dir: PathBuf,
@@ -174,10 +180,12 @@ impl RunResult {
     }
 }
 
-/// One seed's runs, by experiment.
+/// One seed's runs, by experiment (a sweep's point under its own name too).
 pub struct Seed<'a> {
     pub seed: u64,
     pub runs: BTreeMap<&'a str, &'a RunResult>,
+    /// Experiments whose run diverged on this seed.
+    pub diverged: BTreeSet<&'a str>,
 }
 
 impl Seed<'_> {
@@ -188,6 +196,11 @@ impl Seed<'_> {
     /// [`RunResult::output_sums`] of `experiment`.
     pub fn output_sums(&self, experiment: &str) -> Option<(f64, f64)> {
         self.get(experiment)?.output_sums
+    }
+
+    /// Whether `experiment`'s run diverged (it has no results: a sweep counts it at chance level).
+    pub fn diverged(&self, experiment: &str) -> bool {
+        self.diverged.contains(experiment)
     }
 }
 
@@ -212,35 +225,45 @@ fn probe(run: &Path, config: &ExperimentConfig, images: &[u8], device: &Device) 
     Ok(((lo, hi), norm))
 }
 
-/// The experiments the claims use: a preset, or a preset changed in one setting.
-pub fn experiments() -> Vec<(&'static str, ExperimentConfig)> {
-    const PRESETS: [&str; 23] = [
-        "baseline",
-        "init-large",
-        "scaled-normal",
-        "cross-entropy",
-        "softmax",
-        "overfit",
-        "l2",
-        "dropout",
-        "early-stopping",
-        "augmentation",
-        "lr-small",
-        "lr-large",
-        "momentum",
-        "adagrad",
-        "rmsprop",
-        "adam",
-        "adadelta",
-        "batch-small",
-        "batch-large",
-        "deep-sigmoid",
-        "deep-relu",
-        "monster",
-        "monster-deep",
-    ];
-    let mut out: Vec<(&'static str, ExperimentConfig)> =
-        PRESETS.iter().map(|&p| (p, presets::resolve(p).expect("a built-in preset").1)).collect();
+/// The experiments the claims use: a preset, the plain-SGD twin of `momentum`, or a sweep's point
+/// (an experiment changed in one setting); and the points that are an experiment already under
+/// another name (λ = 0 is `overfit`), trained once.
+pub struct Lineup {
+    pub experiments: Vec<(String, ExperimentConfig)>,
+    /// A sweep's point → the experiment it is.
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// The lecture's presets, in its order.
+const LECTURE_PRESETS: [&str; 23] = [
+    "baseline",
+    "init-large",
+    "scaled-normal",
+    "cross-entropy",
+    "softmax",
+    "overfit",
+    "l2",
+    "dropout",
+    "early-stopping",
+    "augmentation",
+    "lr-small",
+    "lr-large",
+    "momentum",
+    "adagrad",
+    "rmsprop",
+    "adam",
+    "adadelta",
+    "batch-small",
+    "batch-large",
+    "deep-sigmoid",
+    "deep-relu",
+    "monster",
+    "monster-deep",
+];
+
+pub fn lineup() -> Lineup {
+    let mut experiments: Vec<(String, ExperimentConfig)> =
+        LECTURE_PRESETS.iter().map(|&p| (p.to_string(), presets::resolve(p).expect("a built-in preset").1)).collect();
     // Plain SGD at 0.1 with batches of 32: the momentum preset without momentum, and the middle
     // of the learning rates and batch sizes the lecture compares.
     let mut sgd = presets::resolve("momentum").expect("a built-in preset").1;
@@ -249,8 +272,34 @@ pub fn experiments() -> Vec<(&'static str, ExperimentConfig)> {
     }
     sgd.preset = SGD.into();
     sgd.lesson = "Plain SGD at 0.1, batches of 32: the reference for momentum, learning rates and batch sizes".into();
-    out.push((SGD, sgd));
-    out
+    experiments.push((SGD.into(), sgd));
+    let mut aliases = BTreeMap::new();
+    for sweep in sweeps::all() {
+        let base = experiments.iter().find(|(n, _)| n == sweep.base).expect("a sweep of an experiment").1.clone();
+        for (v, name) in sweep.points() {
+            let mut config = dotted::set(&base, &[sweep.setting(v)]).expect("a sweep's setting fits its experiment");
+            let same = experiments.iter().find(|(_, c)| same_training(c, &config));
+            if let Some((existing, _)) = same {
+                aliases.insert(name, existing.clone());
+                continue;
+            }
+            config.preset = name.clone();
+            config.lesson = format!("{} with {} = {}", sweep.base, sweep.key, sweeps::label(v));
+            experiments.push((name, config));
+        }
+    }
+    Lineup { experiments, aliases }
+}
+
+/// Whether two configs train the same network the same way (their names and lessons aside;
+/// every run's seed is the plan's).
+fn same_training(a: &ExperimentConfig, b: &ExperimentConfig) -> bool {
+    let strip = |c: &ExperimentConfig| {
+        let mut c = c.clone();
+        (c.preset, c.lesson, c.train.seed) = (String::new(), String::new(), 0);
+        c
+    };
+    strip(a) == strip(b)
 }
 
 /// The name of the plain-SGD twin of `momentum`.
@@ -260,7 +309,7 @@ pub const SGD: &str = "sgd";
 /// `max_epochs` when given (a quick look).
 pub fn grid(seeds: &[u64], max_epochs: Option<usize>) -> Result<Grid> {
     let mut runs = Vec::new();
-    for (name, cfg) in experiments() {
+    for (name, cfg) in lineup().experiments {
         for &seed in seeds {
             let mut config = cfg.clone();
             config.train.seed = seed;
@@ -269,7 +318,7 @@ pub fn grid(seeds: &[u64], max_epochs: Option<usize>) -> Result<Grid> {
             }
             config.validate()?;
             let toml = config.to_toml();
-            runs.push(Resolved { point: vec![(KEY.into(), Value::String(name.into()))], seed, config, toml });
+            runs.push(Resolved { point: vec![(KEY.into(), Value::String(name.clone()))], seed, config, toml });
         }
     }
     Ok(Grid { base: "lecture".into(), keys: vec![KEY.into()], seeds: seeds.to_vec(), runs })
@@ -279,81 +328,88 @@ pub fn grid(seeds: &[u64], max_epochs: Option<usize>) -> Result<Grid> {
 pub struct Results {
     pub runs: Vec<(String, RunResult)>,
     pub seeds: Vec<u64>,
-    /// Entries without results (not started, unfinished, diverged…).
+    /// Entries without results (not started, unfinished, diverged, damaged…).
     pub missing: usize,
+    /// (experiment, seed) of every run that diverged.
+    pub diverged: Vec<(String, u64)>,
+    /// Runs whose files do not read back: (experiment, seed, why). Reported, not fatal.
+    pub damaged: Vec<(String, u64, String)>,
+    /// A sweep's point → the experiment it is (see [`Lineup`]).
+    pub aliases: BTreeMap<String, String>,
 }
 
 /// The results of the plan in `dir`; `probes` (raw test images and a device) lets each run's
-/// outputs be summed.
+/// outputs be summed. A run whose files are damaged is set aside, named, and the others go on.
 pub fn gather(dir: &Path, plan: &Plan, probes: Option<(&[u8], &Device)>) -> Result<Results> {
-    let mut runs = Vec::new();
+    let (mut runs, mut diverged, mut damaged) = (Vec::new(), Vec::new(), Vec::new());
     let mut missing = 0;
     for entry in &plan.runs {
         let name = entry.point.first().map(plan::json_text).unwrap_or_default();
-        if plan::state(dir, entry) != State::Finished {
-            missing += 1;
-            continue;
-        }
-        let Ok((summary, history)) = plan::results(dir, entry) else {
-            missing += 1;
-            continue;
-        };
-        let run_dir = dir.join(&entry.run);
-        let config = ExperimentConfig::from_file(&run_dir.join(crate::run::CONFIG_FILE))?;
-        let (output_sums, weight_norm) = match probes {
-            Some((images, device)) => {
-                let (sums, norm) = probe(&run_dir, &config, images, device)?;
-                (Some(sums), Some(norm))
+        match plan::state(dir, entry) {
+            State::Finished => {}
+            State::Diverged(_) => {
+                diverged.push((name, entry.seed));
+                missing += 1;
+                continue;
             }
-            None => (None, None),
-        };
-        runs.push((name, RunResult { dir: run_dir, config, summary, history, output_sums, weight_norm }));
+            State::Damaged(why) => {
+                damaged.push((name, entry.seed, why));
+                missing += 1;
+                continue;
+            }
+            _ => {
+                missing += 1;
+                continue;
+            }
+        }
+        match finished_run(dir, entry, probes) {
+            Ok(run) => runs.push((name, run)),
+            Err(e) => {
+                damaged.push((name, entry.seed, plan::one_line(&format!("{e:#}"))));
+                missing += 1;
+            }
+        }
     }
-    Ok(Results { runs, seeds: plan.seeds.clone(), missing })
+    Ok(Results { runs, seeds: plan.seeds.clone(), missing, diverged, damaged, aliases: lineup().aliases })
+}
+
+/// One finished entry's results, its outputs probed when `probes` are given.
+fn finished_run(dir: &Path, entry: &plan::Entry, probes: Option<(&[u8], &Device)>) -> Result<RunResult> {
+    let (summary, history) = plan::results(dir, entry)?;
+    let run_dir = dir.join(&entry.run);
+    let config = ExperimentConfig::from_file(&run_dir.join(crate::run::CONFIG_FILE))?;
+    let (output_sums, weight_norm) = match probes {
+        Some((images, device)) => {
+            let (sums, norm) = probe(&run_dir, &config, images, device)?;
+            (Some(sums), Some(norm))
+        }
+        None => (None, None),
+    };
+    Ok(RunResult { dir: run_dir, config, summary, history, output_sums, weight_norm })
 }
 
 impl Results {
-    /// The runs of one seed.
+    /// The runs of one seed, a sweep's points under their own names too.
     pub fn seed(&self, seed: u64) -> Seed<'_> {
-        let runs =
+        let mut runs: BTreeMap<&str, &RunResult> =
             self.runs.iter().filter(|(_, r)| r.config.train.seed == seed).map(|(n, r)| (n.as_str(), r)).collect();
-        Seed { seed, runs }
-    }
-
-    /// The runs of one experiment, over its seeds.
-    pub fn of(&self, experiment: &str) -> Vec<&RunResult> {
-        self.runs.iter().filter(|(n, _)| n == experiment).map(|(_, r)| r).collect()
-    }
-}
-
-/// A claim's verdict over the seeds.
-pub struct Verdict {
-    /// Seeds where it held, and seeds judged.
-    pub held: usize,
-    pub judged: usize,
-    /// Per judged seed: the seed, whether it held, and the numbers.
-    pub seeds: Vec<(u64, Check)>,
-}
-
-impl Verdict {
-    pub fn of(claim: &Claim, results: &Results) -> Self {
-        let seeds: Vec<(u64, Check)> =
-            results.seeds.iter().filter_map(|&s| (claim.judge)(&results.seed(s)).map(|c| (s, c))).collect();
-        Verdict { held: seeds.iter().filter(|(_, c)| c.holds).count(), judged: seeds.len(), seeds }
-    }
-
-    /// "holds on 3 of 3 seeds", "fails on 3 of 3 seeds", "holds on 2 of 3 seeds" or "not run yet".
-    pub fn status(&self) -> String {
-        match (self.held, self.judged) {
-            (_, 0) => "not run yet".into(),
-            (0, n) => format!("fails on {n} of {n} seeds"),
-            (h, n) => format!("holds on {h} of {n} seeds"),
+        let mut diverged: BTreeSet<&str> =
+            self.diverged.iter().filter(|(_, s)| *s == seed).map(|(n, _)| n.as_str()).collect();
+        for (alias, name) in &self.aliases {
+            if let Some(r) = runs.get(name.as_str()).copied() {
+                runs.insert(alias, r);
+            }
+            if diverged.contains(name.as_str()) {
+                diverged.insert(alias);
+            }
         }
+        Seed { seed, runs, diverged }
     }
 
-    /// Whether the claim held on every seed judged (and some seed was).
-    pub fn holds(&self) -> bool {
-        self.judged > 0 && self.held == self.judged
+    /// The runs of one experiment (or sweep point), over its seeds.
+    pub fn of(&self, experiment: &str) -> Vec<&RunResult> {
+        let name = self.aliases.get(experiment).map_or(experiment, String::as_str);
+        self.runs.iter().filter(|(n, _)| n == name).map(|(_, r)| r).collect()
     }
 }
 

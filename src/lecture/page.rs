@@ -11,7 +11,8 @@ use anyhow::Result;
 use formats::error;
 use serde::Deserialize;
 
-use super::{Claim, Figure, Metric, Results, RunResult, Section, Verdict, XAxis};
+use super::sweeps::label;
+use super::{Claim, Figure, Metric, Results, RunResult, Section, SweepFigure, Verdict, XAxis};
 use crate::files::write_atomic;
 use crate::plot::{self, MeanCurve};
 use crate::report::table::escape_html;
@@ -74,6 +75,19 @@ pub fn write(out: &Path, sections: &[Section], results: &Results) -> Result<Vec<
                     .map_err(|e| error::runtime(format!("cannot read back {}: {e}", svg.display())))?;
                 pictures.push((figure.title, text, format!("{FIGURES}/{stem}-{}.png", k + 1)));
             }
+            for (k, figure) in claim.sweeps.iter().enumerate() {
+                let curves = sweep_curves(figure, results);
+                if curves.iter().all(|c| c.1.is_empty()) {
+                    continue;
+                }
+                let name = format!("{stem}-sweep-{}", k + 1);
+                let (svg, png) = (figures.join(format!("{name}.svg")), figures.join(format!("{name}.png")));
+                let x = format!("{} (log10)", figure.x);
+                plot::bands_against(&curves, figure.title, (&x, figure.y), None, &svg, &png)?;
+                let text = fs::read_to_string(&svg)
+                    .map_err(|e| error::runtime(format!("cannot read back {}: {e}", svg.display())))?;
+                pictures.push((figure.title, text, format!("{FIGURES}/{name}.png")));
+            }
             let accuracy = accuracy_lines(claim, results, &twins);
             html_claim(&mut html, claim, &verdict, &pictures, &accuracy);
             md_claim(&mut md, claim, &verdict, &pictures, &accuracy);
@@ -100,15 +114,35 @@ fn intro(results: &Results) -> String {
     if results.missing > 0 {
         let _ = write!(s, " {} planned runs have no results yet; the claims that need them say so.", results.missing);
     }
+    for (experiment, seed, why) in &results.damaged {
+        let _ = write!(s, " The run of {experiment} at seed {seed} is damaged and left out ({why}).");
+    }
+    s.push_str(
+        " Each claim is decided on one difference, computed seed by seed from runs that share their seed (their \
+         shuffles and initial weights): it holds when the 95 % interval of the mean difference over the seeds \
+         (Student's t) lies above zero, fails when it lies below, and is not decided while it straddles zero; one \
+         seed measures no spread and decides nothing.",
+    );
     s
 }
 
 /// The Markdown verdict table: claim → verdict, with the first judged seed's numbers.
 pub fn verdict_table(judged: &[Judged]) -> String {
-    let mut t = String::from("| § | claim | verdict | the numbers (first seed) |\n|---|---|---|---|\n");
+    let mut t = String::from(
+        "| § | claim | verdict | difference decided on | the numbers (first seed) |\n|---|---|---|---|---|\n",
+    );
     for j in judged {
         let numbers = j.verdict.seeds.first().map(|(s, c)| format!("seed {s}: {}", c.numbers)).unwrap_or_default();
-        let _ = writeln!(t, "| {} | {} | {} | {} |", j.section, j.name, j.verdict.status(), numbers.replace('|', "/"));
+        let difference = j.verdict.difference();
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} |",
+            j.section,
+            j.name,
+            j.verdict.status(),
+            difference.replace('|', "/"),
+            numbers.replace('|', "/")
+        );
     }
     t
 }
@@ -116,13 +150,7 @@ pub fn verdict_table(judged: &[Judged]) -> String {
 fn verdict_table_html(judged: &[Judged]) -> String {
     let mut t = String::from("<table>\n<tr><th>§</th><th>claim</th><th>verdict</th></tr>\n");
     for j in judged {
-        let class = if j.verdict.holds() {
-            "holds"
-        } else if j.verdict.judged == 0 {
-            "open"
-        } else {
-            "fails"
-        };
+        let class = j.verdict.class();
         let _ = writeln!(
             t,
             "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
@@ -169,13 +197,7 @@ fn inline(text: &str) -> String {
 type Picture<'a> = (&'a str, String, String);
 
 fn html_claim(html: &mut String, claim: &Claim, verdict: &Verdict, pictures: &[Picture], accuracy: &[String]) {
-    let class = if verdict.holds() {
-        "holds"
-    } else if verdict.judged == 0 {
-        "open"
-    } else {
-        "fails"
-    };
+    let class = verdict.class();
     let _ = writeln!(html, "<article>\n<h3>{}</h3>", escape_html(claim.name));
     let _ = writeln!(html, "<p class=\"claim\"><b>The lecture:</b> {}</p>", inline(claim.claim));
     let _ = writeln!(html, "<p><b>The experiment:</b> {}</p>", inline(claim.experiment));
@@ -186,12 +208,17 @@ fn html_claim(html: &mut String, claim: &Claim, verdict: &Verdict, pictures: &[P
         html.push_str("<p><i>No finished runs to draw yet.</i></p>\n");
     }
     let _ = writeln!(html, "<p><b>Criterion:</b> {}.</p>", inline(claim.criterion));
-    let _ = writeln!(html, "<p class=\"verdict {class}\"><b>Verdict:</b> {}</p>", escape_html(&verdict.status()));
+    let _ = writeln!(html, "<p><b>Decided on:</b> {}.</p>", inline(claim.decided_on));
+    let _ = writeln!(
+        html,
+        "<p class=\"verdict {class}\"><b>Verdict:</b> {}{}</p>",
+        escape_html(&verdict.status()),
+        difference_text(verdict).map(|d| format!(": {}", escape_html(&d))).unwrap_or_default()
+    );
     if !verdict.seeds.is_empty() {
         html.push_str("<ul class=\"seeds\">\n");
         for (seed, check) in &verdict.seeds {
-            let mark = if check.holds { "holds" } else { "does not hold" };
-            let _ = writeln!(html, "<li>seed {seed}: {mark}: {}</li>", escape_html(&check.numbers));
+            let _ = writeln!(html, "<li>{}</li>", escape_html(&seed_line(*seed, check, verdict.unit)));
         }
         html.push_str("</ul>\n");
     }
@@ -199,6 +226,7 @@ fn html_claim(html: &mut String, claim: &Claim, verdict: &Verdict, pictures: &[P
         let items: String = accuracy.iter().map(|a| format!("<li>{}</li>", escape_html(a))).collect();
         let _ = writeln!(html, "<p><b>Test accuracy:</b></p><ul class=\"acc\">{items}</ul>");
     }
+    let _ = writeln!(html, "<p><b>Turn the knob:</b> <code>{}</code></p>", escape_html(claim.rerun));
     html.push_str("</article>\n");
 }
 
@@ -210,10 +238,11 @@ fn md_claim(md: &mut String, claim: &Claim, verdict: &Verdict, pictures: &[Pictu
         let _ = writeln!(md, "![{title}]({png})\n");
     }
     let _ = writeln!(md, "**Criterion:** {}.\n", claim.criterion);
-    let _ = writeln!(md, "**Verdict:** {}\n", verdict.status());
+    let _ = writeln!(md, "**Decided on:** {}.\n", claim.decided_on);
+    let difference = difference_text(verdict).map(|d| format!(": {d}")).unwrap_or_default();
+    let _ = writeln!(md, "**Verdict:** {}{difference}\n", verdict.status());
     for (seed, check) in &verdict.seeds {
-        let mark = if check.holds { "holds" } else { "does not hold" };
-        let _ = writeln!(md, "- seed {seed}: {mark}: {}", check.numbers);
+        let _ = writeln!(md, "- {}", seed_line(*seed, check, verdict.unit));
     }
     if !accuracy.is_empty() {
         let _ = writeln!(md, "\n**Test accuracy:**\n");
@@ -221,7 +250,51 @@ fn md_claim(md: &mut String, claim: &Claim, verdict: &Verdict, pictures: &[Pictu
             let _ = writeln!(md, "- {a}");
         }
     }
+    let _ = writeln!(md, "\n**Turn the knob:** `{}`", claim.rerun);
     md.push('\n');
+}
+
+/// The verdict's difference, where some seed was judged.
+fn difference_text(verdict: &Verdict) -> Option<String> {
+    (!verdict.seeds.is_empty()).then(|| verdict.difference())
+}
+
+/// One seed's difference and the numbers behind it.
+fn seed_line(seed: u64, check: &super::Check, unit: &str) -> String {
+    let sign = if check.difference > 0.0 { "+" } else { "" };
+    format!("seed {seed}: {sign}{:.3} {unit}: {}", check.difference, check.numbers)
+}
+
+/// A sweep figure's series: each sweep's final metric over the seeds against log10 of the value;
+/// a value of 0 becomes a level line across the others.
+fn sweep_curves(figure: &SweepFigure, results: &Results) -> Vec<MeanCurve> {
+    let mut out = Vec::new();
+    let xs: Vec<f64> =
+        figure.series.iter().flat_map(|(_, s)| s.values.iter().filter(|v| **v > 0.0).map(|v| v.log10())).collect();
+    let (lo, hi) =
+        (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    for (series, sweep) in &figure.series {
+        let mut line = Vec::new();
+        let mut zero = None;
+        for (v, name) in sweep.points() {
+            let values: Vec<f64> = results.of(&name).iter().filter_map(|r| figure.metric.of(r)).collect();
+            let Some((mean, sd)) = mean_std(&values) else { continue };
+            if v > 0.0 {
+                line.push((v.log10(), mean, sd.unwrap_or(0.0)));
+            } else {
+                zero = Some((mean, sd.unwrap_or(0.0)));
+            }
+        }
+        if let Some((mean, sd)) = zero.filter(|_| lo.is_finite()) {
+            let name = match figure.series.len() {
+                1 => format!("{} = {}", figure.x, label(0.0)),
+                _ => format!("{series}, {} = {}", figure.x, label(0.0)),
+            };
+            out.push((name, vec![(lo, mean, sd), (hi, mean, sd)]));
+        }
+        out.push((series.to_string(), line));
+    }
+    out
 }
 
 /// The SVG without its XML prolog (not allowed inside an HTML document).

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use formats::config::dotted::{ResolveError, apply, describe, is_name_key, names_first, parse_key, resolve};
 use formats::config::{ExperimentConfig, toml_error};
 use formats::error;
 use serde::Deserialize;
@@ -55,18 +56,6 @@ pub struct Grid {
     pub seeds: Vec<u64>,
     /// Grid point by grid point, seeds innermost.
     pub runs: Vec<Resolved>,
-}
-
-/// Sections whose `name` selects a variant with keys of its own.
-const SWITCHED: [&str; 2] = ["optimizer", "schedule"];
-
-fn is_name_key(key: &str) -> bool {
-    key.strip_suffix(".name").is_some_and(|section| SWITCHED.contains(&section))
-}
-
-/// `name` keys first: switching an optimizer resets its section, then its own keys go on top.
-fn names_first(pairs: &mut [(String, Value)]) {
-    pairs.sort_by_key(|(k, _)| !is_name_key(k));
 }
 
 /// A TOML date has no config key to go to, and its Rust form leaks into messages.
@@ -254,160 +243,6 @@ fn flatten(table: &str, t: &Table) -> Result<Vec<(String, Value)>, String> {
         }
     }
     Ok(out)
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Segment {
-    Key(String),
-    Index(usize),
-}
-
-/// `model.hidden[0].dropout` → model, hidden, [0], dropout.
-fn parse_key(key: &str) -> Result<Vec<Segment>, String> {
-    let invalid =
-        || format!("`{key}` is not a dotted key (like `optimizer.learning_rate` or `model.hidden[0].dropout`)");
-    let mut out = Vec::new();
-    for part in key.split('.') {
-        let (name, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(invalid());
-        }
-        out.push(Segment::Key(name.to_string()));
-        while !rest.is_empty() {
-            let (digits, after) = rest.strip_prefix('[').and_then(|r| r.split_once(']')).ok_or_else(invalid)?;
-            out.push(Segment::Index(digits.parse().map_err(|_| invalid())?));
-            rest = after;
-        }
-    }
-    Ok(out)
-}
-
-/// Set `key` to `value` in the tree, creating missing tables on the way (whether such a table
-/// may exist is for the config's schema to say).
-fn apply(tree: &mut Value, key: &str, value: Value) -> Result<(), String> {
-    let path = parse_key(key)?;
-    // Another optimizer or schedule starts from its own defaults: the base's keys for the old
-    // one (sgd's `momentum` under `name = "adam"`) would only be refused as unknown.
-    if let ([Segment::Key(section), Segment::Key(name)], Value::Table(root)) = (path.as_slice(), &mut *tree)
-        && SWITCHED.contains(&section.as_str())
-        && name == "name"
-        && root.get(section).and_then(|t| t.get("name")) != Some(&value)
-    {
-        root.insert(section.clone(), Value::Table(Table::from_iter([(name.clone(), value)])));
-        return Ok(());
-    }
-    let mut node = tree;
-    let mut seen = String::new();
-    for (i, seg) in path.iter().enumerate() {
-        let last = i + 1 == path.len();
-        node = match (seg, node) {
-            (Segment::Key(k), Value::Table(t)) => {
-                if last {
-                    t.insert(k.clone(), value);
-                    return Ok(());
-                }
-                t.entry(k.clone()).or_insert_with(|| Value::Table(Table::new()))
-            }
-            (Segment::Index(n), Value::Array(a)) => {
-                let len = a.len();
-                let Some(slot) = a.get_mut(*n) else {
-                    return Err(format!("`{key}`: `{seen}` has {len} entries, so [{n}] does not exist"));
-                };
-                if last {
-                    *slot = value;
-                    return Ok(());
-                }
-                slot
-            }
-            (Segment::Key(_), other) => {
-                return Err(format!("`{key}`: `{seen}` is {}, not a table", kind(other)));
-            }
-            (Segment::Index(_), other) => {
-                return Err(format!("`{key}`: `{seen}` is {}, not a list", kind(other)));
-            }
-        };
-        match seg {
-            Segment::Key(k) if seen.is_empty() => seen = k.clone(),
-            Segment::Key(k) => seen = format!("{seen}.{k}"),
-            Segment::Index(n) => seen = format!("{seen}[{n}]"),
-        }
-    }
-    unreachable!("a parsed key has at least one segment")
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "an integer",
-        Value::Float(_) => "a number",
-        Value::Boolean(_) => "a boolean",
-        Value::Datetime(_) => "a date",
-        Value::Array(_) => "a list",
-        Value::Table(_) => "a table",
-    }
-}
-
-/// Why a tree is not a valid config.
-#[derive(Debug)]
-enum ResolveError {
-    /// Not the config's shape: an unknown key, a wrong type, a missing field. `path` is the
-    /// dotted path (without list indices) where the deserialiser stopped.
-    Schema { path: String, message: String },
-    /// The shape is right but `validate()` refused a value; its message names the key.
-    Invalid(String),
-}
-
-fn resolve(tree: Value) -> Result<ExperimentConfig, ResolveError> {
-    let config: ExperimentConfig = tree.try_into().map_err(|e: toml::de::Error| {
-        // toml's deserialiser records the keys it was under; Display ends with "in `a.b`".
-        let text = e.to_string();
-        let path = text
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("in `").and_then(|l| l.strip_suffix('`')))
-            .unwrap_or("")
-            .to_string();
-        ResolveError::Schema { path, message: e.message().trim().replace('\n', " ") }
-    })?;
-    config.validate().map_err(|e| ResolveError::Invalid(format!("{e:#}")))?;
-    Ok(config)
-}
-
-/// The error in words, naming the grid file's key it comes from where one of `keys` matches.
-fn describe(e: &ResolveError, keys: &[&String]) -> String {
-    match e {
-        ResolveError::Invalid(msg) => msg.clone(),
-        ResolveError::Schema { path, message } => {
-            // An unknown field is reported at its parent: put the field's name back on.
-            let field = message.strip_prefix("unknown field `").and_then(|m| m.split_once('`')).map(|(f, _)| f);
-            let at = match (field, path.is_empty()) {
-                (Some(f), true) => f.to_string(),
-                (Some(f), false) => format!("{path}.{f}"),
-                (None, _) => path.clone(),
-            };
-            let strip = |k: &str| {
-                parse_key(k).map_or(k.to_string(), |segs| {
-                    segs.iter()
-                        .filter_map(|s| match s {
-                            Segment::Key(k) => Some(k.as_str()),
-                            Segment::Index(_) => None,
-                        })
-                        .collect::<Vec<_>>()
-                        .join(".")
-                })
-            };
-            let culprit = keys.iter().find(|k| {
-                let k = strip(k.as_str());
-                k == at || k.starts_with(&format!("{at}.")) || at.starts_with(&format!("{k}."))
-            });
-            let what = if field.is_some() { "is not a config key" } else { "does not fit the config" };
-            match culprit {
-                Some(k) => format!("`{k}` {what}: {message}"),
-                None if at.is_empty() => message.clone(),
-                None => format!("`{at}` {what}: {message}"),
-            }
-        }
-    }
 }
 
 /// Every combination of one value per axis, the last axis varying fastest; one empty point

@@ -228,3 +228,48 @@ fn toml_mistakes_are_one_short_line() {
         assert!(err.len() < 2_500 && !err.contains('\u{1b}'), "short and escaped: {}", &err[..err.len().min(300)]);
     }
 }
+
+#[test]
+fn set_changes_any_config_key_as_a_grid_does() {
+    let (_tmp, run_dir) = train_run(&[
+        "overfit",
+        "--epochs",
+        "2",
+        "--set",
+        "model.hidden[0].dropout=0.3",
+        "--set",
+        "train.l2=1e-4",
+        "--set",
+        "optimizer.name=adam",
+    ]);
+    let cfg = formats::config::ExperimentConfig::from_file(&run_dir.join("config.toml")).unwrap();
+    assert_eq!(cfg.model.hidden[0].dropout, 0.3);
+    assert_eq!(cfg.train.l2, 1e-4);
+    assert_eq!(cfg.train.epochs, 2);
+    // Switching the optimizer starts from its own defaults (Keras' Adam at 0.001).
+    assert!(matches!(&cfg.optimizer, formats::config::OptimizerConfig::Adam(a) if a.learning_rate == 0.001));
+    assert_eq!(summary(&run_dir)["epochs_run"], 2);
+}
+
+#[test]
+fn set_mistakes_name_the_key_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let cases = [
+        ("train.lr=0.1", "`train.lr` is not a config key"),
+        ("train.epochs=many", "`train.epochs` does not fit the config: invalid type: string \"many\""),
+        ("model.hidden[0].dropout=1.5", "`model.hidden[0].dropout` must be in [0, 1)"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("model.hidden[4].units=10", "`model.hidden` has 1 entries, so [4] does not exist"),
+        ("train.l2", "expected KEY=VALUE"),
+    ];
+    for (set, needle) in cases {
+        let o = run(&["train", "overfit", "--set", set, "--out", out.to_str().unwrap()]);
+        assert_user_error(&o, 2, needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "one line: {}", stderr(&o));
+        assert!(!out.exists(), "--set {set} wrote {}", out.display());
+    }
+    let o = run(&["train", "overfit", "--set", "train.epochs=3", "--epochs", "2", "--out", out.to_str().unwrap()]);
+    assert_user_error(&o, 2, "--set train.epochs and --epochs set the same key");
+    assert!(!out.exists());
+}

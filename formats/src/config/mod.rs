@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error;
 
 mod callbacks;
+pub mod dotted;
 mod optimizer;
 
 pub use callbacks::{
