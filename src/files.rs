@@ -3,10 +3,15 @@
 //! [`write_atomic`] writes to a temporary name in the destination's folder, flushes, then renames
 //! over the final name, so a crash or a full disk never leaves half a file. It only ever replaces
 //! a regular file: a FIFO, socket, device node or directory there is refused (renaming over
-//! `/dev/null` as root would replace the system's). A symbolic link is written through, as the
-//! shell's `>` and `cp` do: the regular file it points to is replaced atomically and the link
-//! stays; a link to nothing, or to anything but a regular file, is refused. Data, runs, reports
-//! and sweeps all write through it, so it sits below all of them.
+//! `/dev/null` as root would replace the system's). A symbolic link the user names is written
+//! through, as the shell's `>` and `cp` do: the regular file it points to is replaced atomically
+//! and the link stays; a link to nothing, or to anything but a regular file, is refused. Data,
+//! runs, reports and sweeps all write through it, so it sits below all of them.
+//!
+//! Inside a folder of mnist-lab's own (a run, a sweep, a lecture), which may have come from
+//! someone else, [`write_inside`] and [`create_dir_inside`] follow no link at all: a link there,
+//! at the file or at a folder on the way to it, is refused, so nothing outside the folder is
+//! ever written through one.
 
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -21,6 +26,54 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let target = replaceable(path)?;
     let mode = fs::metadata(&target).ok().map(|m| m.permissions());
     replace(&target, bytes, mode, true).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// [`write_atomic`] of `path`, a file inside the folder `root` (see [`check_inside`]).
+pub fn write_inside(root: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    check_inside(root, path)?;
+    write_atomic(path, bytes)
+}
+
+/// `dir` and the folders on the way to it created inside `root`, none of them a link.
+pub fn create_dir_inside(root: &Path, dir: &Path) -> Result<()> {
+    check_inside(root, dir)?;
+    fs::create_dir_all(dir).map_err(|e| error::runtime(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// That `path` lies inside the folder `root` with no symbolic link between: every folder from
+/// `root` down to `path` and `path` itself are absent or real (a folder, or the file), never a
+/// link someone placed there, which would take a write out of the folder. `root` itself is
+/// where the user pointed, link or not.
+pub fn check_inside(root: &Path, path: &Path) -> Result<()> {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Err(error::runtime(format!("{} is not inside {}", path.display(), root.display())));
+    };
+    let mut at = root.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let meta = match fs::symlink_metadata(&at) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(error::runtime(format!("cannot write {}: {e}", at.display()))),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(error::config(format!(
+                "{} is a symbolic link: mnist-lab writes only inside {}, never through a link placed there \
+                 (remove it, or copy the folder without links)",
+                at.display(),
+                root.display()
+            )));
+        }
+        if i + 1 < parts.len() && !meta.is_dir() {
+            return Err(error::config(format!(
+                "{} is {}, where mnist-lab keeps a folder of its own",
+                at.display(),
+                kind_of_file(&meta.file_type())
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// [`write_atomic`] without its fsync, to a `target` the caller has checked with

@@ -135,8 +135,7 @@ impl History {
 /// Read the contract's `history.csv`: the seven fixed columns in order, then any extra columns;
 /// `grad_mean_abs_layer*` ones are kept, others ignored. Empty validation cells mean "no split".
 pub fn read_history_csv(path: &Path) -> Result<History> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+    let text = crate::read::read_to_string(path, crate::read::HISTORY)?;
     parse_history_csv(&text, &path.display().to_string())
 }
 

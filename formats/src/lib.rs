@@ -10,5 +10,6 @@ pub mod error;
 pub mod history;
 pub mod idx;
 pub mod monitor;
+pub mod read;
 pub mod resume_state;
 pub mod summary;

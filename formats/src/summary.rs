@@ -22,10 +22,33 @@ pub struct Summary {
     pub seconds_per_epoch: f64,
 }
 
+/// The longest preset name a summary may carry.
+const MAX_NAME: usize = 200;
+/// What `dataset` and `backend` may be (`Dataset::name`, `BackendName`).
+const DATASETS: [&str; 2] = ["mnist", "fashion-mnist"];
+const BACKENDS: [&str; 3] = ["flex", "ndarray", "wgpu"];
+
+fn short(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
 impl Summary {
     /// What a finished run can hold: at least one epoch, the best one among them, an accuracy in
     /// [0, 1], a finite loss and times ≥ 0.
     pub fn check(&self) -> Result<(), String> {
+        // Its words are shown in tables, pages and the terminal: names mnist-lab writes, no more.
+        if self.preset.is_empty() || self.preset.len() > MAX_NAME || self.preset.chars().any(char::is_control) {
+            return Err(format!(
+                "preset is {:?}: a preset name is one line of at most {MAX_NAME} bytes",
+                self.preset.chars().take(60).collect::<String>()
+            ));
+        }
+        if !DATASETS.contains(&self.dataset.as_str()) {
+            return Err(format!("dataset is {:?}, not one of {}", short(&self.dataset), DATASETS.join(", ")));
+        }
+        if !BACKENDS.contains(&self.backend.as_str()) {
+            return Err(format!("backend is {:?}, not one of {}", short(&self.backend), BACKENDS.join(", ")));
+        }
         if self.epochs_run == 0 {
             return Err("epochs_run is 0; a finished run trained at least one epoch".into());
         }

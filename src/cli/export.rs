@@ -55,7 +55,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let dest = match args.to {
         Some(to) if to.is_dir() => to.join(default_name),
         Some(to) => to,
-        None => run.file(default_name),
+        // Into the run, which may have come from someone else: never through a link placed there.
+        None => run.writable(default_name)?,
     };
     // Never over a FIFO or device, nor into another run; a link is judged by what it points to.
     check_destination(&dest, Some(&run.path))?;
@@ -75,7 +76,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
             cfg.data.dataset.name()
         )));
     }
-    let model_bpk = std::fs::read(&src).map_err(|e| error::data(format!("cannot read {}: {e}", src.display())))?;
+    let model_bpk = Mlp::read_file(&src, &cfg)?;
     // Loading first checks model.bpk matches config.toml, for burnpack too: never export junk.
     let model = Mlp::from_bytes(model_bpk.clone(), &src, &cfg, &device)?;
     let bytes = match args.format {

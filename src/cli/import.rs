@@ -26,16 +26,9 @@ pub struct ImportArgs {
     pub backend: BackendArg,
 }
 
-/// Larger than any .keras file holding a network mnist-lab can run.
-const MAX_FILE: u64 = 2 << 30;
-
 pub fn run(args: ImportArgs) -> Result<()> {
     let origin = args.model.display().to_string();
-    let size = std::fs::metadata(&args.model).map_err(|e| error::data(format!("cannot read {origin}: {e}")))?.len();
-    if size > MAX_FILE {
-        return Err(error::data(format!("{origin} is {size} bytes; no MLP mnist-lab runs is that large")));
-    }
-    let bytes = std::fs::read(&args.model).map_err(|e| error::data(format!("cannot read {origin}: {e}")))?;
+    let bytes = formats::read::read(&args.model, formats::read::KERAS)?;
     let backend = backend::select(args.backend.backend)?;
     let device = backend.device;
     let imported = import(bytes, &origin, &device)?;

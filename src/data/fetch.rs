@@ -284,7 +284,7 @@ fn fetch_from(source: &Source, wanted: &[FileSpec], dir: &Path) -> Result<()> {
         Source::LocalGz(folder) => {
             for spec in wanted {
                 let path = folder.join(format!("{}.gz", spec.name));
-                let gz = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                let gz = formats::read::read(&path, COMPRESSED)?;
                 let bytes = gunzip(&gz).with_context(|| format!("{}: not a gzip file", path.display()))?;
                 store(dir, spec, &bytes, &path.display().to_string())?;
             }
@@ -347,9 +347,20 @@ fn deb_member(deb: &[u8], name: &str) -> Result<Vec<u8>> {
     anyhow::bail!("no {name} in it")
 }
 
+/// A compressed IDX file of the system's dataset package: Fashion-MNIST's largest is 30 MB.
+const COMPRESSED: formats::read::Kind =
+    formats::read::Kind { what: "compressed dataset file", cap: 64 << 20, config: false };
+
+/// The largest IDX file there is (60 000 images of 784 bytes and the header), and room: a gzip
+/// bomb stops here, before the SHA-256 check would refuse it.
+const MAX_IDX_BYTES: u64 = 64 << 20;
+
 fn gunzip(gz: &[u8]) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    GzDecoder::new(gz).read_to_end(&mut bytes)?;
+    GzDecoder::new(gz).take(MAX_IDX_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_IDX_BYTES {
+        return Err(io::Error::other(format!("it unpacks to more than {MAX_IDX_BYTES} bytes, more than any IDX file")));
+    }
     Ok(bytes)
 }
 
@@ -382,7 +393,8 @@ fn download_once(url: &str, label: &str) -> Result<Vec<u8>> {
             .expect("static template"),
     );
     bar.set_message(format!("downloading {label}"));
-    let mut bytes = Vec::with_capacity(len.unwrap_or(0) as usize);
+    // Content-Length is the server's word: it sizes the buffer only up to what a download here is.
+    let mut bytes = Vec::with_capacity(len.unwrap_or(0).min(MAX_IDX_BYTES) as usize);
     let mut reader = bar.wrap_read(response.into_reader());
     reader.read_to_end(&mut bytes).with_context(|| format!("download of {url} was cut off"))?;
     bar.finish_and_clear();

@@ -50,7 +50,7 @@ const MAX_STREAM_BYTES: u64 = MAX_DECODE_BYTES;
 /// read into memory, up to [`MAX_STREAM_BYTES`].
 pub fn load_digit(path: &Path) -> Result<[f32; PIXELS]> {
     let cannot = |e: &dyn std::fmt::Display| error::data(format!("cannot read {}: {e}", path.display()));
-    let file = File::open(path).map_err(|e| cannot(&e))?;
+    let file = open_without_waiting(path).map_err(|e| cannot(&e))?;
     if file.metadata().is_ok_and(|m| m.is_file()) {
         return digit_from(&mut BufReader::new(file), path);
     }
@@ -65,6 +65,31 @@ pub fn load_digit(path: &Path) -> Result<[f32; PIXELS]> {
         )));
     }
     digit_from(&mut Cursor::new(bytes), path)
+}
+
+/// `path` opened for reading; a FIFO that no process writes to is then read as empty (and
+/// refused as no image) instead of blocking `open` until a writer comes.
+fn open_without_waiting(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on the descriptor `file` owns, with integer arguments only.
+        unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+    }
+    Ok(file)
 }
 
 /// [`load_digit`] from an open file or the bytes of a stream, at its start.

@@ -55,8 +55,21 @@ pub fn import(bytes: Vec<u8>, origin: &str, device: &Device) -> Result<Imported>
         serde_json::from_slice(&config_text).map_err(|e| bad(format!("{CONFIG_JSON} is not JSON: {e}")))?;
     let mut notes = Vec::new();
     let plan = read_layers(&config).map_err(|e| error::config(format!("{origin}: {e}")))?;
-    let cfg = experiment(&config, &plan, origin, &mut notes);
-    cfg.validate().map_err(|e| error::config(format!("{origin}: the network does not fit mnist-lab: {e:#}")))?;
+    let mut cfg = experiment(&config, &plan, origin, &mut notes);
+    if let Err(e) = cfg.validate() {
+        // Blame what is at fault: a compile setting mnist-lab refuses (SGD's momentum of 1, valid
+        // in Keras) does not stop the network coming in; only training it further needs one.
+        let mut plain = cfg.clone();
+        (plain.optimizer, plain.schedule) = (OptimizerConfig::Sgd(SgdConfig::default()), None);
+        if plain.validate().is_err() {
+            return Err(error::config(format!("{origin}: the network does not fit mnist-lab: {e:#}")));
+        }
+        notes.push(format!(
+            "its optimizer, which mnist-lab cannot train with ({e:#}): training the imported run goes on with \
+             plain SGD at 0.01"
+        ));
+        cfg = plain;
+    }
 
     let weights = member(&mut zip, WEIGHTS_H5, MAX_WEIGHTS).map_err(bad)?;
     let values = read_weights(weights, &plan).map_err(|e| bad(format!("{WEIGHTS_H5}: {e}")))?;
@@ -69,7 +82,11 @@ pub fn import(bytes: Vec<u8>, origin: &str, device: &Device) -> Result<Imported>
     if let Some(param) = model.non_finite() {
         return Err(bad(format!("NaN or infinite weights ({param})")));
     }
-    let warning = (!notes.is_empty()).then(|| format!("{origin}: left out {}", notes.join("; ")));
+    // Layer names come from the file: one line, whatever they hold.
+    let warning = (!notes.is_empty()).then(|| {
+        let text = format!("{origin}: left out {}", notes.join("; "));
+        text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    });
     Ok(Imported { config: cfg, model, warning })
 }
 
@@ -160,13 +177,18 @@ fn read_layers(config: &Value) -> Result<Plan, String> {
         let c = &layer["config"];
         match class_of(layer) {
             "InputLayer" => shape = input_shape(layer),
-            "Flatten" if dense.is_empty() => shape = shape.map(|s| vec![s.iter().product()]),
+            "Flatten" if dense.is_empty() => {
+                shape = match shape {
+                    Some(s) => Some(vec![elements(&s).ok_or_else(|| refuse(layer, &too_many(&s)))?]),
+                    None => None,
+                }
+            }
             "Reshape" if dense.is_empty() => {
                 let target: Option<Vec<usize>> = c["target_shape"]
                     .as_array()
                     .and_then(|t| t.iter().map(|d| d.as_u64().map(|d| d as usize)).collect());
                 match target {
-                    Some(t) if t.iter().product::<usize>() == PIXELS => shape = Some(t),
+                    Some(t) if elements(&t) == Some(PIXELS) => shape = Some(t),
                     _ => return Err(refuse(layer, "must reshape the 28×28 input to 784 values")),
                 }
             }
@@ -286,6 +308,16 @@ fn dense_spec(layer: &Value, prev: Option<&DenseSpec>, shape: Option<&[usize]>) 
         _ => None,
     };
     Ok(DenseSpec { name: layer_name(layer), n_in, units, activation, max_norm, penalty, init, dropout: 0.0 })
+}
+
+/// The elements of a tensor of `shape`; `None` past what a `usize` counts (a shape that would
+/// wrap round to 784 is not 784).
+fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
+fn too_many(shape: &[usize]) -> String {
+    format!("gets input of shape {shape:?}, more values than any input holds; it needs 784 values")
 }
 
 /// Why `layer` cannot be taken, naming it.

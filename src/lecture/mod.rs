@@ -36,7 +36,7 @@ pub use sweeps::{Final, Sweep, SweepFigure};
 pub use verdict::{Check, Outcome, Verdict};
 
 /// The grid key every entry of the lecture's plan varies: the experiment's name.
-pub const KEY: &str = "experiment";
+pub const KEY: &str = plan::EXPERIMENT;
 
 /// The lecture's sections, in its order, each with its claims.
 pub fn sections() -> Vec<Section> {
@@ -345,7 +345,7 @@ pub fn gather(dir: &Path, plan: &Plan, probes: Option<(&[u8], &Device)>) -> Resu
     let mut missing = 0;
     for entry in &plan.runs {
         let name = entry.point.first().map(plan::json_text).unwrap_or_default();
-        match plan::state(dir, entry) {
+        match plan::state(dir, plan, entry) {
             State::Finished => {}
             State::Diverged(_) => {
                 diverged.push((name, entry.seed));

@@ -13,14 +13,17 @@ use serde::Deserialize;
 
 use super::sweeps::label;
 use super::{Claim, Figure, Metric, Results, RunResult, Section, SweepFigure, Verdict, XAxis};
-use crate::files::write_atomic;
+use crate::files::{check_inside, create_dir_inside, write_inside};
 use crate::plot::{self, MeanCurve};
-use crate::report::table::escape_html;
+use crate::report::table::{escape_html, markdown_cell};
 use crate::sweep::collect::mean_std;
 
 pub const HTML: &str = "lecture.html";
 pub const MARKDOWN: &str = "lecture.md";
 pub const FIGURES: &str = "figures";
+
+/// The seeds whose numbers a claim lists one by one; the verdict weighs them all.
+const LISTED: usize = 20;
 
 /// The lecture's own figures, by experiment.
 const LECTURE: [(&str, f64); 1] = [("baseline", super::baseline::LECTURE_BASELINE)];
@@ -46,7 +49,7 @@ pub struct Judged {
 /// Write the handout into `out` (created if needed) from `results`; returns every verdict.
 pub fn write(out: &Path, sections: &[Section], results: &Results) -> Result<Vec<Judged>> {
     let figures = out.join(FIGURES);
-    fs::create_dir_all(&figures).map_err(|e| error::runtime(format!("cannot create {}: {e}", figures.display())))?;
+    create_dir_inside(out, &figures)?;
     let twins = keras_twins();
     let mut judged = Vec::new();
     let (mut html, mut md) = (String::new(), String::new());
@@ -64,6 +67,8 @@ pub fn write(out: &Path, sections: &[Section], results: &Results) -> Result<Vec<
                 }
                 let (svg, png) =
                     (figures.join(format!("{stem}-{}.svg", k + 1)), figures.join(format!("{stem}-{}.png", k + 1)));
+                check_inside(out, &svg)?;
+                check_inside(out, &png)?;
                 let x = match figure.x {
                     XAxis::Epoch => "epoch",
                     XAxis::Seconds => "training time (s)",
@@ -82,6 +87,8 @@ pub fn write(out: &Path, sections: &[Section], results: &Results) -> Result<Vec<
                 }
                 let name = format!("{stem}-sweep-{}", k + 1);
                 let (svg, png) = (figures.join(format!("{name}.svg")), figures.join(format!("{name}.png")));
+                check_inside(out, &svg)?;
+                check_inside(out, &png)?;
                 let x = format!("{} (log10)", figure.x);
                 plot::bands_against(&curves, figure.title, (&x, figure.y), None, &svg, &png)?;
                 let text = fs::read_to_string(&svg)
@@ -98,9 +105,9 @@ pub fn write(out: &Path, sections: &[Section], results: &Results) -> Result<Vec<
     let intro = intro(results);
     let table_md = verdict_table(&judged);
     let page = html_page(&intro, &verdict_table_html(&judged), &html);
-    write_atomic(&out.join(HTML), page.as_bytes())?;
+    write_inside(out, &out.join(HTML), page.as_bytes())?;
     let text = format!("# The lecture, verified\n\n{intro}\n\n{table_md}\n{md}");
-    write_atomic(&out.join(MARKDOWN), text.as_bytes())?;
+    write_inside(out, &out.join(MARKDOWN), text.as_bytes())?;
     Ok(judged)
 }
 
@@ -115,7 +122,9 @@ fn intro(results: &Results) -> String {
         let _ = write!(s, " {} planned runs have no results yet; the claims that need them say so.", results.missing);
     }
     for (experiment, seed, why) in &results.damaged {
-        let _ = write!(s, " The run of {experiment} at seed {seed} is damaged and left out ({why}).");
+        // Words from the folder's files: one line, and no HTML for the Markdown page to render.
+        let what = markdown_cell(&format!("{experiment} at seed {seed} is damaged and left out ({why})"));
+        let _ = write!(s, " The run of {what}.");
     }
     s.push_str(
         " Each claim is decided on one difference, computed seed by seed from runs that share their seed (their \
@@ -217,8 +226,11 @@ fn html_claim(html: &mut String, claim: &Claim, verdict: &Verdict, pictures: &[P
     );
     if !verdict.seeds.is_empty() {
         html.push_str("<ul class=\"seeds\">\n");
-        for (seed, check) in &verdict.seeds {
+        for (seed, check) in verdict.seeds.iter().take(LISTED) {
             let _ = writeln!(html, "<li>{}</li>", escape_html(&seed_line(*seed, check, verdict.unit)));
+        }
+        if let Some(more) = verdict.seeds.len().checked_sub(LISTED).filter(|&n| n > 0) {
+            let _ = writeln!(html, "<li>… and {more} more seeds, in the verdict above</li>");
         }
         html.push_str("</ul>\n");
     }
@@ -241,8 +253,11 @@ fn md_claim(md: &mut String, claim: &Claim, verdict: &Verdict, pictures: &[Pictu
     let _ = writeln!(md, "**Decided on:** {}.\n", claim.decided_on);
     let difference = difference_text(verdict).map(|d| format!(": {d}")).unwrap_or_default();
     let _ = writeln!(md, "**Verdict:** {}{difference}\n", verdict.status());
-    for (seed, check) in &verdict.seeds {
+    for (seed, check) in verdict.seeds.iter().take(LISTED) {
         let _ = writeln!(md, "- {}", seed_line(*seed, check, verdict.unit));
+    }
+    if let Some(more) = verdict.seeds.len().checked_sub(LISTED).filter(|&n| n > 0) {
+        let _ = writeln!(md, "- … and {more} more seeds, in the verdict above");
     }
     if !accuracy.is_empty() {
         let _ = writeln!(md, "\n**Test accuracy:**\n");

@@ -7,7 +7,7 @@ use anyhow::Result;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
 use formats::config::ExperimentConfig;
-use formats::error;
+use formats::{error, read};
 
 use super::Mlp;
 
@@ -22,8 +22,13 @@ impl Mlp {
 
     /// Rebuild the network of `cfg` on `device` and load the burnpack file `path` into it.
     pub fn load_file(path: &Path, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
-        let bytes = std::fs::read(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_bytes(bytes, path, cfg, device)
+        Self::from_bytes(Self::read_file(path, cfg)?, path, cfg, device)
+    }
+
+    /// The bytes of a burnpack file for the network of `cfg`: a regular file no larger than
+    /// that network's weights as f32 and their names (a FIFO, device or 6 GB file is refused).
+    pub fn read_file(path: &Path, cfg: &ExperimentConfig) -> Result<Vec<u8>> {
+        read::read(path, read::weights("model", cfg.model.parameters() as u64))
     }
 
     /// Rebuild the network of `cfg` on `device` and load burnpack `bytes` (read from `path`) into it.

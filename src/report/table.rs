@@ -51,8 +51,7 @@ pub fn markdown(rows: &[RunRow]) -> String {
     let mut out = line(&COLUMNS.map(String::from));
     out.push_str("|---|---|---|---|---:|---:|---:|---:|\n");
     for row in rows {
-        // A `|` in a directory name would split the cell.
-        out.push_str(&line(&cells(row).map(|c| c.replace('|', "\\|"))));
+        out.push_str(&line(&cells(row).map(|c| markdown_cell(&c))));
     }
     out
 }
@@ -74,6 +73,19 @@ pub fn html(rows: &[RunRow]) -> String {
     }
     out.push_str("</tbody>\n</table>\n");
     out
+}
+
+/// `s` as one cell of a Markdown table: a line break or other control character would end the
+/// row (and forge the next), a `|` split the cell, a `<` open inline HTML.
+pub fn markdown_cell(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '|' => "\\|".to_string(),
+            '<' => "&lt;".to_string(),
+            c if c.is_control() => " ".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 pub fn escape_html(s: &str) -> String {

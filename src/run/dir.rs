@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use burn::tensor::Device;
 use formats::config::ExperimentConfig;
-use formats::error;
 use formats::summary::Summary;
+use formats::{error, read};
 
-use crate::files::{parent_of, replaceable, write_atomic};
+use crate::files::{check_inside, parent_of, replaceable, write_atomic, write_inside};
 use crate::model::Mlp;
 use crate::train::checkpoint;
 
@@ -163,8 +163,17 @@ impl RunDir {
         self.path.join(name)
     }
 
+    /// Write the run's file `name`; a link in the run is refused, never written through.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        write_atomic(&self.file(name), bytes)
+        write_inside(&self.path, &self.file(name), bytes)
+    }
+
+    /// The path of the run's file `name`, checked to be writable inside the run (no link on the
+    /// way), for a writer that takes a path (the pictures).
+    pub fn writable(&self, name: &str) -> Result<PathBuf> {
+        let path = self.file(name);
+        check_inside(&self.path, &path)?;
+        Ok(path)
     }
 
     pub fn config(&self) -> Result<ExperimentConfig> {
@@ -173,8 +182,7 @@ impl RunDir {
 
     pub fn summary(&self) -> Result<Summary> {
         let path = self.file(SUMMARY_FILE);
-        let text =
-            fs::read_to_string(&path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())))?;
+        let text = read::read_to_string(&path, read::SUMMARY)?;
         Summary::parse(&text, &path.display().to_string())
     }
 
@@ -271,7 +279,7 @@ fn lock(dir: &Path) -> Result<fs::File> {
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
-            let pid = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<u32>().ok());
+            let pid = read::read_to_string(&path, read::NOTE).ok().and_then(|s| s.trim().parse::<u32>().ok());
             return Err(error::config(format!(
                 "{} is being trained by another mnist-lab{} ({} is locked); wait for it to end or stop it first",
                 dir.display(),

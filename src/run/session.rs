@@ -227,9 +227,9 @@ fn write_results(
     run.write(crate::export::SAFETENSORS_FILE, &crate::export::safetensors_bytes(&outcome.model, cfg)?)?;
     let title = format!("{} ({}, {backend})", cfg.preset, cfg.data.dataset.name());
     let best = Some(outcome.best_epoch);
-    plot::learning_curves(&outcome.history, best, &title, &run.file("curves.svg"), &run.file("curves.png"))?;
+    plot::learning_curves(&outcome.history, best, &title, &run.writable("curves.svg")?, &run.writable("curves.png")?)?;
     run.write("confusion.csv", matrix.to_csv().as_bytes())?;
-    let (svg, png) = (run.file("confusion.svg"), run.file("confusion.png"));
+    let (svg, png) = (run.writable("confusion.svg")?, run.writable("confusion.png")?);
     plot::confusion_matrix(&matrix, &format!("{title}: test set"), &svg, &png)?;
     let epochs = outcome.history.epochs.len();
     train::tensorboard::TensorBoard::confusion_matrix(&run.file(train::tensorboard::DIR), epochs, &png)?;

@@ -1,6 +1,7 @@
 //! Results of a sweep: per grid point, the mean and spread over seeds of the test accuracy, the
 //! best epoch and the validation curve; runs that have not finished are listed, never dropped.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use super::plan::{self, Plan, State};
 use crate::files::write_atomic;
 use crate::plot::{self, MeanCurve};
 use crate::report::page;
-use crate::report::table::escape_html;
+use crate::report::table::{escape_html, markdown_cell};
 
 /// One grid point and what its finished runs measured.
 #[derive(Debug)]
@@ -45,12 +46,15 @@ pub struct Results {
 
 pub fn gather(dir: &Path, plan: &Plan) -> Result<Results> {
     let mut points: Vec<Point> = Vec::new();
+    // Label → its point, so a plan of 10⁵ points is gathered in one pass.
+    let mut index: HashMap<String, usize> = HashMap::new();
     let mut missing = Vec::new();
     for entry in &plan.runs {
         let label = plan.label(entry);
-        let at = match points.iter().position(|p| p.label == label) {
-            Some(i) => i,
+        let at = match index.get(&label) {
+            Some(&i) => i,
             None => {
+                index.insert(label.clone(), points.len());
                 points.push(Point {
                     values: entry.point.iter().map(plan::json_text).collect(),
                     label: label.clone(),
@@ -64,7 +68,7 @@ pub fn gather(dir: &Path, plan: &Plan) -> Result<Results> {
         };
         let point = &mut points[at];
         point.planned += 1;
-        let state = match plan::state(dir, entry) {
+        let state = match plan::state(dir, plan, entry) {
             // Read again here: what `state` read is not kept, and the files may have changed since.
             State::Finished => match plan::results(dir, entry) {
                 Ok((summary, history)) => {
@@ -129,6 +133,9 @@ fn cell(xs: &[f64], scale: f64, digits: usize) -> String {
     }
 }
 
+/// The runs without results a report lists by name, per group; the rest it counts.
+const LISTED: usize = 100;
+
 /// A run without results: which, and why.
 fn line(m: &Missing) -> String {
     let why = match &m.state {
@@ -171,8 +178,13 @@ impl Results {
         GROUPS
             .iter()
             .filter_map(|(g, heading, note)| {
-                let lines: Vec<String> = self.missing.iter().filter(|m| group(&m.state) == *g).map(line).collect();
-                let n = lines.len();
+                let of_group: Vec<&Missing> = self.missing.iter().filter(|m| group(&m.state) == *g).collect();
+                let n = of_group.len();
+                // A plan of 10⁵ runs not started yet makes a report, not a list of them all.
+                let mut lines: Vec<String> = of_group.iter().take(LISTED).map(|m| line(m)).collect();
+                if n > LISTED {
+                    lines.push(format!("… and {} more (`mnist-lab sweep run` lists each as it goes)", n - LISTED));
+                }
                 (n > 0).then(|| (format!("{heading} ({n} of {} runs{note}):", self.total()), lines))
             })
             .collect()
@@ -212,7 +224,7 @@ impl Results {
     pub fn markdown(&self) -> String {
         let line = |cells: &[String]| {
             // A line break or control character in a grid value would split or garble the row.
-            let cell = |c: &String| super::plan::one_line(c).replace('|', "\\|");
+            let cell = |c: &String| markdown_cell(c);
             format!("| {} |\n", cells.iter().map(cell).collect::<Vec<_>>().join(" | "))
         };
         let header = self.header();
@@ -226,7 +238,7 @@ impl Results {
         for (heading, lines) in self.missing_groups() {
             out.push_str(&format!("\n{heading}\n\n"));
             for l in lines {
-                out.push_str(&format!("- {}\n", plan::one_line(&l)));
+                out.push_str(&format!("- {}\n", markdown_cell(&l)));
             }
         }
         out
@@ -278,7 +290,8 @@ impl Results {
                         let xs: Vec<f64> = p
                             .histories
                             .iter()
-                            .filter_map(|h| h.epochs.iter().find(|e| e.epoch == epoch))
+                            // A history read back holds epoch k at k − 1 (its reader checks so).
+                            .filter_map(|h| h.epochs.get(epoch - 1).filter(|e| e.epoch == epoch))
                             .filter_map(|e| if validation { e.val_accuracy } else { Some(e.train_accuracy) })
                             .filter(|v| v.is_finite())
                             .collect();

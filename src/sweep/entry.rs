@@ -69,7 +69,7 @@ pub fn run_entry(
     let entry = &plan.runs[index];
     let desc = describe(plan, entry);
     let run_dir = dir.join(&entry.run);
-    match plan::state(dir, entry) {
+    match plan::state(dir, plan, entry) {
         State::Finished => {
             say(&format!("{desc}: already finished ({})", accuracy_of(&run_dir)));
             return Ok(None);
@@ -86,7 +86,7 @@ pub fn run_entry(
         return Ok(None);
     };
     // It may have changed between the first look and the lock.
-    match plan::state(dir, entry) {
+    match plan::state(dir, plan, entry) {
         State::Finished => {
             say(&format!("{desc}: already finished ({})", accuracy_of(&run_dir)));
             return Ok(None);
@@ -110,6 +110,7 @@ pub fn run_entry(
             config_path.display()
         )));
     }
+    plan.agrees(entry, &cfg).map_err(|why| error::config(format!("{}: {why}", dir.join(plan::PLAN_FILE).display())))?;
     // As for any config file `train` is given: one without a preset is named by its file.
     if cfg.preset.is_empty() {
         cfg.preset = entry.id.clone();

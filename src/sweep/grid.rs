@@ -74,7 +74,7 @@ const SEED_KEY: &str = "train.seed";
 impl Grid {
     /// Read, check and expand a grid file, refused when it makes more than `max_runs` runs.
     pub fn load(path: &Path, max_runs: usize, progress: &mut Progress) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = formats::read::read_to_string(path, formats::read::CONFIG)
             .map_err(|e| error::config(format!("cannot read grid file {}: {e}", path.display())))?;
         Self::parse(&text, path, max_runs, progress)
     }

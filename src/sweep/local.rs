@@ -26,8 +26,10 @@ fn child_threads(jobs: usize) -> Option<String> {
 
 /// The last `error:` line of a log, for the progress line of a failed run.
 fn last_error(log: &Path) -> String {
-    fs::read_to_string(log)
+    // Its end only: a child's log of a long run is as long as its epochs.
+    formats::read::tail(log, formats::read::NOTE, 64 << 10)
         .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .and_then(|t| {
             t.lines().rev().find(|l| l.starts_with("error:")).map(|l| l.trim_start_matches("error:").trim().to_string())
         })
@@ -84,7 +86,7 @@ fn spawn_run<'a>(
 ) -> Result<Running<'a>> {
     let logs = dir.join(LOGS);
     let log = logs.join(format!("{}.log", entry.id));
-    let out = fs::OpenOptions::new()
+    let out = plan::no_follow()
         .create(true)
         .append(true)
         .open(&log)
@@ -123,9 +125,9 @@ enum Ended {
 }
 
 /// How the run of `r` ended, and its progress line's text.
-fn how_it_ended(dir: &Path, r: &Running, status: std::process::ExitStatus) -> (Ended, String) {
+fn how_it_ended(dir: &Path, plan: &Plan, r: &Running, status: std::process::ExitStatus) -> (Ended, String) {
     let run_dir = dir.join(&r.entry.run);
-    let finished = plan::state(dir, r.entry) == State::Finished;
+    let finished = plan::state(dir, plan, r.entry) == State::Finished;
     let written_here =
         fs::metadata(run_dir.join(SUMMARY_FILE)).and_then(|m| m.modified()).is_ok_and(|t| t >= r.spawned);
     if finished && written_here {
@@ -164,7 +166,7 @@ pub fn run_all(dir: &Path, plan: &Plan, jobs: usize, worker: &Worker, say: &mut 
         data::fetch::ensure(dataset, &data::data_dir(worker.data_dir.as_deref(), dataset), worker.offline)?;
     }
     let logs = dir.join(LOGS);
-    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
+    crate::files::create_dir_inside(dir, &logs)?;
     let exe = std::env::current_exe().map_err(|e| error::runtime(format!("cannot find this executable: {e}")))?;
     let threads = child_threads(jobs);
     say(&format!(
@@ -209,7 +211,7 @@ pub fn run_all(dir: &Path, plan: &Plan, jobs: usize, worker: &Worker, say: &mut 
             };
             let r = running.0.swap_remove(i);
             tally.ended += 1;
-            let (how, what) = how_it_ended(dir, &r, status);
+            let (how, what) = how_it_ended(dir, plan, &r, status);
             match how {
                 Ended::Finished => {}
                 Ended::Busy => tally.busy += 1,
@@ -232,7 +234,7 @@ pub fn run_all(dir: &Path, plan: &Plan, jobs: usize, worker: &Worker, say: &mut 
 fn to_train<'a>(dir: &Path, plan: &'a Plan) -> (Vec<&'a Entry>, Vec<usize>) {
     let (mut todo, mut refused) = (Vec::new(), Vec::new());
     for e in &plan.runs {
-        match plan::state(dir, e) {
+        match plan::state(dir, plan, e) {
             State::Finished => {}
             State::Foreign(why) => {
                 errln!("warning: {}: not this sweep's own run ({why}); not trained", describe(plan, e));

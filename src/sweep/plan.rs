@@ -5,26 +5,28 @@
 //! A run's id is a hash of its resolved config, so the same grid always plans the same ids and
 //! a run directory can never be taken for a run with other settings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use formats::config::{Dataset, ExperimentConfig};
-use formats::error;
+use formats::config::{Dataset, ExperimentConfig, dotted};
 use formats::history::{History, read_history_csv};
 use formats::summary::Summary;
+use formats::{error, read};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::grid::Grid;
 use super::progress::Progress;
-use crate::files::{replaceable, sync_written, write_atomic, write_unsynced};
+use crate::files::{check_inside, create_dir_inside, replaceable, sync_written, write_inside, write_unsynced};
 use crate::run::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE};
 use crate::train::checkpoint;
 
 pub const PLAN_FILE: &str = "plan.json";
+/// The one grid key of the lecture's plan: the experiment's name, which is its config's preset.
+pub const EXPERIMENT: &str = "experiment";
 pub const CONFIGS: &str = "configs";
 pub const RUNS: &str = "runs";
 pub const LOCKS: &str = "locks";
@@ -132,17 +134,20 @@ impl Plan {
                 old.base
             )));
         }
+        check_folders(dir)?;
         let configs = dir.join(CONFIGS);
-        fs::create_dir_all(&configs).map_err(|e| error::config(format!("cannot create {}: {e}", configs.display())))?;
+        create_dir_inside(dir, &configs)?;
         let mut written = Vec::new();
         for (entry, r) in self.runs.iter().zip(&grid.runs) {
             let path = dir.join(&entry.config);
-            // One lstat for the usual cases (absent, a file); anything else as `write_atomic` treats it.
+            // One lstat for the usual cases (absent, a file); a link or special file is refused.
             let target = match fs::symlink_metadata(&path) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Some(path.clone()),
                 Ok(m) if m.is_file() => None,
-                _ if path.is_file() => None,
-                _ => Some(replaceable(&path)?),
+                _ => {
+                    check_inside(dir, &path)?;
+                    Some(replaceable(&path)?)
+                }
             };
             if let Some(target) = target {
                 let text = format!("# mnist-lab sweep run {} ({}), fully resolved\n{}", entry.index, entry.id, r.toml);
@@ -158,21 +163,22 @@ impl Plan {
         }
         if existing.is_none() {
             let json = serde_json::to_string_pretty(self).expect("a plan serialises");
-            write_atomic(&plan_path, format!("{json}\n").as_bytes())?;
+            write_inside(dir, &plan_path, format!("{json}\n").as_bytes())?;
         }
         Ok(existing.is_some())
     }
 
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(PLAN_FILE);
-        let text = fs::read_to_string(&path).map_err(|e| {
-            error::config(format!(
-                "{} is not a sweep directory ({}: {e}); make one with `mnist-lab sweep plan GRID.toml --out {}`",
+        if fs::symlink_metadata(&path).is_err() {
+            return Err(error::config(format!(
+                "{} is not a sweep directory (no {}); make one with `mnist-lab sweep plan GRID.toml --out {}`",
                 dir.display(),
                 path.display(),
                 dir.display()
-            ))
-        })?;
+            )));
+        }
+        let text = read::read_to_string(&path, read::PLAN)?;
         let plan: Plan = serde_json::from_str(&text)
             .map_err(|e| error::data(format!("{} is not a sweep plan: {e}", path.display())))?;
         if plan.format != FORMAT {
@@ -200,7 +206,72 @@ impl Plan {
                 )));
             }
         }
+        plan.check_counts().map_err(|why| error::data(format!("{}: {why}", path.display())))?;
         Ok(plan)
+    }
+
+    /// That the plan says one thing of its size: its keys and seeds each once, and every grid
+    /// point run once per seed of `seeds`, no more and no other.
+    fn check_counts(&self) -> std::result::Result<(), String> {
+        let mut keys = HashSet::new();
+        if let Some(k) = self.keys.iter().find(|k| !keys.insert(k.as_str())) {
+            return Err(format!("keys lists `{}` twice", one_line(k)));
+        }
+        let seeds: HashSet<u64> = self.seeds.iter().copied().collect();
+        if seeds.len() != self.seeds.len() || seeds.is_empty() {
+            return Err(format!(
+                "seeds lists {} seeds, {} of them different; a plan lists each once",
+                self.seeds.len(),
+                seeds.len()
+            ));
+        }
+        let mut per_point: HashMap<String, HashSet<u64>> = HashMap::new();
+        for e in &self.runs {
+            if !seeds.contains(&e.seed) {
+                return Err(format!("run {} has seed {}, which seeds does not list", e.index, e.seed));
+            }
+            let point = serde_json::to_string(&e.point).unwrap_or_default();
+            if !per_point.entry(point).or_default().insert(e.seed) {
+                return Err(format!("run {} repeats the grid point and seed of another run", e.index));
+            }
+        }
+        if let Some((point, got)) = per_point.iter().find(|(_, s)| s.len() != seeds.len()) {
+            return Err(format!(
+                "grid point {} has runs for {} of the {} seeds; a plan runs every point once per seed",
+                one_line(point),
+                got.len(),
+                seeds.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// That `entry`'s grid point and seed are what its config `cfg` holds: a plan.json edited
+    /// to swap two points' roles would judge one network's run as another's. The lecture's one
+    /// key, [`EXPERIMENT`], names the config's preset; any other key is a dotted config key.
+    pub fn agrees(&self, entry: &Entry, cfg: &ExperimentConfig) -> std::result::Result<(), String> {
+        if entry.seed != cfg.train.seed {
+            return Err(format!(
+                "plan.json gives run {} seed {}, its config seed {}",
+                entry.index, entry.seed, cfg.train.seed
+            ));
+        }
+        let tree = toml::Value::try_from(cfg).map_err(|e| e.to_string())?;
+        for (key, value) in self.keys.iter().zip(&entry.point) {
+            let found = match key.as_str() {
+                EXPERIMENT => Some(toml::Value::String(cfg.preset.clone())),
+                _ => dotted::get(&tree, key).cloned(),
+            };
+            if !found.as_ref().is_some_and(|f| same_value(f, value)) {
+                return Err(format!(
+                    "plan.json gives run {} {key} = {}, its config {}",
+                    entry.index,
+                    one_line(&json_text(value)),
+                    found.map_or("has no such key".to_string(), |f| format!("{key} = {}", one_line(&f.to_string())))
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A grid point for people: `key=value, …` (`base` without grid keys).
@@ -209,6 +280,23 @@ impl Plan {
             return "base".into();
         }
         self.keys.iter().zip(&entry.point).map(|(k, v)| format!("{k}={}", json_text(v))).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A config's value and a plan's JSON one alike (an integer where a number goes is that number).
+fn same_value(t: &toml::Value, j: &serde_json::Value) -> bool {
+    match (t, j) {
+        (toml::Value::Float(a), j) => j.as_f64() == Some(*a),
+        (toml::Value::Integer(a), j) => j.as_i64() == Some(*a) || j.as_f64() == Some(*a as f64),
+        (toml::Value::String(a), serde_json::Value::String(b)) => a == b,
+        (toml::Value::Boolean(a), serde_json::Value::Bool(b)) => a == b,
+        (toml::Value::Array(a), serde_json::Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y))
+        }
+        (toml::Value::Table(a), serde_json::Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => false,
     }
 }
 
@@ -237,8 +325,8 @@ pub enum State {
     Foreign(String),
 }
 
-pub fn state(dir: &Path, entry: &Entry) -> State {
-    if let Err(why) = owned(dir, entry) {
+pub fn state(dir: &Path, plan: &Plan, entry: &Entry) -> State {
+    if let Err(why) = owned(dir, plan, entry) {
         return State::Foreign(why);
     }
     let run = dir.join(&entry.run);
@@ -248,7 +336,7 @@ pub fn state(dir: &Path, entry: &Entry) -> State {
             Err(e) => State::Damaged(one_line(&format!("{e:#}"))),
         };
     }
-    if let Ok(text) = fs::read_to_string(run.join(DIVERGED_FILE)) {
+    if let Ok(text) = read::read_to_string(&run.join(DIVERGED_FILE), read::NOTE) {
         let text = one_line(&text);
         let why = text.strip_prefix(error::DIVERGED).map(|t| t.trim_start_matches(':').trim()).unwrap_or(&text);
         return State::Diverged(why.to_string());
@@ -294,7 +382,7 @@ pub fn check_folders(dir: &Path) -> Result<()> {
 /// folder is read or written as this run; and a run that has trained (a checkpoint, summary or
 /// divergence) was trained on the plan's config, so a run of other settings is never resumed or
 /// averaged as this one.
-pub fn owned(dir: &Path, entry: &Entry) -> std::result::Result<(), String> {
+pub fn owned(dir: &Path, plan: &Plan, entry: &Entry) -> std::result::Result<(), String> {
     let lock = format!("{LOCKS}/{}.lock", entry.id);
     let log = format!("{LOGS}/{}.log", entry.id);
     for rel in [CONFIGS, RUNS, LOCKS, LOGS, &entry.config, &entry.run, &lock, &log] {
@@ -340,7 +428,7 @@ pub fn owned(dir: &Path, entry: &Entry) -> std::result::Result<(), String> {
             entry.run
         ));
     }
-    Ok(())
+    plan.agrees(entry, &cfg)
 }
 
 /// Whether `run` has a checkpoint pointer (a run killed before its first epoch ended has none).
@@ -358,9 +446,8 @@ pub fn lock_path(dir: &Path, entry: &Entry) -> PathBuf {
 /// `None` when another worker holds it.
 pub fn try_lock(dir: &Path, entry: &Entry) -> Result<Option<fs::File>> {
     let path = lock_path(dir, entry);
-    fs::create_dir_all(dir.join(LOCKS))
-        .map_err(|e| error::runtime(format!("cannot create {}: {e}", dir.join(LOCKS).display())))?;
-    let file = fs::OpenOptions::new()
+    create_dir_inside(dir, &dir.join(LOCKS))?;
+    let file = no_follow()
         .create(true)
         .truncate(false)
         .write(true)
@@ -371,6 +458,18 @@ pub fn try_lock(dir: &Path, entry: &Entry) -> Result<Option<fs::File>> {
         Err(fs::TryLockError::WouldBlock) => Ok(None),
         Err(fs::TryLockError::Error(e)) => Err(error::runtime(format!("cannot lock {}: {e}", path.display()))),
     }
+}
+
+/// Options that refuse to open a symbolic link (the lock and log files of a sweep folder that
+/// came from elsewhere may be links someone placed).
+pub fn no_follow() -> fs::OpenOptions {
+    let mut options = fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options
 }
 
 /// The datasets the runs of `entries` use, each once.

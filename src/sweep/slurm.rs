@@ -14,7 +14,7 @@ use formats::error;
 
 use super::plan::{self, Entry, LOGS, Plan};
 use crate::data;
-use crate::files::write_atomic;
+use crate::files::{create_dir_inside, write_inside};
 
 pub const SCRIPT: &str = "sweep.sbatch";
 
@@ -83,9 +83,10 @@ pub fn write(dir: &Path, plan: &Plan, options: &Options) -> Result<(PathBuf, Str
     // Made (or refused) before anything is written.
     let text = script(&exe, &abs_dir, &data_root, options)?;
     let logs = dir.join(LOGS);
-    fs::create_dir_all(&logs).map_err(|e| error::runtime(format!("cannot create {}: {e}", logs.display())))?;
+    plan::check_folders(dir)?;
+    create_dir_inside(dir, &logs)?;
     let script_path = dir.join(SCRIPT);
-    write_atomic(&script_path, text.as_bytes())?;
+    write_inside(dir, &script_path, text.as_bytes())?;
     Ok((script_path, abs_dir))
 }
 

@@ -19,11 +19,11 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::burn_pack::{Bytes, Reader};
 use burn::tensor::{Device, Tensor};
 use formats::config::ExperimentConfig;
-use formats::error;
 use formats::idx::PIXELS;
+use formats::{error, read};
 
 use super::optim;
-use crate::files::write_atomic;
+use crate::files::{check_inside, create_dir_inside, write_inside};
 use crate::model::Mlp;
 
 pub use formats::resume_state::ResumeState;
@@ -55,18 +55,20 @@ pub fn save(
     let name = format!("epoch-{:04}", state.epoch);
     let tmp = root.join(format!(".{name}.tmp-{}", std::process::id()));
     let dir = root.join(&name);
+    // Nothing below the run is followed: a link at checkpoints/ would take every write elsewhere.
+    check_inside(run, &dir)?;
     let _ = fs::remove_dir_all(&tmp);
     let built = (|| -> Result<()> {
-        fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        create_dir_inside(run, &tmp)?;
         let optim =
             optimizer.into_bytes().map_err(|e| error::runtime(format!("cannot serialise the optimizer: {e}")))?;
-        write_atomic(&tmp.join(OPTIMIZER), &optim)?;
-        write_atomic(&tmp.join(MODEL), &model.to_bytes()?)?;
+        write_inside(run, &tmp.join(OPTIMIZER), &optim)?;
+        write_inside(run, &tmp.join(MODEL), &model.to_bytes()?)?;
         if let Some(best) = best {
-            write_atomic(&tmp.join(BEST), &best.to_bytes()?)?;
+            write_inside(run, &tmp.join(BEST), &best.to_bytes()?)?;
         }
         let state = serde_json::to_string_pretty(state).expect("the state serialises");
-        write_atomic(&tmp.join(STATE), state.as_bytes())?;
+        write_inside(run, &tmp.join(STATE), state.as_bytes())?;
         let _ = fs::remove_dir_all(&dir);
         fs::rename(&tmp, &dir).with_context(|| format!("cannot rename {} to {}", tmp.display(), dir.display()))
     })();
@@ -76,7 +78,7 @@ pub fn save(
     }
     built?;
     let previous = newest(run).ok().flatten();
-    write_atomic(&root.join(LATEST), name.as_bytes())?;
+    write_inside(run, &root.join(LATEST), name.as_bytes())?;
     // Only now is the older checkpoint no longer needed.
     if let Some(prev) = previous.filter(|p| *p != dir) {
         let _ = fs::remove_dir_all(prev);
@@ -107,7 +109,7 @@ pub fn newest(run: &Path) -> Result<Option<PathBuf>> {
             pointer.display()
         ))
     };
-    let name = fs::read_to_string(&pointer).map_err(|e| damaged(format!("cannot be read ({e})")))?;
+    let name = read::read_to_string(&pointer, read::NOTE).map_err(|e| damaged(format!("cannot be read ({e:#})")))?;
     let name = name.trim();
     let epoch = name.strip_prefix("epoch-").filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     if epoch.and_then(|n| n.parse::<usize>().ok()).is_none() {
@@ -139,8 +141,7 @@ pub fn load(
 ) -> Result<Checkpoint> {
     let dir = latest(run)?;
     let state_path = dir.join(STATE);
-    let text = fs::read_to_string(&state_path)
-        .map_err(|e| error::data(format!("cannot read checkpoint {}: {e}", state_path.display())))?;
+    let text = read::read_to_string(&state_path, read::STATE)?;
     let state = ResumeState::parse(&text, &state_path.display().to_string())?;
     let done = completed_epochs(run)?;
     if state.epoch != done {
@@ -152,16 +153,16 @@ pub fn load(
         )));
     }
     state.check_against(cfg).map_err(|why| error::data(format!("{}: {why}", state_path.display())))?;
-    let read = |path: &Path| fs::read(path).map_err(|e| error::data(format!("cannot read {}: {e}", path.display())));
     let model_path = dir.join(MODEL);
-    let model_bpk = read(&model_path)?;
+    let model_bpk = Mlp::read_file(&model_path, cfg)?;
     let params = parameters(&model_bpk, &model_path)?;
     let model = Mlp::from_bytes(model_bpk, &model_path, cfg, device)?;
     let best_path = dir.join(BEST);
-    let best = best_path.exists().then(|| read(&best_path)).transpose()?;
+    let best = best_path.exists().then(|| Mlp::read_file(&best_path, cfg)).transpose()?;
     let best = best.map(|b| Mlp::from_bytes(b, &best_path, cfg, device)).transpose()?;
     let optim_path = dir.join(OPTIMIZER);
-    let bytes = read(&optim_path)?;
+    // At most four slots a weight (AMSGrad's m, v and v̂, centred RMSprop's three) and the step.
+    let bytes = read::read(&optim_path, read::weights("optimizer state", 4 * cfg.model.parameters() as u64))?;
     let foreign =
         |why: String| error::data(format!("{} is not this run's optimizer state: {why}", optim_path.display()));
     let found = layout(&bytes, &params).map_err(foreign)?;
@@ -180,6 +181,8 @@ pub fn load(
 /// pointer is an error and nothing is removed: which folder to keep is then unknown.
 pub fn clean_partial(run: &Path) -> Result<()> {
     let root = run.join(DIR);
+    // Its deletions stay inside the run: a checkpoints/ that is a link is refused.
+    check_inside(run, &root)?;
     let keep = newest(run)?;
     let Ok(entries) = fs::read_dir(&root) else { return Ok(()) };
     for entry in entries.filter_map(|e| e.ok()) {

@@ -98,6 +98,19 @@ pub fn apply(tree: &mut Value, key: &str, value: Value) -> Result<(), String> {
     unreachable!("a parsed key has at least one segment")
 }
 
+/// The value at `key` in `tree`, if the tree has one there.
+pub fn get<'a>(tree: &'a Value, key: &str) -> Option<&'a Value> {
+    let mut node = tree;
+    for seg in parse_key(key).ok()? {
+        node = match (seg, node) {
+            (Segment::Key(k), Value::Table(t)) => t.get(&k)?,
+            (Segment::Index(n), Value::Array(a)) => a.get(n)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "a string",

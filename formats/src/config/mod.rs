@@ -292,8 +292,7 @@ impl ExperimentConfig {
     }
 
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| error::config(format!("cannot read config {}: {e}", path.display())))?;
+        let text = crate::read::read_to_string(path, crate::read::CONFIG)?;
         Self::from_toml(&text, &path.display().to_string())
     }
 

@@ -276,7 +276,7 @@ pub fn logged(dir: &Path) -> Result<HashSet<(String, i64)>> {
         if !is_events || !path.is_file() {
             continue;
         }
-        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = formats::read::read(&path, formats::read::EVENTS)?;
         for event in records(&bytes).filter_map(|r| proto::Event::decode(r).ok()) {
             if let Some(proto::What::Summary(summary)) = event.what {
                 seen.extend(summary.value.into_iter().map(|v| (v.tag, event.step)));

@@ -35,6 +35,7 @@ struct Log {
 
 impl Log {
     fn create(dir: &Path) -> Result<Self> {
+        inside_run(dir)?;
         let logged = event_file::logged(dir)?;
         Ok(Self { writer: EventWriter::create(dir)?, logged })
     }
@@ -95,9 +96,20 @@ impl TensorBoard {
         }
         let bytes = std::fs::read(png).with_context(|| format!("cannot read {}", png.display()))?;
         let (width, height) = image::image_dimensions(png).with_context(|| format!("cannot read {}", png.display()))?;
+        inside_run(dir)?;
         let mut writer = EventWriter::create(dir)?;
         writer.image(TAG, epoch as i64, &bytes, width, height)?;
         writer.flush()
+    }
+}
+
+/// That the event folder `dir` (`RUN/tensorboard`, or its `validation/`) is reached from the run
+/// without a symbolic link, so a received run's links never take the event files elsewhere.
+fn inside_run(dir: &Path) -> Result<()> {
+    let run = dir.ancestors().find(|a| a.file_name().is_some_and(|n| n == DIR)).and_then(Path::parent);
+    match run {
+        Some(run) => crate::files::check_inside(run, dir),
+        None => Ok(()),
     }
 }
 
