@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Fuzz the IDX parser, the config loader and the readers of history.csv, summary.json and a
-# checkpoint's state.json for a bounded time (cargo-fuzz / libFuzzer).
+# Fuzz the readers of what mnist-lab is given for a bounded time (cargo-fuzz / libFuzzer): the
+# IDX parser, the config loader and `--set`'s dotted keys, history.csv, summary.json, a
+# checkpoint's state.json, a sweep's (and the lecture's) plan.json, a .keras archive and its
+# config.json, and a model's burnpack layout.
 #
 #   bash fuzz/run.sh [SECONDS per target, default 60]
 #
 # Works with stable Rust only: cargo-fuzz needs nightly flags (-Zsanitizer, -Cpasses=sancov…),
 # which RUSTC_BOOTSTRAP=1 lets stable rustc accept. AddressSanitizer is used by default;
 # FUZZ_SANITIZER=none (or address, leak, memory, thread) overrides it. FUZZ_TARGETS="idx"
-# picks targets. The fuzz crate links formats/ (the Burn-free readers the main crate re-exports)
-# and never builds the main crate (nor Burn); it builds into fuzz/target.
+# picks targets. The fuzz crate links formats/ (the Burn-free readers the main crate uses) and
+# never builds the main crate (nor Burn); it builds into fuzz/target. Seeds are real files the
+# project writes: where target/release/mnist-lab is built and MNIST is in $MNIST_LAB_DATA, it
+# trains a 784-4-10 network for one short epoch and exports it to Keras (the .keras, its
+# config.json, its model.bpk) and plans a sweep and a lecture (their plan.json).
 #
 # Exit status: 0 when no target crashed, 1 when one did (the crashing inputs are printed, with
 # the command that replays each one), 2 on a setup or build failure.
@@ -19,7 +24,7 @@ case "$secs" in
     '' | *[!0-9]*) echo "usage: $0 [SECONDS per target]" >&2; exit 2 ;;
 esac
 sanitizer="${FUZZ_SANITIZER:-address}"
-targets="${FUZZ_TARGETS:-idx config history summary resume_state}"
+targets="${FUZZ_TARGETS:-idx config dotted history summary resume_state plan keras_archive keras_config burnpack}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -37,8 +42,7 @@ fi
 # ---- seed corpora (regenerated each run; only the working corpus in corpus/ is kept) ----
 be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
 rm -rf seeds
-mkdir -p seeds/idx seeds/config seeds/history seeds/summary seeds/resume_state
-mkdir -p corpus/idx corpus/config corpus/history corpus/summary corpus/resume_state
+for t in idx config dotted history summary resume_state plan keras_archive keras_config burnpack; do mkdir -p "seeds/$t" "corpus/$t"; done
 { be32 0x803; be32 0; be32 28; be32 28; } >seeds/idx/images-0           # header only, 0 images
 { be32 0x803; be32 1; be32 28; be32 28; head -c 784 /dev/zero; } >seeds/idx/images-1
 { be32 0x801; be32 0; } >seeds/idx/labels-0
@@ -128,6 +132,42 @@ printf '{"format":"mnist-lab-checkpoint-1","epoch":2,"history":{"epochs":[%s,%s]
 printf '{"format":"mnist-lab-checkpoint-1","epoch":1,"history":{"epochs":[%s]},"schedule":{"lr":0.001,"plateau":{"monitor":"val_loss","min_delta":0.0,"best":null,"wait":0,"epochs_seen":0}},"early_stopping":null,"stopped_early":false}\n' \
     "$(row 1 0.4)" >seeds/resume_state/plain
 
+# --set and grid lines: good ones, and the mistakes the CLI test names.
+printf 'model.hidden[0].dropout=0.3\ntrain.l2=1e-4\noptimizer.name=adam\n' >seeds/dotted/good
+printf 'optimizer.name=sgd\noptimizer.momentum=0.9\ntrain.batch_size=64\nschedule.name=step\n' >seeds/dotted/switch
+printf 'train.lr=0.1\nmodel.hidden[9].units=3\ntrain.epochs=many\n' >seeds/dotted/bad
+
+# Files the project writes, from its own binary (a run, its Keras export, two plans).
+bin="$root/target/release/mnist-lab"
+made="$(mktemp -d)"
+if [ -x "$bin" ] && "$bin" train baseline --epochs 1 --set model.hidden[0].units=4 --set data.train_limit=200 \
+    --set data.validation=200 --out "$made/run" --quiet --offline >/dev/null 2>&1; then
+    cp "$made/run/model.bpk" seeds/burnpack/baseline-4.bpk
+    "$bin" export "$made/run" --format keras --to seeds/keras_archive/baseline-4.keras >/dev/null
+    "$bin" train softmax --epochs 1 --set model.hidden[0].units=4 --set data.train_limit=200 \
+        --set data.validation=200 --set optimizer.name=adam --out "$made/adam" --quiet --offline >/dev/null 2>&1 &&
+        "$bin" export "$made/adam" --format keras --to seeds/keras_archive/softmax-adam-4.keras >/dev/null
+    for k in seeds/keras_archive/*.keras; do
+        python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("config.json"))' \
+            "$k" >"seeds/keras_config/$(basename "$k" .keras).json"
+    done
+    printf 'base = "overfit"\nseeds = [1, 2]\n[grid]\n"optimizer.learning_rate" = [0.1, 0.5]\n' >"$made/grid.toml"
+    "$bin" sweep plan "$made/grid.toml" --out "$made/sweep" >/dev/null && cp "$made/sweep/plan.json" seeds/plan/sweep.json
+    "$bin" lecture --out "$made/lecture" --seeds 1 --plan-only >/dev/null && cp "$made/lecture/plan.json" seeds/plan/lecture.json
+else
+    echo "== note: no built mnist-lab or no MNIST data: the plan, keras and burnpack targets start without seeds"
+fi
+rm -rf "$made"
+
+# Inputs as large as the seeds of each target (plans and archives are bigger than a config).
+max_len() {
+    case "$1" in
+        keras_archive) echo 65536 ;;
+        plan | keras_config | burnpack) echo 32768 ;;
+        *) echo 4096 ;;
+    esac
+}
+
 # ---- build once, then run each target ----
 echo "== building fuzz targets (sanitizer: $sanitizer)"
 cargo fuzz build --sanitizer "$sanitizer" || exit 2
@@ -140,7 +180,7 @@ for t in $targets; do
     # corpus/$t is the working corpus (new inputs land there); seeds/$t is read only.
     dict=(); [ -f "$t.dict" ] && dict=(-dict="$here/$t.dict")
     cargo fuzz run --sanitizer "$sanitizer" "$t" "corpus/$t" "seeds/$t" -- "${dict[@]}" \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")" -print_final_stats=1
     rc=$?
     found="$(find "artifacts/$t" -type f -newer "$stamp" 2>/dev/null)"
     rm -f "$stamp"

@@ -14,7 +14,7 @@ use crate::report::page;
 use crate::run::check_destination;
 use crate::sweep::entry;
 use crate::sweep::grid::{self, Grid};
-use crate::sweep::plan::{self, Plan};
+use crate::sweep::plan::{self};
 use crate::sweep::progress::Progress as PlanProgress;
 use crate::sweep::{collect, local, slurm};
 
@@ -135,8 +135,8 @@ pub fn run(command: SweepCommand) -> Result<()> {
 fn plan_cmd(args: PlanArgs) -> Result<()> {
     let mut progress = PlanProgress::stderr();
     let grid = Grid::load(&args.grid, args.max_runs, &mut progress)?;
-    let plan = Plan::from_grid(&grid)?;
-    let existed = plan.write(&args.out, &grid, &mut progress)?;
+    let plan = plan::from_grid(&grid)?;
+    let existed = plan::write(&plan, &args.out, &grid, &mut progress)?;
     progress.clear();
     let n = plan.runs.len();
     let points = n / plan.seeds.len().max(1);
@@ -155,7 +155,7 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
 
 fn run_cmd(args: RunArgs) -> Result<()> {
     let worker = args.worker.worker();
-    let plan = Plan::load(&args.dir)?;
+    let plan = plan::load(&args.dir)?;
     plan::check_folders(&args.dir)?;
     if let Some(jobs) = args.jobs {
         if jobs == 0 {
@@ -206,7 +206,7 @@ fn collect_cmd(args: CollectArgs) -> Result<()> {
             check_destination(&f, None)?;
         }
     }
-    let plan = Plan::load(&args.dir)?;
+    let plan = plan::load(&args.dir)?;
     plan::check_folders(&args.dir)?;
     let results = collect::gather(&args.dir, &plan)?;
     out!("{}", results.markdown());
@@ -222,7 +222,7 @@ fn collect_cmd(args: CollectArgs) -> Result<()> {
 }
 
 fn slurm_cmd(args: SlurmArgs) -> Result<()> {
-    let plan = Plan::load(&args.dir)?;
+    let plan = plan::load(&args.dir)?;
     let options = slurm::Options {
         runs: plan.runs.len(),
         max_parallel: args.max_parallel,

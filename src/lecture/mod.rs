@@ -30,13 +30,14 @@ use crate::data::Split;
 use crate::presets;
 use crate::run::RunDir;
 use crate::sweep::grid::{Grid, Resolved};
-use crate::sweep::plan::{self, Plan, State};
+use crate::sweep::plan::{self, State};
+use formats::plan::Plan;
 
 pub use sweeps::{Final, Sweep, SweepFigure};
 pub use verdict::{Check, Outcome, Verdict};
 
 /// The grid key every entry of the lecture's plan varies: the experiment's name.
-pub const KEY: &str = plan::EXPERIMENT;
+pub const KEY: &str = formats::plan::EXPERIMENT;
 
 /// The lecture's sections, in its order, each with its claims.
 pub fn sections() -> Vec<Section> {
@@ -344,7 +345,7 @@ pub fn gather(dir: &Path, plan: &Plan, probes: Option<(&[u8], &Device)>) -> Resu
     let (mut runs, mut diverged, mut damaged) = (Vec::new(), Vec::new(), Vec::new());
     let mut missing = 0;
     for entry in &plan.runs {
-        let name = entry.point.first().map(plan::json_text).unwrap_or_default();
+        let name = entry.point.first().map(formats::plan::json_text).unwrap_or_default();
         match plan::state(dir, plan, entry) {
             State::Finished => {}
             State::Diverged(_) => {
@@ -365,7 +366,7 @@ pub fn gather(dir: &Path, plan: &Plan, probes: Option<(&[u8], &Device)>) -> Resu
         match finished_run(dir, entry, probes) {
             Ok(run) => runs.push((name, run)),
             Err(e) => {
-                damaged.push((name, entry.seed, plan::one_line(&format!("{e:#}"))));
+                damaged.push((name, entry.seed, formats::plan::one_line(&format!("{e:#}"))));
                 missing += 1;
             }
         }
@@ -374,7 +375,7 @@ pub fn gather(dir: &Path, plan: &Plan, probes: Option<(&[u8], &Device)>) -> Resu
 }
 
 /// One finished entry's results, its outputs probed when `probes` are given.
-fn finished_run(dir: &Path, entry: &plan::Entry, probes: Option<(&[u8], &Device)>) -> Result<RunResult> {
+fn finished_run(dir: &Path, entry: &formats::plan::Entry, probes: Option<(&[u8], &Device)>) -> Result<RunResult> {
     let (summary, history) = plan::results(dir, entry)?;
     let run_dir = dir.join(&entry.run);
     let config = ExperimentConfig::from_file(&run_dir.join(crate::run::CONFIG_FILE))?;

@@ -13,9 +13,10 @@ use super::page::{self, Judged};
 use super::{KEY, PROBES, gather, grid, sections};
 use crate::sweep::entry::Worker;
 use crate::sweep::local;
-use crate::sweep::plan::{self, PLAN_FILE, Plan};
+use crate::sweep::plan::{self, PLAN_FILE};
 use crate::sweep::progress::Progress;
 use crate::{backend, data};
+use formats::plan::Plan;
 
 /// The lecture planned into `dir`: its plan, and whether this call wrote it (else it was there).
 pub struct Planned {
@@ -27,9 +28,9 @@ pub struct Planned {
 /// given; a folder that holds the same plan is taken as it is, any other is refused.
 pub fn plan(dir: &Path, seeds: &[u64], max_epochs: Option<usize>) -> Result<Planned> {
     let grid = grid(seeds, max_epochs)?;
-    let plan = Plan::from_grid(&grid)?;
+    let plan = plan::from_grid(&grid)?;
     let mut progress = Progress::stderr();
-    let existed = plan.write(dir, &grid, &mut progress)?;
+    let existed = plan::write(&plan, dir, &grid, &mut progress)?;
     progress.clear();
     plan::check_folders(dir)?;
     Ok(Planned { plan, new: !existed })
@@ -63,7 +64,7 @@ pub fn load(dir: &Path) -> Result<Plan> {
             dir.display()
         )));
     }
-    let plan = Plan::load(dir)?;
+    let plan = plan::load(dir)?;
     if plan.keys != [KEY] {
         return Err(error::config(format!(
             "{} holds a sweep, not a lecture; `mnist-lab sweep collect {}` reports it",

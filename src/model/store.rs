@@ -7,7 +7,7 @@ use anyhow::Result;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
 use formats::config::ExperimentConfig;
-use formats::{error, read};
+use formats::{error, read, weights};
 
 use super::Mlp;
 
@@ -33,6 +33,13 @@ impl Mlp {
 
     /// Rebuild the network of `cfg` on `device` and load burnpack `bytes` (read from `path`) into it.
     pub fn from_bytes(bytes: Vec<u8>, path: &Path, cfg: &ExperimentConfig, device: &Device) -> Result<Mlp> {
+        // Held against the config's network before Burn sees it: names, shapes, byte ranges.
+        weights::check(&bytes, &weights::expected(&cfg.model)).map_err(|why| {
+            error::data(format!(
+                "{} is not a model file of the network in the run's config.toml: {why}",
+                path.display()
+            ))
+        })?;
         let mut model = Self::new(&cfg.model, device);
         let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
         let result = model

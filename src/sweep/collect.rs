@@ -9,11 +9,12 @@ use anyhow::Result;
 use formats::error;
 use formats::history::History;
 
-use super::plan::{self, Plan, State};
+use super::plan::{self, State};
 use crate::files::write_atomic;
 use crate::plot::{self, MeanCurve};
 use crate::report::page;
 use crate::report::table::{escape_html, markdown_cell};
+use formats::plan::Plan;
 
 /// One grid point and what its finished runs measured.
 #[derive(Debug)]
@@ -56,7 +57,7 @@ pub fn gather(dir: &Path, plan: &Plan) -> Result<Results> {
             None => {
                 index.insert(label.clone(), points.len());
                 points.push(Point {
-                    values: entry.point.iter().map(plan::json_text).collect(),
+                    values: entry.point.iter().map(formats::plan::json_text).collect(),
                     label: label.clone(),
                     planned: 0,
                     accuracy: Vec::new(),
@@ -77,7 +78,7 @@ pub fn gather(dir: &Path, plan: &Plan) -> Result<Results> {
                     point.histories.push(history);
                     continue;
                 }
-                Err(e) => State::Damaged(plan::one_line(&format!("{e:#}"))),
+                Err(e) => State::Damaged(formats::plan::one_line(&format!("{e:#}"))),
             },
             state => state,
         };

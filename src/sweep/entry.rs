@@ -8,10 +8,11 @@ use anyhow::Result;
 use formats::config::ExperimentConfig;
 use formats::error;
 
-use super::plan::{self, Entry, Plan, State};
+use super::plan::{self, State};
 use crate::backend::BackendName;
 use crate::run::{self, Event, Finished, RunDir, SUMMARY_FILE, Start, Stop, TrainRun};
 use crate::train;
+use formats::plan::{Entry, Plan};
 
 /// Where a sweep's runs get their data and device; passed on to every child of `--jobs`.
 #[derive(Debug, Clone, Default)]

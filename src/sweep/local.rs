@@ -11,9 +11,10 @@ use anyhow::Result;
 use formats::error;
 
 use super::entry::{Worker, accuracy_of, describe};
-use super::plan::{self, Entry, LOGS, Plan, State};
+use super::plan::{self, LOGS, State};
 use crate::data;
 use crate::run::{SUMMARY_FILE, Stop};
+use formats::plan::{Entry, Plan};
 
 /// With N > 1 children and no RAYON_NUM_THREADS of the user's: the cores shared out.
 fn child_threads(jobs: usize) -> Option<String> {

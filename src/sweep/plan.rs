@@ -5,17 +5,17 @@
 //! A run's id is a hash of its resolved config, so the same grid always plans the same ids and
 //! a run directory can never be taken for a run with other settings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use formats::config::{Dataset, ExperimentConfig, dotted};
+use formats::config::{Dataset, ExperimentConfig};
 use formats::history::{History, read_history_csv};
+use formats::plan::{CONFIGS, Entry, FORMAT, Plan, RUNS, one_line};
 use formats::summary::Summary;
 use formats::{error, read};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::grid::Grid;
@@ -25,38 +25,8 @@ use crate::run::{CONFIG_FILE, DIVERGED_FILE, HISTORY_FILE, RunDir, SUMMARY_FILE}
 use crate::train::checkpoint;
 
 pub const PLAN_FILE: &str = "plan.json";
-/// The one grid key of the lecture's plan: the experiment's name, which is its config's preset.
-pub const EXPERIMENT: &str = "experiment";
-pub const CONFIGS: &str = "configs";
-pub const RUNS: &str = "runs";
 pub const LOCKS: &str = "locks";
 pub const LOGS: &str = "logs";
-const FORMAT: &str = "mnist-lab-sweep-1";
-
-/// `plan.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
-    pub format: String,
-    /// The grid file's `base`, as written.
-    pub base: String,
-    /// The grid's keys, in the order of every entry's `point`.
-    pub keys: Vec<String>,
-    pub seeds: Vec<u64>,
-    pub runs: Vec<Entry>,
-}
-
-/// One run of the plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub index: usize,
-    pub id: String,
-    /// The grid point: one value per key of [`Plan::keys`], in that order.
-    pub point: Vec<serde_json::Value>,
-    pub seed: u64,
-    /// Relative to the sweep directory.
-    pub config: String,
-    pub run: String,
-}
 
 /// The id of a resolved config: the first 12 hex digits of the SHA-256 of its TOML.
 pub fn config_id(cfg: &ExperimentConfig) -> String {
@@ -68,248 +38,120 @@ fn toml_id(toml: &str) -> String {
     format!("{:x}", Sha256::digest(toml.as_bytes()))[..12].to_string()
 }
 
-impl Plan {
-    pub fn from_grid(grid: &Grid) -> Result<Self> {
-        let mut runs: Vec<Entry> = Vec::with_capacity(grid.runs.len());
-        // Id → index, so a repeated config is found in one pass however long the plan.
-        let mut seen: HashMap<String, usize> = HashMap::with_capacity(grid.runs.len());
-        for (index, r) in grid.runs.iter().enumerate() {
-            let id = toml_id(&r.toml);
-            if let Some(same) = seen.insert(id.clone(), index) {
+/// The plan of `grid`: an entry per run, named by the id of its config.
+pub fn from_grid(grid: &Grid) -> Result<Plan> {
+    let mut runs: Vec<Entry> = Vec::with_capacity(grid.runs.len());
+    // Id → index, so a repeated config is found in one pass however long the plan.
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(grid.runs.len());
+    for (index, r) in grid.runs.iter().enumerate() {
+        let id = toml_id(&r.toml);
+        if let Some(same) = seen.insert(id.clone(), index) {
+            return Err(error::config(format!(
+                "runs {same} and {index} of the grid have the same config (a value listed twice?)"
+            )));
+        }
+        let point = r
+            .point
+            .iter()
+            .map(|(_, v)| serde_json::to_value(v).map_err(|e| error::config(format!("grid value `{v}`: {e}"))))
+            .collect::<Result<_>>()?;
+        runs.push(Entry {
+            index,
+            config: format!("{CONFIGS}/{id}.toml"),
+            run: format!("{RUNS}/{id}"),
+            id,
+            point,
+            seed: r.seed,
+        });
+    }
+    Ok(Plan {
+        format: FORMAT.into(),
+        base: grid.base.clone(),
+        keys: grid.keys.clone(),
+        seeds: grid.seeds.clone(),
+        runs,
+    })
+}
+
+/// Write `plan` into `dir`: a new or empty folder, or one holding this same plan
+/// (then nothing changes but missing config files). Returns whether it was already there.
+pub fn write(plan: &Plan, dir: &Path, grid: &Grid, progress: &mut Progress) -> Result<bool> {
+    let plan_path = dir.join(PLAN_FILE);
+    let existing = match load(dir) {
+        Ok(p) => Some(p),
+        Err(_) if !plan_path.exists() => {
+            // Only a plan cut short before its plan.json may have left something here.
+            let foreign = fs::read_dir(dir)
+                .map(|it| it.filter_map(|e| e.ok()).any(|e| e.file_name() != CONFIGS))
+                .unwrap_or(false);
+            if foreign {
                 return Err(error::config(format!(
-                    "runs {same} and {index} of the grid have the same config (a value listed twice?)"
+                    "{} is not empty and holds no sweep plan; choose another --out",
+                    dir.display()
                 )));
             }
-            let point = r
-                .point
-                .iter()
-                .map(|(_, v)| serde_json::to_value(v).map_err(|e| error::config(format!("grid value `{v}`: {e}"))))
-                .collect::<Result<_>>()?;
-            runs.push(Entry {
-                index,
-                config: format!("{CONFIGS}/{id}.toml"),
-                run: format!("{RUNS}/{id}"),
-                id,
-                point,
-                seed: r.seed,
-            });
+            None
         }
-        Ok(Plan {
-            format: FORMAT.into(),
-            base: grid.base.clone(),
-            keys: grid.keys.clone(),
-            seeds: grid.seeds.clone(),
-            runs,
-        })
+        Err(e) => return Err(e),
+    };
+    if let Some(old) = &existing
+        && (old.runs != plan.runs || old.keys != plan.keys)
+    {
+        return Err(error::config(format!(
+            "{} holds a different plan ({} runs from base `{}`); choose another --out",
+            dir.display(),
+            old.runs.len(),
+            old.base
+        )));
     }
-
-    /// Write the plan into `dir`: a new or empty folder, or one holding this same plan
-    /// (then nothing changes but missing config files). Returns whether it was already there.
-    pub fn write(&self, dir: &Path, grid: &Grid, progress: &mut Progress) -> Result<bool> {
-        let plan_path = dir.join(PLAN_FILE);
-        let existing = match Plan::load(dir) {
-            Ok(p) => Some(p),
-            Err(_) if !plan_path.exists() => {
-                // Only a plan cut short before its plan.json may have left something here.
-                let foreign = fs::read_dir(dir)
-                    .map(|it| it.filter_map(|e| e.ok()).any(|e| e.file_name() != CONFIGS))
-                    .unwrap_or(false);
-                if foreign {
-                    return Err(error::config(format!(
-                        "{} is not empty and holds no sweep plan; choose another --out",
-                        dir.display()
-                    )));
-                }
-                None
+    check_folders(dir)?;
+    let configs = dir.join(CONFIGS);
+    create_dir_inside(dir, &configs)?;
+    let mut written = Vec::new();
+    for (entry, r) in plan.runs.iter().zip(&grid.runs) {
+        let path = dir.join(&entry.config);
+        // One lstat for the usual cases (absent, a file); a link or special file is refused.
+        let target = match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(path.clone()),
+            Ok(m) if m.is_file() => None,
+            _ => {
+                check_inside(dir, &path)?;
+                Some(replaceable(&path)?)
             }
-            Err(e) => return Err(e),
         };
-        if let Some(old) = &existing
-            && (old.runs != self.runs || old.keys != self.keys)
-        {
-            return Err(error::config(format!(
-                "{} holds a different plan ({} runs from base `{}`); choose another --out",
-                dir.display(),
-                old.runs.len(),
-                old.base
-            )));
+        if let Some(target) = target {
+            let text = format!("# mnist-lab sweep run {} ({}), fully resolved\n{}", entry.index, entry.id, r.toml);
+            write_unsynced(&target, text.as_bytes())
+                .map_err(|e| error::runtime(format!("cannot write {}: {e}", path.display())))?;
+            written.push(target);
         }
-        check_folders(dir)?;
-        let configs = dir.join(CONFIGS);
-        create_dir_inside(dir, &configs)?;
-        let mut written = Vec::new();
-        for (entry, r) in self.runs.iter().zip(&grid.runs) {
-            let path = dir.join(&entry.config);
-            // One lstat for the usual cases (absent, a file); a link or special file is refused.
-            let target = match fs::symlink_metadata(&path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(path.clone()),
-                Ok(m) if m.is_file() => None,
-                _ => {
-                    check_inside(dir, &path)?;
-                    Some(replaceable(&path)?)
-                }
-            };
-            if let Some(target) = target {
-                let text = format!("# mnist-lab sweep run {} ({}), fully resolved\n{}", entry.index, entry.id, r.toml);
-                write_unsynced(&target, text.as_bytes())
-                    .map_err(|e| error::runtime(format!("cannot write {}: {e}", path.display())))?;
-                written.push(target);
-            }
-            progress.show("writing", entry.index + 1, self.runs.len());
-        }
-        if !written.is_empty() {
-            sync_written(&configs, &written)
-                .map_err(|e| error::runtime(format!("cannot sync {}: {e}", configs.display())))?;
-        }
-        if existing.is_none() {
-            let json = serde_json::to_string_pretty(self).expect("a plan serialises");
-            write_inside(dir, &plan_path, format!("{json}\n").as_bytes())?;
-        }
-        Ok(existing.is_some())
+        progress.show("writing", entry.index + 1, plan.runs.len());
     }
-
-    pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(PLAN_FILE);
-        if fs::symlink_metadata(&path).is_err() {
-            return Err(error::config(format!(
-                "{} is not a sweep directory (no {}); make one with `mnist-lab sweep plan GRID.toml --out {}`",
-                dir.display(),
-                path.display(),
-                dir.display()
-            )));
-        }
-        let text = read::read_to_string(&path, read::PLAN)?;
-        let plan: Plan = serde_json::from_str(&text)
-            .map_err(|e| error::data(format!("{} is not a sweep plan: {e}", path.display())))?;
-        if plan.format != FORMAT {
-            return Err(error::data(format!("{}: unknown plan format `{}`", path.display(), plan.format)));
-        }
-        let mut seen = std::collections::HashMap::with_capacity(plan.runs.len());
-        for (i, e) in plan.runs.iter().enumerate() {
-            // Ids and paths become file names: nothing may point outside the sweep directory.
-            let ok = e.index == i
-                && e.id.len() == 12
-                && e.id.bytes().all(|b| b.is_ascii_hexdigit())
-                && e.config == format!("{CONFIGS}/{}.toml", e.id)
-                && e.run == format!("{RUNS}/{}", e.id)
-                && e.point.len() == plan.keys.len();
-            if !ok {
-                return Err(error::data(format!("{}: run {i} is not a valid entry", path.display())));
-            }
-            // One run listed twice would be trained once and counted twice.
-            if let Some(first) = seen.insert(e.id.as_str(), i) {
-                return Err(error::data(format!(
-                    "{}: runs {first} and {i} are the same run ({}); a plan lists each run once \
-                     (plan the grid again into a new directory)",
-                    path.display(),
-                    e.id
-                )));
-            }
-        }
-        plan.check_counts().map_err(|why| error::data(format!("{}: {why}", path.display())))?;
-        Ok(plan)
+    if !written.is_empty() {
+        sync_written(&configs, &written)
+            .map_err(|e| error::runtime(format!("cannot sync {}: {e}", configs.display())))?;
     }
-
-    /// That the plan says one thing of its size: its keys and seeds each once, and every grid
-    /// point run once per seed of `seeds`, no more and no other.
-    fn check_counts(&self) -> std::result::Result<(), String> {
-        let mut keys = HashSet::new();
-        if let Some(k) = self.keys.iter().find(|k| !keys.insert(k.as_str())) {
-            return Err(format!("keys lists `{}` twice", one_line(k)));
-        }
-        let seeds: HashSet<u64> = self.seeds.iter().copied().collect();
-        if seeds.len() != self.seeds.len() || seeds.is_empty() {
-            return Err(format!(
-                "seeds lists {} seeds, {} of them different; a plan lists each once",
-                self.seeds.len(),
-                seeds.len()
-            ));
-        }
-        let mut per_point: HashMap<String, HashSet<u64>> = HashMap::new();
-        for e in &self.runs {
-            if !seeds.contains(&e.seed) {
-                return Err(format!("run {} has seed {}, which seeds does not list", e.index, e.seed));
-            }
-            let point = serde_json::to_string(&e.point).unwrap_or_default();
-            if !per_point.entry(point).or_default().insert(e.seed) {
-                return Err(format!("run {} repeats the grid point and seed of another run", e.index));
-            }
-        }
-        if let Some((point, got)) = per_point.iter().find(|(_, s)| s.len() != seeds.len()) {
-            return Err(format!(
-                "grid point {} has runs for {} of the {} seeds; a plan runs every point once per seed",
-                one_line(point),
-                got.len(),
-                seeds.len()
-            ));
-        }
-        Ok(())
+    if existing.is_none() {
+        let json = serde_json::to_string_pretty(plan).expect("a plan serialises");
+        write_inside(dir, &plan_path, format!("{json}\n").as_bytes())?;
     }
-
-    /// That `entry`'s grid point and seed are what its config `cfg` holds: a plan.json edited
-    /// to swap two points' roles would judge one network's run as another's. The lecture's one
-    /// key, [`EXPERIMENT`], names the config's preset; any other key is a dotted config key.
-    pub fn agrees(&self, entry: &Entry, cfg: &ExperimentConfig) -> std::result::Result<(), String> {
-        if entry.seed != cfg.train.seed {
-            return Err(format!(
-                "plan.json gives run {} seed {}, its config seed {}",
-                entry.index, entry.seed, cfg.train.seed
-            ));
-        }
-        let tree = toml::Value::try_from(cfg).map_err(|e| e.to_string())?;
-        for (key, value) in self.keys.iter().zip(&entry.point) {
-            let found = match key.as_str() {
-                EXPERIMENT => Some(toml::Value::String(cfg.preset.clone())),
-                _ => dotted::get(&tree, key).cloned(),
-            };
-            if !found.as_ref().is_some_and(|f| same_value(f, value)) {
-                return Err(format!(
-                    "plan.json gives run {} {key} = {}, its config {}",
-                    entry.index,
-                    one_line(&json_text(value)),
-                    found.map_or("has no such key".to_string(), |f| format!("{key} = {}", one_line(&f.to_string())))
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// A grid point for people: `key=value, …` (`base` without grid keys).
-    pub fn label(&self, entry: &Entry) -> String {
-        if self.keys.is_empty() {
-            return "base".into();
-        }
-        self.keys.iter().zip(&entry.point).map(|(k, v)| format!("{k}={}", json_text(v))).collect::<Vec<_>>().join(", ")
-    }
+    Ok(existing.is_some())
 }
 
-/// A config's value and a plan's JSON one alike (an integer where a number goes is that number).
-fn same_value(t: &toml::Value, j: &serde_json::Value) -> bool {
-    match (t, j) {
-        (toml::Value::Float(a), j) => j.as_f64() == Some(*a),
-        (toml::Value::Integer(a), j) => j.as_i64() == Some(*a) || j.as_f64() == Some(*a as f64),
-        (toml::Value::String(a), serde_json::Value::String(b)) => a == b,
-        (toml::Value::Boolean(a), serde_json::Value::Bool(b)) => a == b,
-        (toml::Value::Array(a), serde_json::Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y))
-        }
-        (toml::Value::Table(a), serde_json::Value::Object(b)) => {
-            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
-        }
-        _ => false,
+/// The plan in `dir`, read and checked ([`Plan::parse`]).
+pub fn load(dir: &Path) -> Result<Plan> {
+    let path = dir.join(PLAN_FILE);
+    if fs::symlink_metadata(&path).is_err() {
+        return Err(error::config(format!(
+            "{} is not a sweep directory (no {}); make one with `mnist-lab sweep plan GRID.toml --out {}`",
+            dir.display(),
+            path.display(),
+            dir.display()
+        )));
     }
+    Plan::parse(&read::read_to_string(&path, read::PLAN)?, &path.display().to_string())
 }
 
-/// A value as the grid file wrote it, strings without quotes.
-pub fn json_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Where a run stands, from its files alone (no lock is taken: a worker must never find a run
-/// locked by a mere reader and skip it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     NotStarted,
@@ -354,11 +196,6 @@ pub fn results(dir: &Path, entry: &Entry) -> Result<(Summary, History)> {
     let summary = run.summary()?;
     let history = read_history_csv(&run.file(HISTORY_FILE))?;
     Ok((summary, history))
-}
-
-/// Text for one line of a list: line breaks and other control characters become spaces.
-pub fn one_line(s: &str) -> String {
-    s.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 /// The folders every run of a sweep writes into: none may be a symbolic link, or a run would

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use formats::error;
 
-use super::plan::{self, Entry, LOGS, Plan};
+use super::plan::{self, LOGS};
 use crate::data;
 use crate::files::{create_dir_inside, write_inside};
+use formats::plan::{Entry, Plan};
 
 pub const SCRIPT: &str = "sweep.sbatch";
 
