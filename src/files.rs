@@ -76,6 +76,12 @@ pub fn check_inside(root: &Path, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// That `path`, a file mnist-lab names itself beside one the user named (the pictures beside a
+/// report), is not a symbolic link: only a name the user gave is written through.
+pub fn not_a_link(path: &Path) -> Result<()> {
+    check_inside(parent_of(path), path)
+}
+
 /// [`write_atomic`] without its fsync, to a `target` the caller has checked with
 /// [`replaceable`]: never half-written under its own name, but durable only once
 /// [`sync_written`] has run. An fsync per file costs milliseconds, minutes for a large sweep plan.

@@ -149,7 +149,10 @@ pub fn parse_history_csv(text: &str, origin: &str) -> Result<History> {
     let names: Vec<&str> = header.trim().split(',').map(str::trim).collect();
     let fixed: Vec<&str> = CSV_HEADER.split(',').collect();
     if names.len() < fixed.len() || names[..fixed.len()] != fixed[..] {
-        return Err(error::data(format!("{origin}:1: header must start with `{CSV_HEADER}`, found `{header}`")));
+        return Err(error::data(format!(
+            "{origin}:1: header must start with `{CSV_HEADER}`, found `{}`",
+            shown(header)
+        )));
     }
     let grads: Vec<usize> =
         (fixed.len()..names.len()).filter(|&i| names[i].starts_with("grad_mean_abs_layer")).collect();
@@ -164,13 +167,13 @@ pub fn parse_history_csv(text: &str, origin: &str) -> Result<History> {
         let num = |c: usize| -> Result<f64> {
             cells[c]
                 .parse::<f64>()
-                .map_err(|_| error::data(format!("{at}: `{}` is not a number ({})", cells[c], names[c])))
+                .map_err(|_| error::data(format!("{at}: `{}` is not a number ({})", shown(cells[c]), shown(names[c]))))
         };
         let opt = |c: usize| {
             if cells[c].is_empty() { Ok(None) } else { num(c).map(Some) }
         };
         let epoch: usize =
-            cells[0].parse().map_err(|_| error::data(format!("{at}: `{}` is not an epoch number", cells[0])))?;
+            cells[0].parse().map_err(|_| error::data(format!("{at}: `{}` is not an epoch number", shown(cells[0]))))?;
         let e = EpochMetrics {
             epoch,
             train_loss: num(1)?,
@@ -194,4 +197,13 @@ pub fn parse_history_csv(text: &str, origin: &str) -> Result<History> {
 /// A learning rate as people write it: 0.5, 0.001, 1e30.
 pub fn lr_text(lr: f64) -> String {
     if lr != 0.0 && !(1e-4..1e6).contains(&lr.abs()) { format!("{lr:e}") } else { format!("{lr}") }
+}
+
+/// A cell of a file in a message: its start only (a 500 MB line is no message).
+fn shown(s: &str) -> String {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
 }

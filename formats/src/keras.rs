@@ -8,7 +8,7 @@
 //! Anything else is refused naming the layer. The archive is read in memory with every member
 //! capped, so a zip bomb or a lying header stops at the cap, and nothing is written here.
 
-use std::io::{Cursor, Read};
+use std::io::{Read, Seek};
 
 use crate::config::{
     Activation, AdadeltaConfig, AdagradConfig, AdamConfig, DataConfig, ExperimentConfig, Init, LayerConfig, Loss,
@@ -28,7 +28,12 @@ pub const WEIGHTS_H5: &str = "model.weights.h5";
 /// config.json past this is no MLP's.
 const MAX_CONFIG: u64 = 16 << 20;
 /// The largest network config validation lets through (2^28 f32), plus HDF5's own metadata.
-const MAX_WEIGHTS: u64 = (1 << 30) + (64 << 20);
+/// model.weights.h5 past this is not the network config.json describes: its weights and up to
+/// four optimizer slots each (Adam's m and v, AMSGrad's v̂, the iterations), as f32, and room
+/// for HDF5's own metadata.
+fn max_weights(cfg: &ExperimentConfig) -> u64 {
+    (cfg.model.parameters() as u64).saturating_mul(4 * 5).saturating_add(16 << 20)
+}
 
 /// What a `.keras` archive holds for mnist-lab: the run's config, each Dense layer's weights
 /// (kernel [in, out] row-major, bias), and one line on what was left out.
@@ -38,10 +43,11 @@ pub struct Archive {
     pub warning: Option<String>,
 }
 
-/// Read `bytes` (a `.keras` archive named `origin` in errors) into a config and the weights.
-pub fn read(bytes: Vec<u8>, origin: &str) -> Result<Archive> {
+/// Read the `.keras` archive `archive` (named `origin` in errors) into a config and the weights;
+/// the zip is read where it lies (a file, or bytes in memory), only its two members unpacked.
+pub fn read<R: Read + Seek>(archive: R, origin: &str) -> Result<Archive> {
     let bad = |why: String| error::data(format!("{origin}: {why}"));
-    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| bad(format!("not a .keras archive (zip): {e}")))?;
+    let mut zip = ZipArchive::new(archive).map_err(|e| bad(format!("not a .keras archive (zip): {e}")))?;
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| bad(format!("damaged archive: {e}")))?;
         if entry.is_symlink() {
@@ -54,7 +60,7 @@ pub fn read(bytes: Vec<u8>, origin: &str) -> Result<Archive> {
     let config_text = member(&mut zip, CONFIG_JSON, MAX_CONFIG).map_err(bad)?;
     let (cfg, plan, notes) = config(&config_text, origin)?;
 
-    let weights = member(&mut zip, WEIGHTS_H5, MAX_WEIGHTS).map_err(bad)?;
+    let weights = member(&mut zip, WEIGHTS_H5, max_weights(&cfg)).map_err(bad)?;
     let values = read_weights(weights, &plan).map_err(|e| bad(format!("{WEIGHTS_H5}: {e}")))?;
     if let Some((i, _)) = values.iter().enumerate().find(|(_, (k, b))| k.iter().chain(b).any(|v| !v.is_finite())) {
         return Err(bad(format!("NaN or infinite weights (layer {i})")));
@@ -99,13 +105,16 @@ fn config(text: &[u8], origin: &str) -> Result<(ExperimentConfig, Plan, Vec<Stri
 }
 
 /// One member's bytes, refused past `cap` whatever its header declares (zip bombs).
-fn member(zip: &mut ZipArchive<Cursor<Vec<u8>>>, name: &str, cap: u64) -> Result<Vec<u8>, String> {
+fn member<R: Read + Seek>(zip: &mut ZipArchive<R>, name: &str, cap: u64) -> Result<Vec<u8>, String> {
     let entry = zip.by_name(name).map_err(|e| format!("no {name} in the archive ({e}); not a Keras 3 .keras file"))?;
     if !entry.is_file() {
         return Err(format!("{name} is not a plain file in the archive"));
     }
     if entry.size() > cap {
-        return Err(format!("{name} declares {} bytes; more than any MLP mnist-lab runs ({cap})", entry.size()));
+        return Err(format!(
+            "{name} declares {} bytes; more than the network its config describes can need ({cap})",
+            entry.size()
+        ));
     }
     let mut bytes = Vec::new();
     entry.take(cap + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot unpack {name}: {e}"))?;

@@ -51,6 +51,12 @@ pub fn weights(what: &'static str, floats: u64) -> Kind {
     Kind { what, cap: floats.saturating_mul(4).saturating_add(MIB), config: false }
 }
 
+/// `path` opened for reading: a regular file of at most `kind.cap` bytes, for a reader that
+/// takes only the parts it needs (a zip's members).
+pub fn file(path: &Path, kind: Kind) -> Result<File> {
+    open(path, kind).map(|(file, _)| file)
+}
+
 /// The whole of `path`, a regular file of at most `kind.cap` bytes.
 pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>> {
     let (mut file, len) = open(path, kind)?;

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use mnist_lab_formats::keras;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(archive) = keras::read(data.to_vec(), "fuzz") else { return };
+    let Ok(archive) = keras::read(std::io::Cursor::new(data), "fuzz") else { return };
     archive.config.validate().expect("an imported config validates");
     let model = &archive.config.model;
     assert_eq!(archive.weights.len(), model.hidden.len() + 1, "a kernel and bias per layer");

@@ -28,10 +28,10 @@ pub struct ImportArgs {
 
 pub fn run(args: ImportArgs) -> Result<()> {
     let origin = args.model.display().to_string();
-    let bytes = formats::read::read(&args.model, formats::read::KERAS)?;
+    let archive = std::io::BufReader::new(formats::read::file(&args.model, formats::read::KERAS)?);
     let backend = backend::select(args.backend.backend)?;
     let device = backend.device;
-    let imported = import(bytes, &origin, &device)?;
+    let imported = import(archive, &origin, &device)?;
     let mut cfg = imported.config;
     if let Some(dataset) = args.data.dataset {
         cfg.data.dataset = dataset;

@@ -74,8 +74,11 @@ pub fn run(args: LectureArgs) -> Result<()> {
     {
         return trained;
     }
-    let judged = pipeline::handout(dir, &worker)?;
-    out!("{}", page::verdict_table(&judged));
+    let handout = pipeline::handout(dir, &worker)?;
+    for damaged in &handout.damaged {
+        errln!("warning: {damaged}");
+    }
+    out!("{}", page::verdict_table(&handout.judged));
     errln!("wrote {} and {}", dir.join(page::HTML).display(), dir.join(page::MARKDOWN).display());
     // Runs that failed are said after the handout of the others is written.
     trained

@@ -65,6 +65,10 @@ pub fn run(args: ReportArgs) -> Result<()> {
     for f in args.out.iter().chain(&svg).chain(&png) {
         check_destination(f, None)?;
     }
+    // The pictures mnist-lab names beside a file you named are never written through a link.
+    for f in png.iter().chain(svg.iter().filter(|_| args.plot.is_none())) {
+        crate::files::not_a_link(f)?;
+    }
 
     let rows = report::load_rows(&args.paths)?;
     let markdown = table::markdown(&rows);

@@ -204,6 +204,10 @@ fn collect_cmd(args: CollectArgs) -> Result<()> {
     if let Some(out) = &args.out {
         for f in [out.clone(), out.with_extension("svg"), out.with_extension("png")] {
             check_destination(&f, None)?;
+            // The pictures beside --out were named by mnist-lab, not by you: never a link's target.
+            if f != *out {
+                crate::files::not_a_link(&f)?;
+            }
         }
     }
     let plan = plan::load(&args.dir)?;

@@ -16,10 +16,10 @@ pub struct Imported {
     pub warning: Option<String>,
 }
 
-/// Read `bytes` (a `.keras` archive named `origin` in errors) into a config and a network on
+/// Read the `.keras` archive `archive` (named `origin` in errors) into a config and a network on
 /// `device`.
-pub fn import(bytes: Vec<u8>, origin: &str, device: &Device) -> Result<Imported> {
-    let archive = keras::read(bytes, origin)?;
+pub fn import<R: std::io::Read + std::io::Seek>(archive: R, origin: &str, device: &Device) -> Result<Imported> {
+    let archive = keras::read(archive, origin)?;
     let mut model = Mlp::new(&archive.config.model, device);
     for (layer, (kernel, bias)) in model.layers.iter_mut().zip(archive.weights) {
         // The reader checked each kernel against the config's shape, [in, out].

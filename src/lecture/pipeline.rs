@@ -45,14 +45,28 @@ pub fn train(dir: &Path, plan: &Plan, jobs: usize, worker: &Worker, say: &mut dy
 /// Judge every claim from the finished runs of the lecture in `dir` and write the handout
 /// (lecture.html, lecture.md and their figures) there; the outputs are probed on `worker`'s
 /// device.
-pub fn handout(dir: &Path, worker: &Worker) -> Result<Vec<Judged>> {
+pub fn handout(dir: &Path, worker: &Worker) -> Result<Handout> {
     let plan = load(dir)?;
     let raw =
         data::load_raw(Dataset::Mnist, &data::data_dir(worker.data_dir.as_deref(), Dataset::Mnist), worker.offline)?;
     let device = backend::select(worker.backend)?.device;
     let probes = &raw.test_images[..PROBES * PIXELS];
     let results = gather(dir, &plan, Some((probes, &device)))?;
-    page::write(dir, &sections(), &results)
+    let judged = page::write(dir, &sections(), &results)?;
+    let damaged = results
+        .damaged
+        .iter()
+        .map(|(experiment, seed, why)| {
+            format!("the run of {experiment} at seed {seed} is damaged and left out ({why})")
+        })
+        .collect();
+    Ok(Handout { judged, damaged })
+}
+
+/// The handout written: every claim's verdict, and the runs left out as damaged (in words).
+pub struct Handout {
+    pub judged: Vec<Judged>,
+    pub damaged: Vec<String>,
 }
 
 /// The lecture's plan in `dir`, refused when `dir` holds none or another sweep's.

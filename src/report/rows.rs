@@ -74,9 +74,12 @@ pub fn load_rows(paths: &[PathBuf]) -> Result<Vec<table::RunRow>> {
 /// One run's summary (`None` while unfinished) and history.
 fn load_row(dir: &Path, name: String) -> Result<table::RunRow> {
     let run = RunDir::open(dir)?;
-    let summary = if run.file(SUMMARY_FILE).is_file() { Some(run.summary()?) } else { None };
+    // Absent means unfinished; anything there (a FIFO, a device, a link to one) is read as what
+    // it claims to be, and refused when it is not a regular file.
+    let there = |name: &str| fs::symlink_metadata(run.file(name)).is_ok();
+    let summary = if there(SUMMARY_FILE) { Some(run.summary()?) } else { None };
     // No history yet (stopped before the first epoch ended) is an empty curve, not an error.
     let history_path = run.file(HISTORY_FILE);
-    let history = if history_path.is_file() { table::read_history_csv(&history_path)? } else { History::default() };
+    let history = if there(HISTORY_FILE) { table::read_history_csv(&history_path)? } else { History::default() };
     Ok(table::RunRow { name, summary, history })
 }

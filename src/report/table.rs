@@ -76,11 +76,13 @@ pub fn html(rows: &[RunRow]) -> String {
 }
 
 /// `s` as one cell of a Markdown table: a line break or other control character would end the
-/// row (and forge the next), a `|` split the cell, a `<` open inline HTML.
+/// row (and forge the next), a `|` (or `\|`) split the cell, a `<` open inline HTML.
 pub fn markdown_cell(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '|' => "\\|".to_string(),
+            // Else `\|` would read as a backslash, then a cell's end.
+            '\\' => "\\\\".to_string(),
             '<' => "&lt;".to_string(),
             c if c.is_control() => " ".to_string(),
             c => c.to_string(),

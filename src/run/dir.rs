@@ -126,8 +126,18 @@ impl RunDir {
 
     /// A run directory to read (eval, predict, export, report): no lock is taken.
     pub fn open(path: &Path) -> Result<Self> {
-        if !path.join(CONFIG_FILE).is_file() {
-            return Err(error::config(format!("{} is not a run directory (no {CONFIG_FILE} in it)", path.display())));
+        match fs::metadata(path.join(CONFIG_FILE)) {
+            Ok(m) if m.is_file() => {}
+            // A FIFO or device where the config should be: named as what it is, never read.
+            Ok(_) => {
+                read::read(&path.join(CONFIG_FILE), read::CONFIG)?;
+            }
+            Err(_) => {
+                return Err(error::config(format!(
+                    "{} is not a run directory (no {CONFIG_FILE} in it)",
+                    path.display()
+                )));
+            }
         }
         Ok(Self { path: path.to_path_buf(), lock: None })
     }

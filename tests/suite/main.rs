@@ -21,6 +21,7 @@ mod export;
 mod faults;
 mod faults_io;
 mod fuzz_regressions;
+mod hostile;
 mod keras;
 mod lecture;
 mod lessons;
