@@ -23,24 +23,26 @@ fn main() {
     }));
     mnist_lab::backend::prepare_environment();
     let cli = mnist_lab::cli::Cli::parse();
-    let result = threads().and_then(|threads| {
-        // Everything runs on a worker of the thread pool Burn's matrix products split across: the
-        // calling thread then takes a share of each product instead of sleeping beside the pool's
-        // threads, which on a 2-core machine spin for the core it needs between products.
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).stack_size(8 << 20).build();
-        match pool {
-            Ok(pool) => {
-                let result = pool.install(|| mnist_lab::cli::run(cli));
-                // Never dropped: dropping lets the workers exit while `exit` runs the graphics
-                // libraries' destructors, and a worker that touched EGL (wgpu's adapter search)
-                // then frees the same thread-local state as libEGL's destructor does: a double
-                // free on one exit in a hundred. Idle workers simply end with the process.
-                std::mem::forget(pool);
-                result
+    let result = threads().and_then(|threads| mnist_lab::cpu::cap().map(|_| threads).map_err(error::config)).and_then(
+        |threads| {
+            // Everything runs on a worker of the thread pool Burn's matrix products split across: the
+            // calling thread then takes a share of each product instead of sleeping beside the pool's
+            // threads, which on a 2-core machine spin for the core it needs between products.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).stack_size(8 << 20).build();
+            match pool {
+                Ok(pool) => {
+                    let result = pool.install(|| mnist_lab::cli::run(cli));
+                    // Never dropped: dropping lets the workers exit while `exit` runs the graphics
+                    // libraries' destructors, and a worker that touched EGL (wgpu's adapter search)
+                    // then frees the same thread-local state as libEGL's destructor does: a double
+                    // free on one exit in a hundred. Idle workers simply end with the process.
+                    std::mem::forget(pool);
+                    result
+                }
+                Err(_) => mnist_lab::cli::run(cli),
             }
-            Err(_) => mnist_lab::cli::run(cli),
-        }
-    });
+        },
+    );
     // Output the command could not write is its error, unless it already failed otherwise.
     if let Err(err) = result.and_then(|()| console::finish()) {
         let _ = writeln!(std::io::stderr(), "error: {}", console::error_line(&format!("{err:#}")));

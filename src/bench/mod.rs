@@ -278,6 +278,7 @@ pub fn machine() -> serde_json::Value {
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "os": os,
         "mnist_lab_version": env!("CARGO_PKG_VERSION"),
+        "kernels": crate::cpu::kernels(),
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
         // Thread-count knobs change CPU timings; recorded when set.
         "rayon_num_threads": std::env::var("RAYON_NUM_THREADS").ok(),

@@ -94,6 +94,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut machine = bench::machine();
     machine["fma_peak"] = serde_json::json!(peak);
     outln!("{}", tables::machine_line(&machine));
+    outln!("kernels: {}", machine["kernels"].as_str().unwrap_or("unknown"));
     outln!("FMA peak: {:.1} GFLOP/s ({}, {} threads)", peak.gflops, peak.isa, peak.threads);
     outln!();
     out!("{}", tables::epochs(&results));
