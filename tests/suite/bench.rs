@@ -83,6 +83,10 @@ fn bench_baseline_prints_a_table_and_writes_json() {
     }
     assert!(machine["cores"].as_u64().is_some_and(|n| n > 0), "machine.cores: {machine}");
     assert_eq!(machine["mnist_lab_version"], env!("CARGO_PKG_VERSION"));
+    // The kernels that ran, as the header says them.
+    let kernels = machine["kernels"].as_str().expect("machine.kernels");
+    assert!(out.contains(&format!("kernels: {kernels}\n")), "{out}");
+    assert!(["avx512+fma", "avx2+fma", "avx", "portable"].iter().any(|k| kernels.ends_with(k)), "{kernels}");
     assert_eq!(doc["settings"]["runs"], 1);
     assert_eq!(doc["failures"].as_array().map(Vec::len), Some(0));
     let results = doc["results"].as_array().expect("results");
@@ -131,4 +135,21 @@ fn bench_baseline_prints_a_table_and_writes_json() {
 fn bench_rejects_unknown_names_before_measuring() {
     assert_user_error(&run(&["bench", "--backend", "tpu", "--runs", "1"]), 2, "tpu");
     assert_user_error(&run(&["bench", "--preset", "basline", "--runs", "1"]), 2, "baseline");
+}
+
+#[test]
+fn the_vector_level_can_be_capped_and_a_wrong_one_is_named() {
+    let o = bin().args(["list", "--names"]).env("MNIST_LAB_SIMD", "avx9").output().unwrap();
+    assert_user_error(&o, 2, "MNIST_LAB_SIMD=\"avx9\" is not a vector level");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("b.json");
+    let o = bin()
+        .args(["bench", "--preset", "baseline", "--backend", "flex", "--runs", "1", "--json", json.to_str().unwrap()])
+        .env("MNIST_LAB_SIMD", "portable")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(doc["machine"]["kernels"].as_str().unwrap().ends_with("portable"), "{}", doc["machine"]);
+    assert_eq!(doc["machine"]["fma_peak"]["isa"], "portable");
 }
