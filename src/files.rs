@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use formats::error;
+use formats::read::kind_of_file;
 
 /// Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename), keeping
 /// an existing file's permissions. Refuses anything but a regular file (see the module's notes).
@@ -168,23 +169,6 @@ pub fn replaceable(path: &Path) -> Result<PathBuf> {
         ))),
         Err(e) => Err(error::runtime(format!("cannot write {}: {e}", target.display()))),
     }
-}
-
-fn kind_of_file(t: &fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-    }
-    if t.is_dir() { "a directory" } else { "not a regular file" }
 }
 
 pub(crate) fn parent_of(path: &Path) -> &Path {

@@ -112,7 +112,7 @@ fn open(path: &Path, kind: Kind) -> Result<(File, u64)> {
             format!(
                 "{} is {}, not a regular file: mnist-lab reads its {} only from a regular file",
                 path.display(),
-                special(&meta),
+                kind_of_file(&meta.file_type()),
                 kind.what
             ),
         ));
@@ -139,9 +139,8 @@ fn blocking(file: &File) {
     }
 }
 
-/// A special file in words.
-fn special(meta: &std::fs::Metadata) -> &'static str {
-    let t = meta.file_type();
+/// What a file that is not a regular one is, in words (for a reader's or a writer's error).
+pub fn kind_of_file(t: &std::fs::FileType) -> &'static str {
     if t.is_dir() {
         return "a directory";
     }
